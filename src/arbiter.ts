@@ -1,0 +1,128 @@
+import type { RequestListener } from 'node:http';
+import { EventEmitter } from 'eventemitter3';
+import type { ApplicationLike } from './application.js';
+import { resolveConfig, type ResolvedConfig } from './config.js';
+import { ArbiterError } from './errors.js';
+import type { ArbiterEvents, WorkerInfo } from './events.js';
+import { OperatorLog } from './log.js';
+import { Supervisor } from './master/supervisor.js';
+import { isWorkerProcess, runWorker } from './worker/runtime.js';
+
+/** Options of {@link Arbiter.stop}. */
+export interface StopOptions {
+  /** `true` (default): like SIGTERM, workers finish in-flight work. `false`: like SIGINT/SIGQUIT. */
+  graceful?: boolean;
+}
+
+/**
+ * The master process of a Node server, gunicorn-style: owns the listening sockets, spawns
+ * workers from the same entry script, heartbeats them, kills hung ones, replaces dead ones,
+ * answers operator signals, and emits typed lifecycle events ({@link ArbiterEvents}).
+ *
+ * The same entry script runs in the master and in every worker: in the master `run()`
+ * supervises; in a worker it serves `app.load()`'s handler until told to stop.
+ *
+ * @example
+ * ```ts
+ * import { Arbiter } from 'arbiter';
+ * const arbiter = new Arbiter({
+ *   config: { bind: '127.0.0.1:8000', workers: 4, workerClass: 'async' },
+ *   load: () => (req, res) => res.end('hello\n'),
+ * });
+ * arbiter.on('worker_exit', (w, exit) => console.log(w.pid, exit.reason));
+ * process.exitCode = await arbiter.run();
+ * ```
+ */
+export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
+  /** The validated config with every default filled in (frozen). */
+  readonly config: ResolvedConfig;
+  readonly #app: ApplicationLike<H>;
+  #supervisor: Supervisor | undefined;
+  readonly #log: OperatorLog;
+
+  /**
+   * Validates the whole config.
+   * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the option, the value and what was expected.
+   */
+  constructor(app: ApplicationLike<H>) {
+    super();
+    if (typeof app !== 'object' || app === null || typeof app.load !== 'function') {
+      throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`app\` to be an object with a load() function, got ${String(app)}`);
+    }
+    this.#app = app;
+    this.config = resolveConfig(app.config);
+    this.#log = new OperatorLog(this.config.logger, this.config.logLevel);
+  }
+
+  /** True in a worker process spawned by a master (where `run()` serves instead of supervising). */
+  static get isWorker(): boolean {
+    return isWorkerProcess();
+  }
+
+  /**
+   * In the master: binds, spawns the workers, supervises, and resolves with the exit status once
+   * halted (also set as `process.exitCode`; never calls `process.exit()`).
+   * In a worker: serves until told to stop, then the worker process exits.
+   */
+  run(): Promise<number> {
+    if (isWorkerProcess()) return runWorker(this.#app as ApplicationLike<unknown>, this.config);
+    if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
+    this.#supervisor = new Supervisor(this.config, (event, ...args) => this.#safeEmit(event, args));
+    return this.#supervisor.run();
+  }
+
+  /** HUP: start a new generation of workers (fresh code); old ones retire as new ones become ready. */
+  reload(): void {
+    this.#running().reload();
+  }
+
+  /** TTIN/TTOU: set the number of workers (>= 1); emits `nworkers_changed`. */
+  scale(n: number): void {
+    this.#running().scale(n);
+  }
+
+  /** TERM (`graceful`, default) or QUIT. Resolves with the exit status, like `run()`. */
+  stop(options: StopOptions = {}): Promise<number> {
+    if (!this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'stop() called before run()');
+    return this.#supervisor.stop(options.graceful ?? true);
+  }
+
+  /**
+   * USR2: re-exec a new master that inherits the listeners.
+   * @throws {@link ArbiterError} `ARBITER_ERR_NOT_IMPLEMENTED` — zero-downtime upgrades are tracked in issue #4.
+   */
+  reexec(): never {
+    throw new ArbiterError('ARBITER_ERR_NOT_IMPLEMENTED', 'reexec() (USR2 binary upgrade) is not implemented yet (issue #4)');
+  }
+
+  /** The live workers, keyed by pid (read-only snapshots; empty before `run()` and in workers). */
+  get workers(): ReadonlyMap<number, WorkerInfo> {
+    return this.#supervisor?.workers() ?? new Map();
+  }
+
+  /** The target number of workers (changes with TTIN/TTOU/`scale()`, resets on reload). */
+  get numWorkers(): number {
+    return this.#supervisor?.target ?? this.config.workers;
+  }
+
+  #running(): Supervisor {
+    if (!this.#supervisor || !this.#supervisor.running) {
+      throw new ArbiterError('ARBITER_ERR_STATE', 'the arbiter is not running (call run() in the master first)');
+    }
+    return this.#supervisor;
+  }
+
+  /** Calls every listener, isolating failures: a throwing listener is logged, never fatal. */
+  #safeEmit(event: keyof ArbiterEvents, args: unknown[]): void {
+    for (const fn of this.listeners(event) as ((...a: unknown[]) => unknown)[]) {
+      try {
+        const r = fn.apply(this, args);
+        if (r && typeof (r as Promise<unknown>).then === 'function') {
+          (r as Promise<unknown>).catch((err: unknown) => this.#log.exception(`Exception in ${event} listener`, err));
+        }
+      } catch (err) {
+        this.#log.exception(`Exception in ${event} listener`, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,320 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ArbiterError } from './errors.js';
+import type { WorkerClass, WorkerClassConstructor } from './workers/base.js';
+
+/** Names of the built-in worker models. */
+export type WorkerModel = 'sync' | 'async' | 'threaded';
+
+/** Operator log levels, gunicorn's names. */
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+/** Anything with a `write(line)` method (a stream, a file stream, a test buffer). */
+export interface LogSink {
+  /** Receives one finished log line, newline included. */
+  write(line: string): unknown;
+}
+
+/**
+ * Worker-side hooks (they run inside each worker process, never in the master).
+ * Hook errors are logged with their stack; they never kill the master.
+ */
+export interface WorkerHooks {
+  /** Right after the worker process started and before `load()` (gunicorn `post_fork`, worker side). */
+  postFork?: (worker: WorkerClass) => void | Promise<void>;
+  /** After the app loaded and the worker is about to accept (gunicorn `post_worker_init`). */
+  postWorkerInit?: (worker: WorkerClass) => void | Promise<void>;
+  /** Before each HTTP request is handed to the app (gunicorn `pre_request`). */
+  preRequest?: (worker: WorkerClass, req: IncomingMessage) => void;
+  /** After each HTTP request, even when the handler threw (gunicorn `post_request`). */
+  postRequest?: (worker: WorkerClass, req: IncomingMessage, res: ServerResponse) => void;
+  /** The worker got SIGINT/SIGQUIT (gunicorn `worker_int`). */
+  workerInt?: (worker: WorkerClass) => void;
+  /** The worker got SIGABRT, usually because the master timed it out (gunicorn `worker_abort`). */
+  workerAbort?: (worker: WorkerClass) => void;
+  /** The worker is about to exit (gunicorn `worker_exit`, worker side). */
+  workerExit?: (worker: WorkerClass) => void;
+}
+
+/**
+ * Every option the arbiter understands. All are optional; all durations are milliseconds.
+ * Unknown names are rejected (`ARBITER_ERR_CONFIG`): a typo never passes silently.
+ */
+export interface ArbiterConfig extends WorkerHooks {
+  /**
+   * Where to listen: `host:port`, `:port` (all interfaces), `[::1]:port`, `unix:/path`, `fd://N`.
+   * Under systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`) the passed sockets are used instead.
+   * @default '127.0.0.1:8000', or '0.0.0.0:$PORT' when PORT is set
+   */
+  bind?: string | string[];
+  /** Listen backlog (pending connections the kernel queues). @default 2048 */
+  backlog?: number;
+  /** Number of worker processes. @default $WEB_CONCURRENCY or 1 */
+  workers?: number;
+  /** Worker model: `'sync'`, `'async'`, `'threaded'` or a {@link WorkerClass} subclass. @default 'sync' */
+  workerClass?: WorkerModel | WorkerClassConstructor;
+  /** Threads per `threaded` worker. @default 1 */
+  threads?: number;
+  /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
+  workerConnections?: number;
+  /** A worker silent this long (milliseconds) is aborted and replaced; 0 disables. @default 30000 */
+  timeout?: number;
+  /** How long (milliseconds) a graceful stop may take before SIGKILL. @default 30000 */
+  gracefulTimeout?: number;
+  /** Idle keep-alive timeout (milliseconds) of `async`/`threaded` workers. @default 2000 */
+  keepAlive?: number;
+  /** Recycle a worker after this many requests; 0 = never. @default 0 */
+  maxRequests?: number;
+  /** Add `randint(0, maxRequestsJitter)` to `maxRequests` per worker. @default 0 */
+  maxRequestsJitter?: number;
+  /** Path of the master's pidfile, written atomically and removed on exit. @default null (none) */
+  pidfile?: string | null;
+  /** Process title suffix: `arbiter: master [procName]`, `arbiter: worker [procName]`. @default null (titles unchanged) */
+  procName?: string | null;
+  /** Extra environment variables for the workers (gunicorn `raw_env`). @default {} */
+  env?: Record<string, string>;
+  /** Where operator log lines go: a sink with `write()`, or `false` to silence them. @default process.stderr */
+  logger?: LogSink | false;
+  /** Minimum level of operator log lines. @default 'info' */
+  logLevel?: LogLevel;
+}
+
+/** A config with every default filled in: what the engine works with. */
+export interface ResolvedConfig extends WorkerHooks {
+  bind: string[];
+  backlog: number;
+  workers: number;
+  workerClass: WorkerModel | WorkerClassConstructor;
+  threads: number;
+  workerConnections: number;
+  timeout: number;
+  gracefulTimeout: number;
+  keepAlive: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  pidfile: string | null;
+  procName: string | null;
+  env: Readonly<Record<string, string>>;
+  logger: LogSink | false;
+  logLevel: LogLevel;
+}
+
+/** The static defaults (those that do not depend on the environment). */
+export const DEFAULTS = Object.freeze({
+  backlog: 2048,
+  workerClass: 'sync' as WorkerModel,
+  threads: 1,
+  workerConnections: 1000,
+  timeout: 30_000,
+  gracefulTimeout: 30_000,
+  keepAlive: 2000,
+  maxRequests: 0,
+  maxRequestsJitter: 0,
+  pidfile: null,
+  procName: null,
+  logLevel: 'info' as LogLevel,
+});
+
+const HOOK_NAMES = [
+  'postFork',
+  'postWorkerInit',
+  'preRequest',
+  'postRequest',
+  'workerInt',
+  'workerAbort',
+  'workerExit',
+] as const satisfies readonly (keyof WorkerHooks)[];
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warning', 'error', 'critical'];
+
+/** Renders a received value for an error message: `"abc" (string)`, `-1 (number)`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  return `${shown} (${Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+/** The one message template: ``Expected `timeout` to be ..., got "abc" (string)``. */
+export function configError(name: string, expected: string, value: unknown): ArbiterError {
+  return new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`${name}\` to be ${expected}, got ${describeValue(value)}`);
+}
+
+function integer(name: string, value: unknown, min: number, unit = ''): number {
+  const suffix = unit ? ` (${unit})` : '';
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > Number.MAX_SAFE_INTEGER) {
+    const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`;
+    throw configError(name, `${what}${suffix}`, value);
+  }
+  return value;
+}
+
+/** Durations are capped at 2^31-1 ms because Node's timers cannot wait longer. */
+function duration(name: string, value: unknown): number {
+  const ms = integer(name, value, 0, 'milliseconds');
+  if (ms > 2_147_483_647) throw configError(name, 'at most 2147483647 (milliseconds)', value);
+  return ms;
+}
+
+function optionalPath(name: string, value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string' || value.length === 0) throw configError(name, 'a non-empty string or null', value);
+  return value;
+}
+
+/** Parses an integer from an environment variable, naming the variable on error. */
+function envInteger(name: string, raw: string, min: number): number {
+  const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected environment variable ${name} to be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+type Validator = (value: unknown, env: NodeJS.ProcessEnv) => unknown;
+
+/** One validator per option; the table is also the list of known names. */
+const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
+  bind: (v, env) => {
+    if (v === undefined) return [env.PORT !== undefined ? `0.0.0.0:${envInteger('PORT', env.PORT, 0)}` : '127.0.0.1:8000'];
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((b) => typeof b === 'string' && b.length > 0)) {
+      throw configError('bind', 'an address string or a non-empty array of them ("host:port", ":port", "[::1]:port", "unix:/path", "fd://N")', v);
+    }
+    return [...list];
+  },
+  backlog: (v) => (v === undefined ? DEFAULTS.backlog : integer('backlog', v, 1)),
+  workers: (v, env) => {
+    if (v !== undefined) return integer('workers', v, 1);
+    return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
+  },
+  workerClass: (v) => {
+    if (v === undefined) return DEFAULTS.workerClass;
+    if (v === 'sync' || v === 'async' || v === 'threaded') return v;
+    if (typeof v === 'function' && typeof (v as { prototype?: { run?: unknown } }).prototype?.run === 'function') return v;
+    throw configError('workerClass', '"sync", "async", "threaded" or a WorkerClass subclass', v);
+  },
+  threads: (v) => (v === undefined ? DEFAULTS.threads : integer('threads', v, 1)),
+  workerConnections: (v) => (v === undefined ? DEFAULTS.workerConnections : integer('workerConnections', v, 1)),
+  timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),
+  gracefulTimeout: (v) => (v === undefined ? DEFAULTS.gracefulTimeout : duration('gracefulTimeout', v)),
+  keepAlive: (v) => (v === undefined ? DEFAULTS.keepAlive : duration('keepAlive', v)),
+  maxRequests: (v) => (v === undefined ? DEFAULTS.maxRequests : integer('maxRequests', v, 0)),
+  maxRequestsJitter: (v) => (v === undefined ? DEFAULTS.maxRequestsJitter : integer('maxRequestsJitter', v, 0)),
+  pidfile: (v) => optionalPath('pidfile', v),
+  procName: (v) => optionalPath('procName', v),
+  env: (v) => {
+    if (v === undefined) return Object.freeze({});
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw configError('env', 'an object of string values', v);
+    for (const [k, val] of Object.entries(v)) {
+      if (typeof val !== 'string') throw configError(`env.${k}`, 'a string', val);
+    }
+    return Object.freeze({ ...(v as Record<string, string>) });
+  },
+  logger: (v) => {
+    if (v === undefined) return process.stderr;
+    if (v === false) return false;
+    if (typeof v === 'object' && v !== null && typeof (v as LogSink).write === 'function') return v;
+    throw configError('logger', 'false or an object with a write(line) method (e.g. a stream)', v);
+  },
+  logLevel: (v) => {
+    if (v === undefined) return DEFAULTS.logLevel;
+    if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return v;
+    throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
+  },
+  ...Object.fromEntries(
+    HOOK_NAMES.map((name) => [
+      name,
+      (v: unknown) => {
+        if (v === undefined) return undefined;
+        if (typeof v !== 'function') throw configError(name, 'a function', v);
+        return v;
+      },
+    ]),
+  ) as unknown as { [K in (typeof HOOK_NAMES)[number]]: Validator },
+};
+
+const KNOWN = Object.keys(VALIDATORS);
+
+/** Closest known option name, for "did you mean" hints. */
+function suggest(name: string): string | undefined {
+  const lower = name.toLowerCase().replace(/[_-]/g, '');
+  return KNOWN.find((k) => k.toLowerCase() === lower);
+}
+
+/**
+ * Validates a user config and fills in defaults. Never mutates its argument.
+ * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the option, the value and the expectation.
+ */
+export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  if (input === undefined || input === null) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) throw configError('config', 'an object', input);
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(VALIDATORS, key)) {
+      const hint = suggest(key);
+      throw new ArbiterError(
+        'ARBITER_ERR_CONFIG',
+        `Unknown option \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; known options: ${KNOWN.join(', ')}`,
+      );
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, validate] of Object.entries(VALIDATORS)) {
+    const value = validate(given[key], env);
+    if (value !== undefined) out[key] = value;
+  }
+  for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
+  if (out.workerClass === 'threaded') {
+    throw new ArbiterError('ARBITER_ERR_NOT_IMPLEMENTED', 'workerClass "threaded" is not implemented yet (tracked in issue #3); use "async" or "sync"');
+  }
+  return Object.freeze(out) as unknown as ResolvedConfig;
+}
+
+/** A parsed `bind` entry. */
+export type BindAddress =
+  | { kind: 'tcp'; host: string; port: number; family: 4 | 6; spec: string }
+  | { kind: 'unix'; path: string; spec: string }
+  | { kind: 'fd'; fd: number; spec: string };
+
+/**
+ * Parses one `bind` string.
+ * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` when it is not one of the accepted forms.
+ */
+export function parseBind(spec: string): BindAddress {
+  const bad = () =>
+    configError('bind', 'an address of the form "host:port", ":port", "[::1]:port", "unix:/path" or "fd://N" (port 0-65535)', spec);
+  if (spec.startsWith('unix:')) {
+    const path = spec.slice(5);
+    if (!path) throw bad();
+    return { kind: 'unix', path, spec };
+  }
+  if (spec.startsWith('fd://')) {
+    const fd = /^\d+$/.test(spec.slice(5)) ? Number(spec.slice(5)) : NaN;
+    if (!Number.isSafeInteger(fd)) throw bad();
+    return { kind: 'fd', fd, spec };
+  }
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(spec);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2]!;
+  } else {
+    const i = spec.lastIndexOf(':');
+    if (i < 0) throw bad();
+    host = spec.slice(0, i) || '0.0.0.0';
+    portText = spec.slice(i + 1);
+    if (host.includes(':')) throw bad();
+  }
+  const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw bad();
+  if (host === 'localhost') host = '127.0.0.1';
+  return { kind: 'tcp', host, port, family: v6 ? 6 : 4, spec };
+}

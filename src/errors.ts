@@ -1,0 +1,43 @@
+/**
+ * Stable error codes. Every error the library throws or rejects with is an {@link ArbiterError}
+ * carrying one of these codes; match on `code`, never on the message.
+ *
+ * | code | meaning |
+ * |---|---|
+ * | `ARBITER_ERR_CONFIG` | an option (or `WEB_CONCURRENCY` / `PORT`) has a bad value or an unknown name |
+ * | `ARBITER_ERR_BIND` | a listener could not be bound (address in use after retries, permission, bad fd) |
+ * | `ARBITER_ERR_PIDFILE` | the pidfile is held by a live master or cannot be written |
+ * | `ARBITER_ERR_STATE` | a control method was called when it makes no sense (before `run()`, in a worker, twice) |
+ * | `ARBITER_ERR_NOT_IMPLEMENTED` | the feature is part of the contract but not built yet |
+ */
+export type ArbiterErrorCode =
+  | 'ARBITER_ERR_CONFIG'
+  | 'ARBITER_ERR_BIND'
+  | 'ARBITER_ERR_PIDFILE'
+  | 'ARBITER_ERR_STATE'
+  | 'ARBITER_ERR_NOT_IMPLEMENTED';
+
+/**
+ * The one error class of the library.
+ *
+ * @example
+ * ```ts
+ * try { new Arbiter({ config: { workers: -1 }, load: () => handler }); }
+ * catch (err) { if (err instanceof ArbiterError && err.code === 'ARBITER_ERR_CONFIG') ... }
+ * ```
+ */
+export class ArbiterError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ArbiterErrorCode;
+
+  /**
+   * @param code - one of {@link ArbiterErrorCode}
+   * @param message - human-readable explanation
+   * @param options - `cause` is kept on the error
+   */
+  constructor(code: ArbiterErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ArbiterError';
+    this.code = code;
+  }
+}

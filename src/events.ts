@@ -1,0 +1,96 @@
+/**
+ * Lifecycle of a worker as the master sees it. Only the supervisor's transition function writes it.
+ *
+ * - `booting`: spawned, loading the app
+ * - `ready`: the app is loaded and the worker accepts connections
+ * - `retiring`: asked to stop gracefully (reload, scale-down, shutdown, max_requests)
+ * - `timed_out`: missed its heartbeat; being aborted (SIGABRT, then SIGKILL)
+ * - `exited`: reaped
+ */
+export type WorkerState = 'booting' | 'ready' | 'retiring' | 'timed_out' | 'exited';
+
+/** Why a worker is gone. Data, never a log string to parse. */
+export type ExitReason =
+  /** died without being asked to (non-zero exit, or killed by a signal the master did not send) */
+  | 'crash'
+  /** missed its heartbeat for `timeout` ms and was aborted */
+  | 'timeout'
+  /** served `maxRequests` requests and recycled itself */
+  | 'max_requests'
+  /** replaced by a worker of a newer generation (HUP / `reload()`) */
+  | 'reload'
+  /** retired because the target count went down (TTOU / `scale()`) */
+  | 'scale_down'
+  /** stopped because the master is stopping */
+  | 'shutdown'
+  /** failed before it booted (exit status 3): the master halts */
+  | 'boot_error'
+  /** `load()` threw (exit status 4): the master halts */
+  | 'app_load_error'
+  /** exited with status 0 although nobody asked it to */
+  | 'exit';
+
+/** What the master knows about one worker. Objects handed to listeners are read-only snapshots. */
+export interface WorkerInfo {
+  /** Process id; `0` in `pre_fork`, before the process exists. */
+  readonly pid: number;
+  /** Spawn counter, strictly increasing over the master's life (gunicorn's `worker.age`). */
+  readonly age: number;
+  /** Stable index `0..workers-1`; a replacement inherits the slot of the worker it replaces. */
+  readonly slot: number;
+  /** Reload generation: bumped by every HUP / `reload()`. */
+  readonly generation: number;
+  /** Wall-clock time (ms since the epoch) when the worker was spawned. */
+  readonly bootedAt: number;
+  /** Current state, see {@link WorkerState}. */
+  readonly state: WorkerState;
+}
+
+/** How a worker ended. */
+export interface WorkerExit {
+  /** Exit status, or `null` when killed by a signal. */
+  readonly code: number | null;
+  /** Signal name (`'SIGKILL'`), or `null` when it exited by itself. */
+  readonly signal: NodeJS.Signals | null;
+  /** Why, see {@link ExitReason}. */
+  readonly reason: ExitReason;
+}
+
+/** Detail of a `worker_timeout` event. */
+export interface TimeoutDetail {
+  /** The configured `timeout`, milliseconds. */
+  readonly timeout: number;
+  /** `'heartbeat'` when the worker's watchdog reported a stalled loop, `'boot'` when it never started one. */
+  readonly kind: 'heartbeat' | 'boot';
+}
+
+/**
+ * The events of an {@link Arbiter}, with their argument types. Names follow gunicorn's hooks.
+ * The compiler checks every `on()`/`emit()` against this map.
+ */
+export interface ArbiterEvents {
+  /** Before listeners are bound (`on_starting`). */
+  starting: () => void;
+  /** Listeners bound and the loop running (`when_ready`); addresses like `http://127.0.0.1:8000`, `unix:/tmp/s`. */
+  ready: (addresses: string[]) => void;
+  /** Just before a worker is spawned (`pre_fork`); `worker.pid` is 0. */
+  pre_fork: (worker: WorkerInfo) => void;
+  /** A worker process exists (`post_fork`, master side). */
+  spawn: (worker: WorkerInfo) => void;
+  /** The worker loaded the app and accepts work (`post_worker_init`). */
+  worker_ready: (worker: WorkerInfo) => void;
+  /** The worker missed its heartbeat and is being aborted (`WORKER TIMEOUT`). */
+  worker_timeout: (worker: WorkerInfo, detail: TimeoutDetail) => void;
+  /** A worker was reaped (`child_exit`). */
+  child_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
+  /** A worker is gone (`worker_exit`). */
+  worker_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
+  /** The target worker count changed (`nworkers_changed`). */
+  nworkers_changed: (next: number, previous: number) => void;
+  /** HUP / `reload()` (`on_reload`). */
+  reload: () => void;
+  /** Just before a USR2 re-exec (`pre_exec`). */
+  pre_exec: () => void;
+  /** The master is about to halt with this status (`on_exit`). */
+  exit: (code: number) => void;
+}

@@ -1,0 +1,222 @@
+import { spawnSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { parseBind, type BindAddress } from '../config.js';
+import { ArbiterError } from '../errors.js';
+import { trace, type OperatorLog } from '../log.js';
+
+/** Node's internal TCP/Pipe wrap, as far as we use it. */
+interface RawHandle {
+  fd: number;
+  close(cb?: () => void): void;
+  getsockname?(out: Record<string, unknown>): number;
+}
+
+/** A socket the master owns: bound and listening at the kernel level, never accepted from here. */
+export interface MasterListener {
+  /** The `bind` string (or `fd://N` for systemd sockets). */
+  readonly spec: string;
+  /** Display form: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/tmp/app.sock`. */
+  readonly url: string;
+  /** The fd the workers inherit. */
+  readonly fd: number;
+  /** Closes the master's copy (and removes the unix socket file the master created). */
+  close(): void;
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => RawHandle | number;
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+
+const UV_EADDRINUSE = -osConstants.errno.EADDRINUSE;
+
+/** Bind retries, as gunicorn: 5 tries, 1 s apart. */
+export const BIND_TRIES = 5;
+export const BIND_RETRY_DELAY = 1000;
+
+function errnoName(code: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, v]) => v === -code);
+  return entry ? entry[0] : `errno ${code}`;
+}
+
+function bindError(spec: string, code: string, detail: string): ArbiterError {
+  const err = new ArbiterError('ARBITER_ERR_BIND', `Cannot bind ${spec}: ${detail} (${code})`);
+  (err as { errno?: string }).errno = code;
+  return err;
+}
+
+/** Reads the bound address of a raw handle; a negative number is libuv's deferred bind error. */
+function sockname(handle: RawHandle): { address?: string; port?: number; family?: string } | number {
+  const out: Record<string, unknown> = {};
+  const rc = handle.getsockname?.(out) ?? 0;
+  return rc < 0 ? rc : (out as { address?: string; port?: number; family?: string });
+}
+
+function tcpUrl(address: string, port: number): string {
+  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
+
+/** A unix socket path is stale when nothing accepts on it; a live one is "in use". */
+async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 'absent';
+  }
+  if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', 'the path exists and is not a socket');
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) return 'in-use';
+  unlinkSync(path);
+  trace.listeners('removed stale unix socket %s', path);
+  return 'removed';
+}
+
+/** One bind attempt: a bound (not yet listening) handle, `'in-use'`, or a thrown ArbiterError. */
+async function bindOnce(addr: BindAddress): Promise<{ handle: RawHandle; url: string; cleanup?: () => void } | 'in-use'> {
+  switch (addr.kind) {
+    case 'fd': {
+      const handle = createServerHandle(null, 0, 0, addr.fd);
+      if (typeof handle === 'number') throw bindError(addr.spec, errnoName(handle), `fd ${addr.fd} is not a socket this process can listen on`);
+      const name = sockname(handle);
+      const url = typeof name === 'object' && name.port !== undefined && name.address ? tcpUrl(name.address, name.port) : addr.spec;
+      return { handle, url };
+    }
+    case 'unix': {
+      if ((await removeStaleUnixSocket(addr.path)) === 'in-use') return 'in-use';
+      const handle = createServerHandle(addr.path, -1, -1);
+      if (typeof handle === 'number') {
+        if (handle === UV_EADDRINUSE) return 'in-use';
+        throw bindError(addr.spec, errnoName(handle), 'bind failed');
+      }
+      const ino = lstatSync(addr.path).ino;
+      const cleanup = (): void => {
+        try {
+          if (lstatSync(addr.path).ino === ino) unlinkSync(addr.path);
+        } catch {
+          // already gone
+        }
+      };
+      return { handle, url: `unix:${addr.path}`, cleanup };
+    }
+    case 'tcp': {
+      let host = addr.host;
+      let family: number = net.isIP(host);
+      if (family === 0) {
+        try {
+          const found = await lookup(host);
+          host = found.address;
+          family = found.family;
+        } catch (err) {
+          throw bindError(addr.spec, 'ENOTFOUND', `cannot resolve host ${JSON.stringify(addr.host)}`);
+        }
+      }
+      const handle = createServerHandle(host, addr.port, family);
+      if (typeof handle === 'number') {
+        if (handle === UV_EADDRINUSE) return 'in-use';
+        throw bindError(addr.spec, errnoName(handle), 'bind failed');
+      }
+      const name = sockname(handle); // libuv defers EADDRINUSE of a TCP bind until here
+      if (typeof name === 'number') {
+        handle.close();
+        if (name === UV_EADDRINUSE) return 'in-use';
+        throw bindError(addr.spec, errnoName(name), 'bind failed');
+      }
+      return { handle, url: tcpUrl(name.address ?? host, name.port ?? addr.port) };
+    }
+  }
+}
+
+/**
+ * THE one place where the master listens without accepting (SPEC §7).
+ *
+ * Node has no public "listen but do not accept": `server.listen()` also starts libuv's accept
+ * watcher, and the master would then take connections itself. So the master only *binds*
+ * (`net._createServerHandle`, the same internal Node's own cluster uses; no watcher is started)
+ * and a throwaway helper process that inherits the sockets calls listen(2) on them and exits.
+ * listen(2) acts on the shared socket, so from then on the kernel queues connections in the
+ * backlog (none refused while workers boot or restart) and nobody in the master accepts them.
+ * Workers inherit the same fds and accept directly.
+ */
+function listenWithoutAccepting(fds: number[], backlog: number): void {
+  if (fds.length === 0) return;
+  const script =
+    `const net=require('net');let n=${fds.length};` +
+    `for(let i=0;i<n;i++){const s=net.createServer();` +
+    `s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});` +
+    `s.listen({fd:3+i,backlog:${backlog}},()=>{if(--n===0)process.exit(0)})}`;
+  const r = spawnSync(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'ignore', 'pipe', ...fds],
+    timeout: 30_000,
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  if (r.status !== 0) {
+    throw new ArbiterError('ARBITER_ERR_BIND', `Cannot listen on the bound sockets: ${String(r.stderr ?? r.error ?? r.signal)}`);
+  }
+}
+
+/** The listening sockets systemd passed (`LISTEN_FDS`/`LISTEN_PID`), as `fd://N` specs; consumes the variables. */
+export function systemdBinds(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  if (env.LISTEN_PID === undefined || Number(env.LISTEN_PID) !== process.pid) return undefined;
+  const n = Number(env.LISTEN_FDS);
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  if (!Number.isInteger(n) || n <= 0) return undefined;
+  return Array.from({ length: n }, (_, i) => `fd://${3 + i}`);
+}
+
+/**
+ * Binds every address (retrying "address in use" like gunicorn), then makes them listen
+ * without accepting. All-or-nothing: on failure every socket bound so far is closed.
+ */
+export async function openListeners(
+  binds: readonly string[],
+  backlog: number,
+  log: OperatorLog,
+  wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<MasterListener[]> {
+  const opened: MasterListener[] = [];
+  try {
+    for (const spec of binds) {
+      const addr = parseBind(spec);
+      for (let attempt = 1; ; attempt++) {
+        const got = await bindOnce(addr);
+        if (got !== 'in-use') {
+          const { handle, url, cleanup } = got;
+          opened.push({
+            spec,
+            url,
+            fd: handle.fd,
+            close: () => {
+              handle.close();
+              cleanup?.();
+            },
+          });
+          trace.listeners('bound %s as fd %d', url, handle.fd);
+          break;
+        }
+        log.error(`Connection in use: ${spec}`);
+        if (attempt >= BIND_TRIES) {
+          log.error(`Can't connect to ${spec}`);
+          throw bindError(spec, 'EADDRINUSE', `address already in use after ${BIND_TRIES} tries`);
+        }
+        log.debug('Retrying in 1 second.');
+        await wait(BIND_RETRY_DELAY);
+      }
+    }
+    listenWithoutAccepting(opened.map((l) => l.fd), backlog);
+    return opened;
+  } catch (err) {
+    for (const l of opened) l.close();
+    throw err;
+  }
+}

@@ -1,0 +1,399 @@
+import { performance } from 'node:perf_hooks';
+import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
+import type { ArbiterEvents, ExitReason, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import { OperatorLog, trace } from '../log.js';
+import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { VERSION } from '../version.js';
+import { openListeners, systemdBinds, type MasterListener } from './listeners.js';
+import { Pidfile } from './pidfile.js';
+import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
+
+/** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
+export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters<ArbiterEvents[K]>) => void;
+
+interface WorkerRecord {
+  readonly pid: number;
+  readonly age: number;
+  readonly slot: number;
+  readonly generation: number;
+  readonly bootedAt: number;
+  state: WorkerState;
+  readonly handle: WorkerHandle;
+  /** Why the master is stopping it (unset: the worker went away on its own). */
+  reason?: ExitReason;
+  /** Monotonic deadline after which it gets SIGKILL. */
+  killAt?: number;
+  /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
+  killSent: boolean;
+  /** Monotonic deadline for the watchdog's hello (a worker hung in its entry script). */
+  helloBy?: number;
+}
+
+const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
+  booting: ['ready', 'retiring', 'timed_out', 'exited'],
+  ready: ['retiring', 'timed_out', 'exited'],
+  retiring: ['timed_out', 'exited'],
+  timed_out: ['exited'],
+  exited: [],
+};
+
+/** The one writer of `WorkerRecord.state`. */
+function transition(w: WorkerRecord, next: WorkerState): boolean {
+  if (!LEGAL[w.state].includes(next)) {
+    trace.master('worker %d: ignoring %s -> %s', w.pid, w.state, next);
+    return false;
+  }
+  trace.master('worker %d: %s -> %s', w.pid, w.state, next);
+  w.state = next;
+  return true;
+}
+
+function snapshot(w: Omit<WorkerInfo, 'pid'> & { pid: number }): WorkerInfo {
+  return Object.freeze({ pid: w.pid, age: w.age, slot: w.slot, generation: w.generation, bootedAt: w.bootedAt, state: w.state });
+}
+
+/** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
+const SIGNAL_ACTIONS = {
+  SIGHUP: (s: Supervisor) => s.reload(),
+  SIGTERM: (s: Supervisor) => s.stop(true),
+  SIGINT: (s: Supervisor) => s.stop(false),
+  SIGQUIT: (s: Supervisor) => s.stop(false),
+  SIGTTIN: (s: Supervisor) => s.scale(s.target + 1),
+  SIGTTOU: (s: Supervisor) => {
+    if (s.target > 1) s.scale(s.target - 1);
+  },
+  SIGUSR1: (s: Supervisor) => s.reopenLogs(),
+  SIGUSR2: (s: Supervisor) => s.log.warning('USR2 (re-exec a new master) is not implemented yet (issue #4); ignored.'),
+  SIGWINCH: (s: Supervisor) => s.log.warning('WINCH (retire all workers) is not implemented yet (issue #4); ignored.'),
+  SIGCHLD: (s: Supervisor) => s.wakeup(), // reaping itself is driven by each child's exit event
+} as const satisfies Partial<Record<NodeJS.Signals, (s: Supervisor) => void>>;
+
+type HandledSignal = keyof typeof SIGNAL_ACTIONS;
+
+/**
+ * The private engine behind `Arbiter` (master side): the worker table, the signal queue and the
+ * loop. The loop is event-driven: it runs when a signal, a worker message, a watchdog report or
+ * an exit arrives, or when a kill deadline is due — never on a fixed tick, so an idle master
+ * sleeps.
+ */
+export class Supervisor {
+  readonly log: OperatorLog;
+  /** Target number of workers of the current generation. */
+  target: number;
+  readonly #config: ResolvedConfig;
+  readonly #emit: Emit;
+  readonly #workers = new Map<number, WorkerRecord>();
+  readonly #signals: HandledSignal[] = [];
+  readonly #signalHandlers = new Map<HandledSignal, () => void>();
+  #listeners: MasterListener[] = [];
+  #pidfile: Pidfile | undefined;
+  #generation = 0;
+  #age = 0;
+  #phase: 'new' | 'starting' | 'running' | 'stopping' | 'halted' = 'new';
+  #exitCode = 0;
+  #haltReason: string | undefined;
+  #tickQueued = false;
+  #timer: NodeJS.Timeout | undefined;
+  #resolve!: (code: number) => void;
+  readonly done: Promise<number>;
+
+  /** @param config - resolved config; @param emit - event sink of the host `Arbiter` */
+  constructor(config: ResolvedConfig, emit: Emit) {
+    this.#config = config;
+    this.#emit = emit;
+    this.log = new OperatorLog(config.logger, config.logLevel);
+    this.target = config.workers;
+    this.done = new Promise((r) => (this.#resolve = r));
+  }
+
+  /** Binds, spawns, and resolves with the exit status once halted. */
+  async run(): Promise<number> {
+    if (this.#phase !== 'new') throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
+    this.#phase = 'starting';
+    const { config, log } = { config: this.#config, log: this.log };
+    this.#emit('starting');
+    log.info(`Starting arbiter ${VERSION}`);
+    try {
+      if (config.pidfile) {
+        this.#pidfile = new Pidfile(config.pidfile);
+        this.#pidfile.create(process.pid);
+      }
+      this.#listeners = await openListeners(systemdBinds() ?? config.bind, config.backlog, log);
+    } catch (err) {
+      log.error(err instanceof Error ? err.message : String(err));
+      this.#exitCode = 1;
+      this.#finish();
+      return this.done;
+    }
+    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
+    log.info(`Using worker: ${typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass}`);
+    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
+    for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
+      const handler = (): void => {
+        this.#signals.push(sig); // queued: handled on the loop, never inside the raw callback
+        this.wakeup();
+      };
+      this.#signalHandlers.set(sig, handler);
+      process.on(sig, handler);
+    }
+    this.#phase = 'running';
+    this.#emit('ready', this.#listeners.map((l) => l.url));
+    this.wakeup();
+    return this.done;
+  }
+
+  /** Schedules one pass of the loop (coalesced). */
+  wakeup(): void {
+    if (this.#tickQueued || this.#phase === 'halted') return;
+    this.#tickQueued = true;
+    setImmediate(() => this.#tick());
+  }
+
+  /** Read-only view of the workers, keyed by pid. */
+  workers(): ReadonlyMap<number, WorkerInfo> {
+    return new Map([...this.#workers].map(([pid, w]) => [pid, snapshot(w)]));
+  }
+
+  get running(): boolean {
+    return this.#phase === 'running';
+  }
+
+  /** HUP: a new generation of `workers` workers (fresh code) replaces the old one as it becomes ready. */
+  reload(): void {
+    if (this.#phase !== 'running') return;
+    this.log.info('Hang up: Master');
+    this.#emit('reload');
+    this.#generation += 1;
+    if (this.target !== this.#config.workers) this.scale(this.#config.workers);
+    this.wakeup();
+  }
+
+  /** Changes the target number of workers (at least 1). */
+  scale(n: number): void {
+    if (!Number.isInteger(n) || n < 1) {
+      throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get a positive integer, got ${String(n)}`);
+    }
+    if (this.#phase !== 'running' || n === this.target) return;
+    const previous = this.target;
+    this.target = n;
+    this.#emit('nworkers_changed', n, previous);
+    this.wakeup();
+  }
+
+  /** USR1: workers reopen their logs. */
+  reopenLogs(): void {
+    for (const w of this.#workers.values()) w.handle.kill('SIGUSR1');
+  }
+
+  /** TERM (graceful) or INT/QUIT (quick). Resolves with the exit status. */
+  stop(graceful: boolean, code = this.#exitCode, reason?: string): Promise<number> {
+    if (this.#phase === 'new') {
+      this.#exitCode = code;
+      this.#finish();
+      return this.done;
+    }
+    if (this.#phase === 'halted') return this.done;
+    const escalate = this.#phase === 'stopping';
+    this.#phase = 'stopping';
+    this.#exitCode = code;
+    this.#haltReason ??= reason;
+    if (!escalate) {
+      for (const l of this.#listeners) l.close();
+      this.#listeners = [];
+    }
+    const now = performance.now();
+    for (const w of this.#workers.values()) {
+      if (w.state === 'exited' || w.state === 'timed_out') continue;
+      if (escalate && graceful) continue;
+      w.reason ??= 'shutdown';
+      if (w.state !== 'retiring') transition(w, 'retiring');
+      w.handle.kill(graceful ? 'SIGTERM' : 'SIGQUIT');
+      if (w.killAt === undefined || !escalate) w.killAt = now + this.#config.gracefulTimeout;
+    }
+    this.wakeup();
+    return this.done;
+  }
+
+  // ---- the loop -------------------------------------------------------------------------
+
+  #tick(): void {
+    this.#tickQueued = false;
+    if (this.#phase === 'halted') return;
+    while (this.#signals.length > 0) {
+      const sig = this.#signals.shift()!;
+      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`);
+      try {
+        SIGNAL_ACTIONS[sig](this);
+      } catch (err) {
+        this.log.exception(`Error handling signal ${sig}`, err);
+      }
+    }
+    this.#enforceDeadlines();
+    if (this.#phase === 'running') this.#manageWorkers();
+    if (this.#phase === 'stopping' && this.#workers.size === 0) {
+      this.#finish();
+      return;
+    }
+    this.#armTimer();
+  }
+
+  #enforceDeadlines(): void {
+    const now = performance.now();
+    for (const w of this.#workers.values()) {
+      if (w.helloBy !== undefined && now >= w.helloBy) {
+        w.helloBy = undefined;
+        this.#timedOut(w, 'boot');
+      }
+      if (w.killAt !== undefined && now >= w.killAt && !w.killSent) {
+        trace.master('worker %d: deadline passed, SIGKILL', w.pid);
+        w.killSent = true;
+        w.handle.kill('SIGKILL');
+      }
+    }
+  }
+
+  #armTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    let next = Infinity;
+    for (const w of this.#workers.values()) {
+      if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
+      if (w.helloBy !== undefined) next = Math.min(next, w.helloBy);
+    }
+    if (next === Infinity) return;
+    this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
+  }
+
+  /** gunicorn's manage_workers, generation-aware: spawn up to the target, retire the oldest surplus. */
+  #manageWorkers(): void {
+    const live = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').sort((a, b) => a.age - b.age);
+    const current = live.filter((w) => w.generation === this.#generation);
+    const old = live.filter((w) => w.generation !== this.#generation);
+    for (let n = current.length; n < this.target; n++) {
+      const taken = new Set(current.map((w) => w.slot));
+      let slot = 0;
+      while (taken.has(slot)) slot++;
+      const w = this.#spawn(slot);
+      if (!w) break;
+      current.push(w);
+    }
+    for (const w of current.slice(0, Math.max(0, current.length - this.target))) this.#retire(w, 'scale_down');
+    // An old-generation worker leaves only once a new one is ready to take its place.
+    const readyNew = current.filter((w) => w.state === 'ready').length;
+    const keepOld = Math.max(0, this.target - readyNew);
+    for (const w of old.slice(0, Math.max(0, old.length - keepOld))) this.#retire(w, 'reload');
+  }
+
+  #spawn(slot: number): WorkerRecord | undefined {
+    const age = ++this.#age;
+    const base = { pid: 0, age, slot, generation: this.#generation, bootedAt: Date.now(), state: 'booting' as WorkerState };
+    this.#emit('pre_fork', snapshot(base));
+    let rec: WorkerRecord | undefined;
+    try {
+      const handle = new ProcessWorkerHandle(
+        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), env: this.#config.env },
+        {
+          message: (msg) => rec && this.#onMessage(rec, msg),
+          watchdog: (what) => rec && this.#onWatchdog(rec, what),
+        },
+      );
+      rec = { ...base, pid: handle.pid, handle, killSent: false };
+    } catch (err) {
+      this.log.exception('Error spawning a worker', err);
+      this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+      return undefined;
+    }
+    const w = rec;
+    if (this.#config.timeout > 0) w.helloBy = performance.now() + this.#config.timeout;
+    this.#workers.set(w.pid, w);
+    this.log.info(`Booting worker with pid: ${w.pid}`);
+    this.#emit('spawn', snapshot(w));
+    void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
+    return w;
+  }
+
+  #retire(w: WorkerRecord, reason: ExitReason): void {
+    if (!transition(w, 'retiring')) return;
+    w.reason = reason;
+    w.killAt = performance.now() + this.#config.gracefulTimeout;
+    w.handle.kill('SIGTERM');
+  }
+
+  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind']): void {
+    if (!transition(w, 'timed_out')) return;
+    w.reason = 'timeout';
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind });
+    w.handle.kill('SIGABRT');
+    // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows shortly.
+    w.killAt = performance.now() + Math.min(1000, Math.max(100, Math.floor(this.#config.timeout / 10)));
+    this.wakeup();
+  }
+
+  #onMessage(w: WorkerRecord, msg: WorkerMessage): void {
+    switch (msg.cmd) {
+      case 'ready':
+        if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
+        break;
+      case 'retiring':
+        if (transition(w, 'retiring')) {
+          w.reason = msg.reason;
+          w.killAt = performance.now() + this.#config.gracefulTimeout;
+        }
+        break;
+    }
+    this.wakeup();
+  }
+
+  #onWatchdog(w: WorkerRecord, what: 'hello' | 'stalled'): void {
+    if (what === 'hello') {
+      w.helloBy = undefined;
+      return;
+    }
+    if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
+  }
+
+  #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    const wasBooting = w.state === 'booting';
+    transition(w, 'exited');
+    this.#workers.delete(w.pid);
+    let reason: ExitReason;
+    if (code === APP_LOAD_ERROR) reason = 'app_load_error';
+    else if (code === WORKER_BOOT_ERROR) reason = 'boot_error';
+    else if (w.reason) reason = w.reason;
+    else if (code === 0) reason = 'exit';
+    else reason = wasBooting && code !== null ? 'boot_error' : 'crash'; // exited on its own before booting
+
+    if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
+    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
+    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+
+    const info = snapshot(w);
+    const exit: WorkerExit = Object.freeze({ code, signal, reason });
+    this.#emit('child_exit', info, exit);
+    this.#emit('worker_exit', info, exit);
+
+    if (this.#phase === 'running') {
+      if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
+      else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+    }
+    this.wakeup();
+  }
+
+  #finish(): void {
+    if (this.#phase === 'halted') return;
+    this.#phase = 'halted';
+    if (this.#timer) clearTimeout(this.#timer);
+    for (const l of this.#listeners) l.close();
+    this.#listeners = [];
+    this.#pidfile?.unlink();
+    for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
+    this.#signalHandlers.clear();
+    this.log.info('Shutting down: Master');
+    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`);
+    this.#emit('exit', this.#exitCode);
+    process.exitCode = this.#exitCode;
+    this.#resolve(this.#exitCode);
+  }
+}

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { ENV, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type WorkerMessage } from '../protocol.js';
+import { trace } from '../log.js';
+
+/** What the supervisor needs from a running worker, whatever runs it. */
+export interface WorkerHandle {
+  /** Process id (> 0 once spawned). */
+  readonly pid: number;
+  /** Sends a signal; false when the worker is already gone. */
+  kill(signal: NodeJS.Signals): boolean;
+  /** Resolves when the worker process has been reaped. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Callbacks from a worker to the supervisor. */
+export interface WorkerHandleEvents {
+  /** An arbiter protocol message. */
+  message(msg: WorkerMessage): void;
+  /** The watchdog thread started (`'hello'`) or saw the main loop stall (`'stalled'`). */
+  watchdog(what: 'hello' | 'stalled'): void;
+}
+
+/** Everything needed to start one worker process. */
+export interface SpawnOptions {
+  age: number;
+  slot: number;
+  generation: number;
+  /** Listener fds, inherited at stdio indexes after the watchdog pipe. */
+  fds: readonly number[];
+  /** Extra environment (`config.env`). */
+  env: Readonly<Record<string, string>>;
+}
+
+/**
+ * A worker process: the same entry script and `execArgv` as the master (loaders keep working),
+ * stdio layout `[ignore, inherit, inherit, ipc, watchdog pipe, ...listener fds]`.
+ */
+export class ProcessWorkerHandle implements WorkerHandle {
+  readonly pid: number;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #child: ChildProcess;
+
+  /** Spawns the process; throws when the OS refuses (the supervisor treats it as a boot failure). */
+  constructor(opts: SpawnOptions, events: WorkerHandleEvents) {
+    const entry = process.argv[1];
+    const args = [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)];
+    const firstListener = WATCHDOG_STDIO_INDEX + 1;
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...opts.fds],
+      env: {
+        ...process.env,
+        ...opts.env,
+        [ENV.age]: String(opts.age),
+        [ENV.slot]: String(opts.slot),
+        [ENV.generation]: String(opts.generation),
+        [ENV.fds]: opts.fds.map((_, i) => firstListener + i).join(','),
+        [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
+        [ENV.master]: String(process.pid),
+      },
+      serialization: 'json',
+    });
+    this.#child = child;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    if (child.pid === undefined) {
+      // spawn failed synchronously (EAGAIN, ENOMEM...): the 'error' event carries the reason
+      child.once('error', () => {});
+      throw new Error('spawn failed');
+    }
+    this.pid = child.pid;
+    child.on('error', (err) => trace.master('worker %d error: %s', this.pid, err.message));
+    child.on('message', (payload) => {
+      const msg = unwrap(payload);
+      if (msg) events.message(msg);
+    });
+    const pipe = child.stdio[WATCHDOG_STDIO_INDEX] as Readable | null;
+    pipe?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      if (text.includes(WATCHDOG_HELLO)) events.watchdog('hello');
+      if (text.includes(WATCHDOG_TIMEOUT)) events.watchdog('stalled');
+    });
+    pipe?.on('error', () => {});
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
+    try {
+      return this.#child.kill(signal);
+    } catch {
+      return false;
+    }
+  }
+}

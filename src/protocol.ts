@@ -1,0 +1,54 @@
+/**
+ * Every message between master and worker. IPC messages carry them under the `__arbiter__` key,
+ * so a user's own `process.send()` messages pass through untouched.
+ */
+export type WorkerMessage =
+  /** the app is loaded and the listeners accept */
+  | { cmd: 'ready' }
+  /** the worker stops accepting and will exit once drained; the master may replace it now */
+  | { cmd: 'retiring'; reason: 'max_requests' };
+
+/** The key under which arbiter messages travel over IPC. */
+export const NS = '__arbiter__';
+
+/** Wraps a message for `process.send()`. */
+export function envelope(msg: WorkerMessage): { [NS]: WorkerMessage } {
+  return { [NS]: msg };
+}
+
+/** Extracts an arbiter message from an IPC payload, or `undefined` for user messages. */
+export function unwrap(payload: unknown): WorkerMessage | undefined {
+  if (typeof payload === 'object' && payload !== null && NS in payload) {
+    return (payload as { [NS]: WorkerMessage })[NS];
+  }
+  return undefined;
+}
+
+/**
+ * Bytes the watchdog thread writes on its dedicated pipe (one byte each, so reads never split them).
+ * `H`: the watchdog runs (the worker got past the entry script); `T`: the main loop stalled for `timeout`.
+ */
+export const WATCHDOG_HELLO = 'H';
+export const WATCHDOG_TIMEOUT = 'T';
+
+/** Environment variables through which the master describes a worker to itself. */
+export const ENV = {
+  /** presence marks a worker process; value is the worker's age */
+  age: 'ARBITER_WORKER_AGE',
+  slot: 'ARBITER_WORKER_SLOT',
+  generation: 'ARBITER_WORKER_GENERATION',
+  /** comma-separated fds of the inherited listeners */
+  fds: 'ARBITER_LISTEN_FDS',
+  /** fd of the watchdog pipe */
+  watchdog: 'ARBITER_WATCHDOG_FD',
+  /** pid of the master, for the orphan check */
+  master: 'ARBITER_MASTER_PID',
+} as const;
+
+/** stdio index of the watchdog pipe; listeners follow it. */
+export const WATCHDOG_STDIO_INDEX = 4;
+
+/** Exit status of a worker that failed before it booted (gunicorn `WORKER_BOOT_ERROR`): the master halts with it. */
+export const WORKER_BOOT_ERROR = 3;
+/** Exit status of a worker whose `load()` threw (gunicorn `APP_LOAD_ERROR`): the master halts with it. */
+export const APP_LOAD_ERROR = 4;

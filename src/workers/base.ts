@@ -1,0 +1,136 @@
+import type { Server } from 'node:net';
+import type { ResolvedConfig, WorkerHooks } from '../config.js';
+import type { OperatorLog } from '../log.js';
+
+/** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
+export interface WorkerInit<H = unknown> {
+  /** The master's listening sockets, inherited and already listening, no `connection` handler yet. */
+  listeners: Server[];
+  /** What `app.load()` returned. */
+  handler: H;
+  /** The resolved config, as evaluated in this worker (fresh code after a reload). */
+  config: ResolvedConfig;
+  /** Operator log of this worker. */
+  log: OperatorLog;
+  /** Spawn counter of this worker (see `WorkerInfo.age`). */
+  age: number;
+  /** Stable slot index of this worker. */
+  slot: number;
+  /** Aborted when the worker is asked to stop gracefully. */
+  signal: AbortSignal;
+  /** Heartbeat: proves the worker is alive to its watchdog. */
+  notify: () => void;
+  /** How often (ms) a healthy worker should call `notify()`; 0 when `timeout` is disabled. */
+  heartbeatInterval: number;
+  /** Requests after which the worker recycles itself (jitter applied); 0 = never. */
+  maxRequests: number;
+  /** Stop accepting and drain, telling the master why (used for `maxRequests`). */
+  retire: (reason: 'max_requests') => void;
+}
+
+/** A concrete worker model class, as accepted by the `workerClass` option. */
+export type WorkerClassConstructor<H = any> = new (init: WorkerInit<H>) => WorkerClass<H>;
+
+/**
+ * The extension point for worker models (gunicorn's `Worker` base class). `async` and `sync`
+ * are subclasses; users write their own for non-HTTP protocols.
+ *
+ * A subclass implements {@link WorkerClass.run}: attach `connection` handlers to
+ * {@link WorkerClass.listeners} **synchronously** at the start of `run()` (the sockets are
+ * already accepting), call {@link WorkerClass.notify} while healthy, and resolve once
+ * {@link WorkerClass.signal} is aborted and every accepted connection is finished.
+ * The process then exits 0.
+ *
+ * @example
+ * ```ts
+ * class EchoWorker extends WorkerClass<(line: string) => string> {
+ *   async run() {
+ *     const timer = setInterval(() => this.notify(), this.heartbeatInterval || 1000);
+ *     for (const l of this.listeners) l.on('connection', (s) => s.on('data', (d) => s.write(this.handler(String(d)))));
+ *     await new Promise((r) => this.signal.addEventListener('abort', r));
+ *     clearInterval(timer);
+ *     await Promise.all(this.listeners.map((l) => new Promise((r) => l.close(r))));
+ *   }
+ * }
+ * ```
+ */
+export abstract class WorkerClass<H = unknown> {
+  /** The master's listening sockets, inherited and already listening. */
+  readonly listeners: Server[];
+  /** What `app.load()` returned. */
+  readonly handler: H;
+  /** The resolved config. */
+  readonly config: ResolvedConfig;
+  /** Operator log (gunicorn's format, the master's sink and level). */
+  readonly log: OperatorLog;
+  /** Spawn counter of this worker. */
+  readonly age: number;
+  /** Stable slot index of this worker. */
+  readonly slot: number;
+  /** This worker's process id. */
+  readonly pid: number = process.pid;
+  /** Aborted when the worker must stop accepting and drain. */
+  readonly signal: AbortSignal;
+  /** Suggested interval (ms) between `notify()` calls; 0 when `timeout` is 0. */
+  readonly heartbeatInterval: number;
+  /** Requests after which this worker recycles itself (jitter applied); 0 = never. */
+  readonly maxRequests: number;
+  /** Requests completed so far. */
+  requests = 0;
+  readonly #notify: () => void;
+  readonly #retire: (reason: 'max_requests') => void;
+
+  /** Called by the worker runtime; subclasses pass `init` through unchanged. */
+  constructor(init: WorkerInit<H>) {
+    this.listeners = init.listeners;
+    this.handler = init.handler;
+    this.config = init.config;
+    this.log = init.log;
+    this.age = init.age;
+    this.slot = init.slot;
+    this.signal = init.signal;
+    this.heartbeatInterval = init.heartbeatInterval;
+    this.maxRequests = init.maxRequests;
+    this.#notify = init.notify;
+    this.#retire = init.retire;
+  }
+
+  /** `false` once the worker has been asked to stop (gunicorn's `worker.alive`). */
+  get alive(): boolean {
+    return !this.signal.aborted;
+  }
+
+  /** Heartbeat. Cheap (one atomic add); call it from wherever "healthy" is decided. */
+  notify(): void {
+    this.#notify();
+  }
+
+  /**
+   * Counts one finished request; when `maxRequests` is reached the worker logs
+   * "Autorestarting worker after current request." and starts a graceful drain.
+   */
+  protected requestDone(): void {
+    this.requests += 1;
+    if (this.maxRequests > 0 && this.requests === this.maxRequests) {
+      this.log.info('Autorestarting worker after current request.');
+      this.#retire('max_requests');
+    }
+  }
+
+  /** Runs a worker-side hook from the config; a throwing hook is logged, never fatal. */
+  protected hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void {
+    const fn = this.config[name] as ((...a: unknown[]) => unknown) | undefined;
+    if (!fn) return;
+    try {
+      const r = fn(this, ...args);
+      if (r && typeof (r as Promise<unknown>).then === 'function') {
+        (r as Promise<unknown>).catch((err: unknown) => this.log.exception(`Exception in ${name} hook`, err));
+      }
+    } catch (err) {
+      this.log.exception(`Exception in ${name} hook`, err);
+    }
+  }
+
+  /** Serves until {@link WorkerClass.signal} is aborted and all work is drained. */
+  abstract run(): Promise<void>;
+}

@@ -1,0 +1,154 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { trace } from '../log.js';
+import { WorkerClass } from './base.js';
+
+/** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
+export interface HttpServingPolicy {
+  /** Connections served at once; more wait (paused) until one closes. */
+  maxConnections: number;
+  /** Keep connections open between requests. */
+  keepAlive: boolean;
+  /** `'loop'`: heartbeat from a timer (a blocked loop misses it); `'idle'`: only while no request runs. */
+  heartbeat: 'loop' | 'idle';
+}
+
+interface ConnState {
+  inflight: number;
+  served: number;
+}
+
+/**
+ * Shared HTTP serving for the built-in models: connection admission, request accounting,
+ * error isolation, hooks, heartbeat and a graceful drain that finishes every accepted connection.
+ *
+ * Graceful drain (why not `http.Server.close()`): on Node >= 19 `close()` also destroys
+ * connections that were accepted but whose request has not been read yet. Here, once the
+ * signal aborts: listeners stop accepting; idle keep-alive connections are closed; requests in
+ * flight finish with `Connection: close`; connections that have not sent a request yet get
+ * `keepAlive` ms to do so and are then served the same way.
+ */
+export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
+  /** The serving policy of this model. */
+  protected abstract readonly policy: HttpServingPolicy;
+
+  /** Serves until the signal aborts and every accepted connection is finished. */
+  async run(): Promise<void> {
+    const { policy, config, log } = this;
+    const conns = new Map<Socket, ConnState>();
+    const waiting: Socket[] = [];
+    let inflight = 0;
+    let draining = false;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+
+    const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+      const socket = req.socket;
+      const st = conns.get(socket);
+      inflight += 1;
+      if (st) st.inflight += 1;
+      if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        inflight -= 1;
+        if (st) {
+          st.inflight -= 1;
+          st.served += 1;
+        }
+        this.hook('postRequest', req, res);
+        this.requestDone();
+        if (policy.heartbeat === 'idle' && inflight === 0) this.notify();
+        if (draining) closeIfIdle(socket);
+      };
+      res.once('close', finish);
+      const fail = (err: unknown): void => {
+        log.exception(`Error handling request ${req.method ?? ''} ${req.url ?? ''}`, err);
+        if (!res.headersSent) {
+          res.shouldKeepAlive = false;
+          res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('Internal Server Error\n');
+        } else {
+          res.destroy();
+        }
+      };
+      this.hook('preRequest', req);
+      try {
+        const r: unknown = this.handler(req, res);
+        if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      trace.worker('client error %s', err.code);
+      if (socket.writable && !(err.code === 'ECONNRESET')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+
+    const checkDone = (): void => {
+      if (draining && conns.size === 0 && waiting.length === 0) resolveDone();
+    };
+    const closeIfIdle = (socket: Socket): void => {
+      const st = conns.get(socket);
+      if (!st || st.inflight > 0) return;
+      if (st.served > 0) {
+        socket.end();
+        return;
+      }
+      // Accepted but no request read yet: give it keepAlive ms to arrive, then it is served with Connection: close.
+      setTimeout(() => {
+        const again = conns.get(socket);
+        if (again && again.inflight === 0 && again.served === 0) socket.destroy();
+      }, Math.max(config.keepAlive, 100)).unref();
+    };
+    const admit = (socket: Socket): void => {
+      conns.set(socket, { inflight: 0, served: 0 });
+      socket.once('close', () => {
+        conns.delete(socket);
+        const next = waiting.shift();
+        if (next) admit(next);
+        checkDone();
+      });
+      server.emit('connection', socket);
+      if (socket.isPaused()) socket.resume();
+      if (draining) closeIfIdle(socket);
+    };
+    const onConnection = (socket: Socket): void => {
+      if (conns.size < policy.maxConnections) {
+        admit(socket);
+      } else {
+        socket.pause();
+        waiting.push(socket);
+        socket.once('close', () => {
+          const i = waiting.indexOf(socket);
+          if (i >= 0) waiting.splice(i, 1);
+          checkDone();
+        });
+      }
+    };
+    for (const l of this.listeners) l.on('connection', onConnection);
+
+    let heartbeat: NodeJS.Timeout | undefined;
+    if (this.heartbeatInterval > 0) {
+      heartbeat = setInterval(() => {
+        if (policy.heartbeat === 'loop' || inflight === 0) this.notify();
+      }, this.heartbeatInterval);
+      heartbeat.unref();
+    }
+
+    const drain = (): void => {
+      draining = true;
+      trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
+      for (const l of this.listeners) l.close();
+      for (const socket of conns.keys()) closeIfIdle(socket);
+      checkDone();
+    };
+    if (this.signal.aborted) drain();
+    else this.signal.addEventListener('abort', drain, { once: true });
+
+    await done;
+    if (heartbeat) clearInterval(heartbeat);
+    server.close();
+  }
+}

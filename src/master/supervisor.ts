@@ -7,6 +7,7 @@ import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protoc
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, type MasterListener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
+import { planWorkers } from './plan.js';
 import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
@@ -265,24 +266,14 @@ export class Supervisor {
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
 
-  /** gunicorn's manage_workers, generation-aware: spawn up to the target, retire the oldest surplus. */
+  /** Applies {@link planWorkers}: spawn up to the target, retire the oldest surplus. */
   #manageWorkers(): void {
-    const live = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').sort((a, b) => a.age - b.age);
-    const current = live.filter((w) => w.generation === this.#generation);
-    const old = live.filter((w) => w.generation !== this.#generation);
-    for (let n = current.length; n < this.target; n++) {
-      const taken = new Set(current.map((w) => w.slot));
-      let slot = 0;
-      while (taken.has(slot)) slot++;
-      const w = this.#spawn(slot);
-      if (!w) break;
-      current.push(w);
+    const plan = planWorkers(this.#workers.values(), this.target, this.#generation);
+    for (const slot of plan.spawn) if (!this.#spawn(slot)) return;
+    for (const { pid, reason } of plan.retire) {
+      const w = this.#workers.get(pid);
+      if (w) this.#retire(w, reason);
     }
-    for (const w of current.slice(0, Math.max(0, current.length - this.target))) this.#retire(w, 'scale_down');
-    // An old-generation worker leaves only once a new one is ready to take its place.
-    const readyNew = current.filter((w) => w.state === 'ready').length;
-    const keepOld = Math.max(0, this.target - readyNew);
-    for (const w of old.slice(0, Math.max(0, old.length - keepOld))) this.#retire(w, 'reload');
   }
 
   #spawn(slot: number): WorkerRecord | undefined {

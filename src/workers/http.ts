@@ -24,9 +24,9 @@ interface ConnState {
  *
  * Graceful drain (why not `http.Server.close()`): on Node >= 19 `close()` also destroys
  * connections that were accepted but whose request has not been read yet. Here, once the
- * signal aborts: listeners stop accepting; idle keep-alive connections are closed; requests in
- * flight finish with `Connection: close`; connections that have not sent a request yet get
- * `keepAlive` ms to do so and are then served the same way.
+ * signal aborts: listeners stop accepting; requests in flight finish with `Connection: close`;
+ * idle keep-alive connections, and accepted ones that have not sent a request yet, get
+ * `keepAlive` ms to send one (served with `Connection: close`) before they are closed.
  */
 export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   /** The serving policy of this model. */
@@ -89,17 +89,18 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const checkDone = (): void => {
       if (draining && conns.size === 0 && waiting.length === 0) resolveDone();
     };
+    // Closing an idle keep-alive connection races with the client's next request on it (the
+    // client sees ECONNRESET). So an idle connection is never cut at once: its next request is
+    // served with `Connection: close`, and one that stays idle for `keepAlive` ms is closed (the
+    // client was told that timeout in the Keep-Alive header). The same goes for a connection
+    // that was accepted but has not sent its request yet.
     const closeIfIdle = (socket: Socket): void => {
       const st = conns.get(socket);
       if (!st || st.inflight > 0) return;
-      if (st.served > 0) {
-        socket.end();
-        return;
-      }
-      // Accepted but no request read yet: give it keepAlive ms to arrive, then it is served with Connection: close.
+      const servedBefore = st.served;
       setTimeout(() => {
         const again = conns.get(socket);
-        if (again && again.inflight === 0 && again.served === 0) socket.destroy();
+        if (again && again.inflight === 0 && again.served === servedBefore) socket.destroy();
       }, Math.max(config.keepAlive, 100)).unref();
     };
     const admit = (socket: Socket): void => {

@@ -1,0 +1,47 @@
+import type { ExitReason, WorkerState } from '../events.js';
+
+/** What the planner needs to know about a worker. */
+export interface PlanWorker {
+  readonly pid: number;
+  readonly age: number;
+  readonly slot: number;
+  readonly generation: number;
+  readonly state: WorkerState;
+}
+
+/** What manage_workers should do now. */
+export interface WorkerPlan {
+  /** Slots to spawn a current-generation worker into, in order. */
+  spawn: number[];
+  /** Workers to retire gracefully, oldest first, with the reason. */
+  retire: { pid: number; reason: Extract<ExitReason, 'scale_down' | 'reload'> }[];
+}
+
+/**
+ * gunicorn's manage_workers as a pure function, generation-aware:
+ * - spawn current-generation workers up to `target`, into the lowest free slots;
+ * - retire the oldest current-generation surplus (`scale_down`);
+ * - retire old-generation workers only as current ones become ready, so a reload never
+ *   leaves fewer than `target` serving workers (`reload`).
+ * Workers already retiring, timed out or exited are not counted: they are on their way out.
+ */
+export function planWorkers(workers: Iterable<PlanWorker>, target: number, generation: number): WorkerPlan {
+  const live = [...workers].filter((w) => w.state === 'booting' || w.state === 'ready').sort((a, b) => a.age - b.age);
+  const current = live.filter((w) => w.generation === generation);
+  const old = live.filter((w) => w.generation !== generation);
+  const plan: WorkerPlan = { spawn: [], retire: [] };
+
+  const taken = new Set(current.map((w) => w.slot));
+  for (let n = current.length, slot = 0; n < target; n++) {
+    while (taken.has(slot)) slot++;
+    taken.add(slot);
+    plan.spawn.push(slot);
+  }
+  const surplus = Math.max(0, current.length - target);
+  for (const w of current.slice(0, surplus)) plan.retire.push({ pid: w.pid, reason: 'scale_down' });
+
+  const readyNew = current.slice(surplus).filter((w) => w.state === 'ready').length;
+  const keepOld = Math.max(0, target - readyNew);
+  for (const w of old.slice(0, Math.max(0, old.length - keepOld))) plan.retire.push({ pid: w.pid, reason: 'reload' });
+  return plan;
+}

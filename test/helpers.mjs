@@ -1,0 +1,184 @@
+// Test helpers: start real masters in child processes, wait for their events, read /proc, clean up every pid.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+/** A port nobody listens on right now. */
+export async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Polls `predicate` until it returns a truthy value; fails with `what` after `timeout` ms. */
+export async function waitFor(predicate, what, timeout = 10_000, every = 20) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await predicate();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function isAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Direct children of `pid`, from /proc. */
+export function childrenOf(pid) {
+  const out = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out.filter(isAlive);
+}
+
+/** One HTTP request without keep-alive: `{ status, body, headers }`; rejects on a network error. */
+export function request(target, path = '/', options = {}) {
+  return new Promise((resolve, reject) => {
+    const where = typeof target === 'number' ? { host: '127.0.0.1', port: target } : { socketPath: target };
+    const req = http.get({ ...where, path, agent: options.agent ?? false, timeout: options.timeout ?? 15_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('request timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function canConnect(port) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A master started from a fixture in its own process. Its event listeners print
+ * `EVENT {"name":..., "args":[...]}` lines on stdout, which we collect.
+ */
+export class Master {
+  constructor(child) {
+    this.child = child;
+    this.pid = child.pid;
+    this.events = [];
+    this.stdout = '';
+    this.stderr = '';
+    this.pids = new Set([child.pid]);
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      this.stdout += chunk;
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('EVENT ')) {
+          const ev = JSON.parse(line.slice(6));
+          this.events.push(ev);
+          if (ev.name === 'spawn') this.pids.add(ev.args[0].pid);
+        }
+      }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => (this.stderr += chunk));
+  }
+
+  /**
+   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG.
+   * `t` (the test context) gets an after-hook that kills every pid this master ever had.
+   */
+  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command } = {}) {
+    const child = spawn(command ?? process.execPath, command ? args : [fixture(name), ...args], {
+      env: { ...process.env, ARBITER_TEST_CONFIG: JSON.stringify(config), ...env },
+      stdio: ['ignore', 'pipe', 'pipe', ...stdio],
+    });
+    const m = new Master(child);
+    t?.after(() => m.cleanup());
+    return m;
+  }
+
+  /** Events named `name` seen so far, optionally filtered. */
+  all(name, filter = () => true) {
+    return this.events.filter((e) => e.name === name && filter(...e.args));
+  }
+
+  /** Waits until `count` events named `name` (matching `filter`) were seen; returns them. */
+  async waitForEvents(name, count = 1, filter = () => true, timeout = 15_000) {
+    await waitFor(() => this.all(name, filter).length >= count, `${count} x '${name}' (seen: ${this.events.map((e) => e.name).join(',')})\n${this.stderr}`, timeout);
+    return this.all(name, filter);
+  }
+
+  /** Waits for one more event named `name` after the ones already seen. */
+  async nextEvent(name, filter = () => true, timeout = 15_000) {
+    const before = this.all(name, filter).length;
+    const evs = await this.waitForEvents(name, before + 1, filter, timeout);
+    return evs[before];
+  }
+
+  /** Waits for `pattern` on stderr (the operator log). */
+  async waitForLog(pattern, timeout = 15_000) {
+    await waitFor(() => pattern.test(this.stderr), `log ${pattern}\n${this.stderr}`, timeout);
+  }
+
+  /** The master's live worker pids, from /proc. */
+  workers() {
+    return childrenOf(this.pid);
+  }
+
+  /** Waits for the master to be up with `n` ready workers; returns the port-less ready addresses. */
+  async ready(n) {
+    const [ready] = await this.waitForEvents('ready');
+    if (n) await waitFor(() => this.readyWorkers().length >= n, `${n} ready workers\n${this.stderr}`);
+    return ready.args[0];
+  }
+
+  /** Pids of workers that reported ready and have not exited. */
+  readyWorkers() {
+    const gone = new Set(this.all('worker_exit').map((e) => e.args[0].pid));
+    return this.all('worker_ready').map((e) => e.args[0].pid).filter((p) => !gone.has(p));
+  }
+
+  signal(sig) {
+    process.kill(this.pid, sig);
+  }
+
+  /** SIGKILLs the master and every worker it ever had (ignores the already gone). */
+  cleanup() {
+    for (const pid of [...this.pids, ...this.workers()]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Unit tests: config validation (through the public constructor) and bind parsing.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Arbiter, ArbiterError, DEFAULTS, VERSION } from 'arbiter';
+import { readFileSync } from 'node:fs';
+
+const load = () => () => {};
+const make = (config) => new Arbiter({ config, load });
+
+function rejects(config, pattern, code = 'ARBITER_ERR_CONFIG') {
+  assert.throws(
+    () => make(config),
+    (err) => {
+      assert.ok(err instanceof ArbiterError, `ArbiterError, got ${err}`);
+      assert.equal(err.code, code);
+      assert.match(err.message, pattern);
+      return true;
+    },
+  );
+}
+
+test('defaults follow the contract', () => {
+  const saved = { PORT: process.env.PORT, WEB_CONCURRENCY: process.env.WEB_CONCURRENCY };
+  delete process.env.PORT;
+  delete process.env.WEB_CONCURRENCY;
+  try {
+    const c = make(undefined).config;
+    assert.deepEqual(c.bind, ['127.0.0.1:8000']);
+    assert.equal(c.workers, 1);
+    assert.equal(c.workerClass, 'sync');
+    assert.equal(c.timeout, 30_000);
+    assert.equal(c.gracefulTimeout, 30_000);
+    assert.equal(c.keepAlive, 2000);
+    assert.equal(c.backlog, 2048);
+    assert.equal(c.workerConnections, 1000);
+    assert.equal(c.maxRequests, 0);
+    assert.equal(c.pidfile, null);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.logger, process.stderr);
+    assert.ok(Object.isFrozen(c));
+    assert.ok(Object.isFrozen(DEFAULTS));
+  } finally {
+    Object.assign(process.env, Object.fromEntries(Object.entries(saved).filter(([, v]) => v !== undefined)));
+  }
+});
+
+test('PORT and WEB_CONCURRENCY feed the defaults, and are validated', () => {
+  process.env.PORT = '9123';
+  process.env.WEB_CONCURRENCY = '5';
+  try {
+    const c = make({}).config;
+    assert.deepEqual(c.bind, ['0.0.0.0:9123']);
+    assert.equal(c.workers, 5);
+    assert.equal(make({ workers: 2, bind: ':1' }).config.workers, 2, 'explicit options win');
+    process.env.WEB_CONCURRENCY = 'lots';
+    rejects({}, /WEB_CONCURRENCY.*"lots"/);
+  } finally {
+    delete process.env.PORT;
+    delete process.env.WEB_CONCURRENCY;
+  }
+});
+
+test('the caller’s object is never mutated', () => {
+  const config = { workers: 2, bind: ['127.0.0.1:1'] };
+  const copy = structuredClone(config);
+  const a = make(config);
+  assert.deepEqual(config, copy);
+  assert.notEqual(a.config.bind, config.bind);
+});
+
+test('bad values name the option, the value and the expectation', () => {
+  rejects({ timeout: 'abc' }, /^Expected `timeout` to be a non-negative integer \(milliseconds\), got "abc" \(string\)$/);
+  rejects({ workers: 0 }, /`workers` to be a positive integer, got 0 \(number\)/);
+  rejects({ workers: 1.5 }, /`workers`.*1\.5/);
+  rejects({ workers: -1 }, /`workers`.*-1/);
+  rejects({ gracefulTimeout: -5 }, /`gracefulTimeout`.*milliseconds.*-5/);
+  rejects({ timeout: 2 ** 31 }, /`timeout`.*at most 2147483647/);
+  rejects({ backlog: 0 }, /`backlog`/);
+  rejects({ keepAlive: null }, /`keepAlive`.*null/);
+  rejects({ maxRequests: -1 }, /`maxRequests`/);
+  rejects({ maxRequestsJitter: '3' }, /`maxRequestsJitter`.*"3" \(string\)/);
+  rejects({ workerConnections: 0 }, /`workerConnections`/);
+  rejects({ threads: 0 }, /`threads`/);
+  rejects({ workerClass: 'gevent' }, /`workerClass` to be "sync", "async", "threaded" or a WorkerClass subclass, got "gevent"/);
+  rejects({ workerClass: class {} }, /`workerClass`/);
+  rejects({ pidfile: '' }, /`pidfile`/);
+  rejects({ procName: 42 }, /`procName`.*42 \(number\)/);
+  rejects({ env: { A: 1 } }, /`env\.A` to be a string, got 1/);
+  rejects({ env: 'A=1' }, /`env`/);
+  rejects({ logger: 'stderr' }, /`logger` to be false or an object with a write\(line\) method/);
+  rejects({ logLevel: 'verbose' }, /`logLevel` to be one of "debug", "info", "warning", "error", "critical", got "verbose"/);
+  rejects({ postFork: 'yes' }, /`postFork` to be a function/);
+  rejects({ bind: [] }, /`bind`/);
+  rejects({ bind: 8000 }, /`bind`.*8000 \(number\)/);
+});
+
+test('unknown option names are errors, with a hint', () => {
+  rejects({ worker: 2 }, /Unknown option `worker`/);
+  rejects({ graceful_timeout: 1 }, /Unknown option `graceful_timeout` \(did you mean `gracefulTimeout`\?\)/);
+});
+
+test('bind forms', () => {
+  assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0'] }).config.bind.length, 6);
+  for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '']) {
+    rejects({ bind: bad }, /`bind`/);
+  }
+});
+
+test('the app must have load()', () => {
+  assert.throws(() => new Arbiter({}), (err) => err.code === 'ARBITER_ERR_CONFIG' && /load\(\)/.test(err.message));
+});
+
+test('threaded is refused clearly until it exists', () => {
+  rejects({ workerClass: 'threaded' }, /threaded.*not implemented yet/, 'ARBITER_ERR_NOT_IMPLEMENTED');
+});
+
+test('control methods before run() fail clearly', () => {
+  const a = make({});
+  assert.throws(() => a.reload(), /not running/);
+  assert.throws(() => a.scale(2), /not running/);
+  assert.throws(() => a.stop(), /before run\(\)/);
+  assert.throws(() => a.reexec(), (err) => err.code === 'ARBITER_ERR_NOT_IMPLEMENTED');
+  assert.equal(a.workers.size, 0);
+  assert.equal(a.numWorkers, 1);
+});
+
+test('VERSION matches package.json', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.equal(VERSION, pkg.version);
+});

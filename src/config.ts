@@ -78,30 +78,29 @@ export interface ArbiterConfig extends WorkerHooks {
   logLevel?: LogLevel;
 }
 
-/** A config with every default filled in: what the engine works with. */
-export interface ResolvedConfig extends WorkerHooks {
+/** A config with every default filled in: what the engine works with (see {@link ArbiterConfig} for each field). */
+export interface ResolvedConfig
+  extends WorkerHooks,
+    Required<Omit<ArbiterConfig, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+  /** Every address to listen on, see {@link ArbiterConfig.bind}. */
   bind: string[];
-  backlog: number;
-  workers: number;
-  workerClass: WorkerModel | WorkerClassConstructor;
-  threads: number;
-  workerConnections: number;
-  timeout: number;
-  gracefulTimeout: number;
-  keepAlive: number;
-  maxRequests: number;
-  maxRequestsJitter: number;
+  /** See {@link ArbiterConfig.pidfile}; `null` when none. */
   pidfile: string | null;
+  /** See {@link ArbiterConfig.procName}; `null` when titles are left alone. */
   procName: string | null;
+  /** See {@link ArbiterConfig.env}. */
   env: Readonly<Record<string, string>>;
-  logger: LogSink | false;
-  logLevel: LogLevel;
 }
 
+/** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
+export type StaticDefaults = Readonly<
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+>;
+
 /** The static defaults (those that do not depend on the environment). */
-export const DEFAULTS = Object.freeze({
+export const DEFAULTS: StaticDefaults = Object.freeze({
   backlog: 2048,
-  workerClass: 'sync' as WorkerModel,
+  workerClass: 'sync',
   threads: 1,
   workerConnections: 1000,
   timeout: 30_000,
@@ -111,7 +110,7 @@ export const DEFAULTS = Object.freeze({
   maxRequestsJitter: 0,
   pidfile: null,
   procName: null,
-  logLevel: 'info' as LogLevel,
+  logLevel: 'info',
 });
 
 const HOOK_NAMES = [

@@ -11,6 +11,7 @@ export {
   type LogLevel,
   type LogSink,
   type ResolvedConfig,
+  type StaticDefaults,
   type WorkerHooks,
   type WorkerModel,
 } from './config.js';

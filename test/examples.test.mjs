@@ -1,0 +1,29 @@
+// Every example in examples/ runs as written.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { Master, freePort, request, waitFor, isAlive } from './helpers.mjs';
+
+const example = (name) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+
+test('examples/demo.mjs (npm start) serves, prints how to signal it, scales and stops on TERM', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, null, {}, {
+    command: process.execPath,
+    args: [example('demo.mjs')],
+    env: { DEMO_BIND: `127.0.0.1:${port}`, DEMO_WORKERS: '2' },
+  });
+  await waitFor(() => /kill -TERM \d+/.test(m.stdout), `the demo banner\n${m.stdout}\n${m.stderr}`);
+  assert.match(m.stdout, new RegExp(`listening at http://127\\.0\\.0\\.1:${port}`));
+  assert.match(m.stdout, new RegExp(`kill -HUP ${m.pid}`));
+  await waitFor(() => (m.stderr.match(/Booting worker with pid: \d+/g) ?? []).length === 2, 'two workers');
+  await waitFor(async () => /^hello from worker \d+\n$/.test((await request(port, '/').catch(() => ({}))).body ?? ''), 'an answer');
+  const workers = m.workers();
+  assert.equal(workers.length, 2);
+  m.signal('SIGTTIN');
+  await waitFor(() => m.workers().length === 3, 'a third worker');
+  m.signal('SIGTERM');
+  assert.equal((await m.exited).code, 0);
+  assert.match(m.stdout, /exited: shutdown/);
+  assert.ok(workers.every((p) => !isAlive(p)));
+});

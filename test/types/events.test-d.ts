@@ -1,0 +1,60 @@
+// Type tests (run by `npm test` through `tsc -p test/types`): every `@ts-expect-error` line
+// must be an error, so this file fails to compile if the event map stops checking anything.
+import http from 'node:http';
+import { Arbiter, Application, ArbiterError, WorkerClass, type ExitReason, type WorkerExit, type WorkerInfo } from 'arbiter';
+
+const arbiter = new Arbiter({ config: { workers: 2, workerClass: 'async' }, load: () => (_req: http.IncomingMessage, res: http.ServerResponse) => res.end() });
+
+arbiter.on('spawn', (w: WorkerInfo) => void w.pid);
+arbiter.on('worker_exit', (w, exit) => {
+  const code: number | null = exit.code;
+  const signal: NodeJS.Signals | null = exit.signal;
+  const reason: ExitReason = exit.reason;
+  const age: number = w.age;
+  void [code, signal, reason, age];
+});
+arbiter.on('child_exit', (_w: WorkerInfo, _e: WorkerExit) => {});
+arbiter.on('nworkers_changed', (next: number, previous: number) => void (next + previous));
+arbiter.on('ready', (addresses: string[]) => void addresses);
+arbiter.on('worker_timeout', (_w, detail) => void detail.timeout);
+arbiter.on('exit', (code: number) => void code);
+const status: Promise<number> = arbiter.run();
+void status;
+
+// @ts-expect-error unknown event name
+arbiter.on('spawned', () => {});
+// @ts-expect-error wrong listener signature: spawn gives a WorkerInfo
+arbiter.on('spawn', (w: string) => void w);
+// @ts-expect-error nworkers_changed gives numbers
+arbiter.on('nworkers_changed', (next: string) => void next);
+// @ts-expect-error exit.reason is not any string
+arbiter.on('worker_exit', (_w, exit) => { const r: 'oops' = exit.reason; void r; });
+// @ts-expect-error emit checks arguments too
+arbiter.emit('nworkers_changed', 'two', 1);
+
+// @ts-expect-error unknown config option
+new Arbiter({ config: { wrokers: 2 }, load: () => () => {} });
+// @ts-expect-error durations are numbers (milliseconds)
+new Arbiter({ config: { timeout: '30s' }, load: () => () => {} });
+// @ts-expect-error load is required
+new Arbiter({ config: {} });
+
+class MyApp extends Application {
+  override config = { workers: 2 };
+  load() {
+    return (_req: http.IncomingMessage, res: http.ServerResponse) => res.end('hi');
+  }
+}
+void new Arbiter(new MyApp());
+
+class LineWorker extends WorkerClass<(line: string) => string> {
+  async run(): Promise<void> {
+    const out: string = this.handler('x');
+    void out;
+  }
+}
+void new Arbiter({ config: { workerClass: LineWorker }, load: () => (line: string) => line });
+
+const e = new ArbiterError('ARBITER_ERR_CONFIG', 'x');
+// @ts-expect-error codes are a closed union
+e.code === 'ARBITER_ERR_NOPE';

@@ -177,12 +177,13 @@ export function systemdBinds(env: NodeJS.ProcessEnv = process.env): string[] | u
 /**
  * Binds every address (retrying "address in use" like gunicorn), then makes them listen
  * without accepting. All-or-nothing: on failure every socket bound so far is closed.
+ * `stopped()` is checked between retries, so a stop during them ends the wait.
  */
 export async function openListeners(
   binds: readonly string[],
   backlog: number,
   log: OperatorLog,
-  wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  stopped: () => boolean = () => false,
 ): Promise<MasterListener[]> {
   const opened: MasterListener[] = [];
   try {
@@ -210,7 +211,8 @@ export async function openListeners(
           throw bindError(spec, 'EADDRINUSE', `address already in use after ${BIND_TRIES} tries`);
         }
         log.debug('Retrying in 1 second.');
-        await wait(BIND_RETRY_DELAY);
+        await new Promise((r) => setTimeout(r, BIND_RETRY_DELAY));
+        if (stopped()) throw new ArbiterError('ARBITER_ERR_STATE', 'stopped while binding');
       }
     }
     listenWithoutAccepting(opened.map((l) => l.fd), backlog);

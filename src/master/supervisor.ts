@@ -115,21 +115,7 @@ export class Supervisor {
     const { config, log } = { config: this.#config, log: this.log };
     this.#emit('starting');
     log.info(`Starting arbiter ${VERSION}`);
-    try {
-      if (config.pidfile) {
-        this.#pidfile = new Pidfile(config.pidfile);
-        this.#pidfile.create(process.pid);
-      }
-      this.#listeners = await openListeners(systemdBinds() ?? config.bind, config.backlog, log);
-    } catch (err) {
-      log.error(err instanceof Error ? err.message : String(err));
-      this.#exitCode = 1;
-      this.#finish();
-      return this.done;
-    }
-    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
-    log.info(`Using worker: ${typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass}`);
-    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
+    // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.
     for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
       const handler = (): void => {
         this.#signals.push(sig); // queued: handled on the loop, never inside the raw callback
@@ -138,6 +124,27 @@ export class Supervisor {
       this.#signalHandlers.set(sig, handler);
       process.on(sig, handler);
     }
+    try {
+      if (config.pidfile) {
+        this.#pidfile = new Pidfile(config.pidfile);
+        this.#pidfile.create(process.pid);
+      }
+      const listeners = await openListeners(systemdBinds() ?? config.bind, config.backlog, log, () => this.#phase !== 'starting');
+      if (this.#phase !== 'starting') {
+        for (const l of listeners) l.close(); // stopped while binding
+        return this.done;
+      }
+      this.#listeners = listeners;
+    } catch (err) {
+      if (this.#phase !== 'starting') return this.done; // stopped while binding: not a failure
+      log.error(err instanceof Error ? err.message : String(err));
+      this.#exitCode = 1;
+      this.#finish();
+      return this.done;
+    }
+    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
+    log.info(`Using worker: ${typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass}`);
+    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => l.url));
     this.wakeup();

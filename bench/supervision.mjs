@@ -3,7 +3,7 @@
 //  2. a worker whose event loop blocks is caught within ~10% of `timeout`.
 // Usage: node bench/supervision.mjs [--workers 16] [--idle-seconds 10] [--timeout 2000] [--trials 5]
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -17,17 +17,21 @@ const IDLE_SECONDS = arg('idle-seconds', 10);
 const TIMEOUT = arg('timeout', 2000);
 const TRIALS = arg('trials', 5);
 const server = fileURLToPath(new URL('./servers/supervised.mjs', import.meta.url));
-const CLK_TCK = 100; // Linux USER_HZ
 
 const started = [];
 process.on('exit', () => started.forEach((c) => c.kill('SIGKILL')));
 process.on('SIGINT', () => process.exit(130));
 
-const cpuTicks = (pid) => {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-};
+// CPU time in seconds of every thread of `pid`, from the scheduler's nanosecond accounting
+// (/proc/PID/task/TID/schedstat), which is exact where utime/stime are sampled per 10 ms tick.
+const cpuSeconds = (pid) =>
+  readdirSync(`/proc/${pid}/task`).reduce((sum, tid) => {
+    try {
+      return sum + Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+    } catch {
+      return sum; // thread gone
+    }
+  }, 0);
 const children = (pid) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 const freePort = () =>
@@ -72,16 +76,16 @@ const readyCount = (m) => m.lines.filter((l) => l.line.startsWith('worker_ready'
   const port = await freePort();
   const m = startMaster(port, WORKERS, 30_000);
   await until(() => readyCount(m) === WORKERS, `${WORKERS} workers`);
-  await sleep(1000);
+  await sleep(3000); // let start-up work (JIT, GC) settle
   const pids = children(m.pid);
-  const before = { master: cpuTicks(m.pid), workers: pids.map(cpuTicks) };
+  const before = { master: cpuSeconds(m.pid), workers: pids.map(cpuSeconds) };
   const t0 = performance.now();
   await sleep(IDLE_SECONDS * 1000);
   const secs = (performance.now() - t0) / 1000;
-  const masterPct = ((cpuTicks(m.pid) - before.master) / CLK_TCK / secs) * 100;
-  const workerPct = pids.map((p, i) => ((cpuTicks(p) - before.workers[i]) / CLK_TCK / secs) * 100);
+  const masterPct = ((cpuSeconds(m.pid) - before.master) / secs) * 100;
+  const workerPct = pids.map((p, i) => ((cpuSeconds(p) - before.workers[i]) / secs) * 100);
   const avgWorker = workerPct.reduce((a, b) => a + b, 0) / workerPct.length;
-  console.log(`idle master, ${WORKERS} workers, ${secs.toFixed(1)} s: master ${masterPct.toFixed(2)}% of a core; workers ${avgWorker.toFixed(2)}% each (avg), max ${Math.max(...workerPct).toFixed(2)}%`);
+  console.log(`idle master, ${WORKERS} workers, ${secs.toFixed(1)} s: master ${masterPct.toFixed(3)}% of a core; workers ${avgWorker.toFixed(2)}% each (avg), max ${Math.max(...workerPct).toFixed(2)}%`);
   m.kill('SIGTERM');
   await new Promise((r) => m.once('exit', r));
 }

@@ -57,13 +57,18 @@ test('the master listens before any worker exists, and never accepts itself', as
   // A worker that takes a while to load: connections made meanwhile queue in the backlog.
   const m = Master.start(t, 'app.mjs', base(`127.0.0.1:${port}`, { workers: 1 }), { env: { FIXTURE_LOAD_DELAY: '800' } });
   await m.waitForEvents('ready');
-  const early = request(port, '/pid');
-  await new Promise((r) => setTimeout(r, 300));
+  // The TCP handshake completes against the master's backlog before any worker is ready...
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   assert.equal(m.readyWorkers().length, 0, 'no worker is ready yet');
-  const res = await early;
-  assert.equal(res.status, 200);
-  assert.notEqual(Number(res.body), m.pid);
-  assert.ok(m.readyWorkers().includes(Number(res.body)));
+  // ...and the request sent on it is answered by the worker once it has booted.
+  socket.end('GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  let raw = '';
+  for await (const chunk of socket) raw += chunk;
+  const pid = Number(raw.split('\r\n\r\n')[1]);
+  assert.match(raw, /^HTTP\/1\.1 200/);
+  assert.notEqual(pid, m.pid);
+  assert.ok(m.readyWorkers().includes(pid));
 });
 
 test('unix socket: stale file removed first, served, removed on exit', async (t) => {

@@ -144,6 +144,13 @@ export class Master {
     return evs[before];
   }
 
+  /** Waits until a worker has started handling `/block` or `/slow` (n-th time); returns that worker's pid. */
+  async started(path, n = 1) {
+    const re = new RegExp(`^STARTED ${path} (\\d+)$`, 'gm');
+    await waitFor(() => [...this.stdout.matchAll(re)].length >= n, `a worker to start ${path}`);
+    return Number([...this.stdout.matchAll(re)][n - 1][1]);
+  }
+
   /** Waits for `pattern` on stderr (the operator log). */
   async waitForLog(pattern, timeout = 15_000) {
     await waitFor(() => pattern.test(this.stderr), `log ${pattern}\n${this.stderr}`, timeout);

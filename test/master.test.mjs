@@ -78,6 +78,7 @@ test('a worker whose event loop blocks is killed after timeout and replaced, whi
   await m.ready(2);
   const blocked = request(port, '/block?ms=30000').catch((err) => err);
   const started = Date.now();
+  await m.started('/block');
   // Meanwhile the other worker keeps answering.
   for (let i = 0; i < 5; i++) assert.equal((await request(port, '/')).body, 'ok');
   const ev = await m.nextEvent('worker_timeout');
@@ -111,7 +112,7 @@ test('TERM lets an in-flight request finish, then leaves no process and no bound
   await m.ready(2);
   const pids = m.workers();
   const inflight = request(port, '/slow?ms=1000');
-  await new Promise((r) => setTimeout(r, 200)); // let the request reach a worker
+  await m.started('/slow');
   m.signal('SIGTERM');
   const res = await inflight;
   assert.equal(res.status, 200);
@@ -131,7 +132,7 @@ test('INT stops at once, without waiting for in-flight requests', async (t) => {
   await m.ready(2);
   const pids = m.workers();
   const inflight = request(port, '/slow?ms=10000').catch((err) => err);
-  await new Promise((r) => setTimeout(r, 200));
+  await m.started('/slow');
   const sent = Date.now();
   m.signal('SIGINT');
   const { code } = await m.exited;
@@ -148,7 +149,7 @@ test('SIGKILL of the master leaves no orphan, not even a worker whose loop is bl
   await m.ready(2);
   const pids = m.workers();
   request(port, '/block?ms=60000').catch(() => {}); // one worker spins and cannot see the IPC disconnect
-  await new Promise((r) => setTimeout(r, 300));
+  await m.started('/block');
   m.signal('SIGKILL');
   await m.exited;
   await waitFor(() => pids.every((p) => !isAlive(p)), `workers ${pids} to exit after their master died`, 5000);

@@ -7,6 +7,7 @@ import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
 import { Supervisor } from './master/supervisor.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
+import { isArbiterThread, runThread } from './worker/thread.js';
 
 /** Options of {@link Arbiter.stop}. */
 export interface StopOptions {
@@ -54,9 +55,9 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     this.#log = new OperatorLog(this.config.logger, this.config.logLevel);
   }
 
-  /** True in a worker process spawned by a master (where `run()` serves instead of supervising). */
+  /** True in a worker process (or a serving thread of one) spawned by a master: there `run()` serves instead of supervising. */
   static get isWorker(): boolean {
-    return isWorkerProcess();
+    return isWorkerProcess() || isArbiterThread();
   }
 
   /**
@@ -65,6 +66,7 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * In a worker: serves until told to stop, then the worker process exits.
    */
   run(): Promise<number> {
+    if (isArbiterThread()) return runThread(this.#app as ApplicationLike<unknown>, this.config);
     if (isWorkerProcess()) return runWorker(this.#app as ApplicationLike<unknown>, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#supervisor = new Supervisor(this.config, (event, ...args) => this.#safeEmit(event, args));

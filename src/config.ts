@@ -270,9 +270,6 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.e
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
-  if (out.workerClass === 'threaded') {
-    throw new ArbiterError('ARBITER_ERR_NOT_IMPLEMENTED', 'workerClass "threaded" is not implemented yet (tracked in issue #3); use "async" or "sync"');
-  }
   return Object.freeze(out) as unknown as ResolvedConfig;
 }
 

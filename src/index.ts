@@ -20,5 +20,6 @@ export { WorkerClass, type WorkerClassConstructor, type WorkerInit } from './wor
 export { HttpWorker, type HttpServingPolicy } from './workers/http.js';
 export { AsyncWorker } from './workers/async.js';
 export { SyncWorker } from './workers/sync.js';
+export { ThreadedWorker } from './workers/threaded.js';
 export { OperatorLog } from './log.js';
 export { VERSION } from './version.js';

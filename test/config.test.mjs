@@ -110,8 +110,8 @@ test('the app must have load()', () => {
   assert.throws(() => new Arbiter({}), (err) => err.code === 'ARBITER_ERR_CONFIG' && /load\(\)/.test(err.message));
 });
 
-test('threaded is refused clearly until it exists', () => {
-  rejects({ workerClass: 'threaded' }, /threaded.*not implemented yet/, 'ARBITER_ERR_NOT_IMPLEMENTED');
+test('threaded is accepted, with threads', () => {
+  assert.equal(make({ workerClass: 'threaded', threads: 4 }).config.threads, 4);
 });
 
 test('control methods before run() fail clearly', () => {

@@ -81,13 +81,13 @@ test('a worker whose event loop blocks is killed after timeout and replaced, whi
   await m.started('/block');
   // Meanwhile the other worker keeps answering.
   for (let i = 0; i < 5; i++) assert.equal((await request(port, '/')).body, 'ok');
-  const ev = await m.nextEvent('worker_timeout');
+  const [ev] = await m.waitForEvents('worker_timeout');
   const caughtAfter = Date.now() - started;
   assert.deepEqual(ev.args[1], { timeout, kind: 'heartbeat' });
   assert.ok(caughtAfter >= timeout * 0.9, `not before the timeout (${caughtAfter} ms)`);
   assert.ok(caughtAfter < timeout * 2.5, `caught promptly (${caughtAfter} ms)`);
   await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${ev.args[0].pid}\\)`));
-  const exit = await m.nextEvent('worker_exit');
+  const [exit] = await m.waitForEvents('worker_exit');
   assert.equal(exit.args[0].pid, ev.args[0].pid);
   assert.equal(exit.args[1].reason, 'timeout');
   assert.equal(exit.args[1].signal, 'SIGKILL', 'a spinning loop ignores SIGABRT, so SIGKILL follows');

@@ -31,6 +31,9 @@ interface WorkerRecord {
   helloBy?: number;
 }
 
+/** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
+const ABORT_GRACE = 1000;
+
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'retiring', 'timed_out', 'exited'],
   ready: ['retiring', 'timed_out', 'exited'],
@@ -95,6 +98,8 @@ export class Supervisor {
   #exitCode = 0;
   #haltReason: string | undefined;
   #tickQueued = false;
+  /** Copies of the listeners each worker gets: one per serving thread for `inThreads` models. */
+  readonly #copies: number;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
   readonly done: Promise<number>;
@@ -105,6 +110,9 @@ export class Supervisor {
     this.#emit = emit;
     this.log = new OperatorLog(config.logger, config.logLevel);
     this.target = config.workers;
+    const wc = config.workerClass;
+    const inThreads = wc === 'threaded' || (typeof wc === 'function' && (wc as unknown as { inThreads?: boolean }).inThreads === true);
+    this.#copies = inThreads ? config.threads : 1;
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
@@ -290,7 +298,7 @@ export class Supervisor {
     let rec: WorkerRecord | undefined;
     try {
       const handle = new ProcessWorkerHandle(
-        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), env: this.#config.env },
+        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), copies: this.#copies, env: this.#config.env },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
           watchdog: (what) => rec && this.#onWatchdog(rec, what),
@@ -324,8 +332,9 @@ export class Supervisor {
     this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
     this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind });
     w.handle.kill('SIGABRT');
-    // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows shortly.
-    w.killAt = performance.now() + Math.min(1000, Math.max(100, Math.floor(this.#config.timeout / 10)));
+    // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows (gunicorn: on the next
+    // one-second pass). Its replacement does not wait for this: a timed-out worker no longer counts.
+    w.killAt = performance.now() + ABORT_GRACE;
     this.wakeup();
   }
 

@@ -28,13 +28,15 @@ export interface SpawnOptions {
   generation: number;
   /** Listener fds, inherited at stdio indexes after the watchdog pipe. */
   fds: readonly number[];
+  /** How many copies of the listener fds the worker gets (one per serving thread; usually 1). */
+  copies: number;
   /** Extra environment (`config.env`). */
   env: Readonly<Record<string, string>>;
 }
 
 /**
  * A worker process: the same entry script and `execArgv` as the master (loaders keep working),
- * stdio layout `[ignore, inherit, inherit, ipc, watchdog pipe, ...listener fds]`.
+ * stdio layout `[ignore, inherit, inherit, ipc, watchdog pipe, ...listener fds × copies]`.
  */
 export class ProcessWorkerHandle implements WorkerHandle {
   readonly pid: number;
@@ -46,15 +48,20 @@ export class ProcessWorkerHandle implements WorkerHandle {
     const entry = process.argv[1];
     const args = [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)];
     const firstListener = WATCHDOG_STDIO_INDEX + 1;
+    const inherited = Array.from({ length: opts.copies }, () => opts.fds).flat();
+    // "5,6;7,8": one group of fd numbers (as the worker sees them) per copy
+    const groups = Array.from({ length: opts.copies }, (_, c) =>
+      opts.fds.map((_, i) => firstListener + c * opts.fds.length + i).join(','),
+    ).join(';');
     const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...opts.fds],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...inherited],
       env: {
         ...process.env,
         ...opts.env,
         [ENV.age]: String(opts.age),
         [ENV.slot]: String(opts.slot),
         [ENV.generation]: String(opts.generation),
-        [ENV.fds]: opts.fds.map((_, i) => firstListener + i).join(','),
+        [ENV.fds]: groups,
         [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
         [ENV.master]: String(process.pid),
       },

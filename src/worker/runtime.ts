@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { isMainThread } from 'node:worker_threads';
 import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog, trace } from '../log.js';
@@ -6,14 +7,15 @@ import { APP_LOAD_ERROR, ENV, envelope, WORKER_BOOT_ERROR, type WorkerMessage } 
 import { AsyncWorker } from '../workers/async.js';
 import type { WorkerClass, WorkerClassConstructor } from '../workers/base.js';
 import { SyncWorker } from '../workers/sync.js';
+import { ThreadedWorker } from '../workers/threaded.js';
 import { startWatchdog } from './watchdog.js';
 
 
-const BUILT_IN: Record<string, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker };
+const BUILT_IN: Record<string, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker, threaded: ThreadedWorker };
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
-  return process.env[ENV.age] !== undefined && typeof process.send === 'function';
+  return process.env[ENV.age] !== undefined && typeof process.send === 'function' && isMainThread;
 }
 
 function send(msg: WorkerMessage): void {
@@ -29,14 +31,17 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   const env = process.env;
   const age = Number(env[ENV.age]);
   const slot = Number(env[ENV.slot]);
-  const fds = (env[ENV.fds] ?? '').split(',').filter(Boolean).map(Number);
+  // One group of listener fds per serving loop: "5,6" (one group) or "5,6;7,8" (threaded, two threads).
+  const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
   const watchdogFd = Number(env[ENV.watchdog]);
   const masterPid = Number(env[ENV.master]);
   for (const key of Object.values(ENV)) delete env[key]; // the app's own child processes are not workers
 
   const log = new OperatorLog(config.logger, config.logLevel);
   if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
-  const watchdog = startWatchdog({ fd: watchdogFd, timeout: config.timeout, masterPid });
+  const Model = resolveModel(config);
+  const threads = Model.inThreads ? config.threads : 0;
+  const watchdog = startWatchdog({ fd: watchdogFd, timeout: config.timeout, masterPid, slots: 1 + threads });
   watchdog.notify();
   // Keep beating while the app loads asynchronously; a synchronously blocked load() is caught.
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.notify, watchdog.interval) : undefined;
@@ -72,6 +77,11 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
       exit(0);
     },
     SIGABRT: () => {
+      try {
+        worker?.aborting();
+      } catch (err) {
+        log.exception('Exception in aborting()', err);
+      }
       runHook('workerAbort');
       exit(1);
     },
@@ -97,21 +107,17 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   process.on('unhandledRejection', fatal('Unhandled rejection'));
 
   let handler: unknown;
-  try {
-    handler = await app.load();
-  } catch (err) {
-    log.exception(`Exception in worker process: the app failed to load`, err);
-    return exit(APP_LOAD_ERROR);
+  if (!Model.inThreads) {
+    try {
+      handler = await app.load();
+    } catch (err) {
+      log.exception(`Exception in worker process: the app failed to load`, err);
+      return exit(APP_LOAD_ERROR);
+    }
   }
 
-  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass];
-  if (!Model) {
-    log.error(`Unknown worker class ${String(config.workerClass)}`);
-    return exit(WORKER_BOOT_ERROR);
-  }
-  const listeners = fds.map(() => net.createServer());
-  const maxRequests =
-    config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : 0;
+  const ownFds = Model.inThreads ? [] : (fdGroups[0] ?? []);
+  const listeners = ownFds.map(() => net.createServer());
   try {
     worker = new Model({
       listeners,
@@ -123,27 +129,26 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
       signal: controller.signal,
       notify: watchdog.notify,
       heartbeatInterval: watchdog.interval,
-      maxRequests,
+      maxRequests: effectiveMaxRequests(config),
       retire: (reason) => {
         send({ cmd: 'retiring', reason });
         controller.abort();
       },
+      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats } : undefined,
     });
     await config.postFork?.(worker);
+    await worker.boot();
     await config.postWorkerInit?.(worker);
   } catch (err) {
     log.exception('Exception while booting the worker', err);
-    return exit(WORKER_BOOT_ERROR);
+    return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }
 
   // From here to run() nothing may yield: the listeners accept as soon as the loop turns,
   // and run() attaches the connection handlers synchronously.
-  listeners.forEach((server, i) => {
-    server.once('error', (err) => {
-      log.exception(`Cannot listen on inherited fd ${fds[i]}`, err);
-      exit(WORKER_BOOT_ERROR);
-    });
-    server.listen({ fd: fds[i]!, backlog: config.backlog });
+  listenAll(listeners, ownFds, config.backlog, (err, fd) => {
+    log.exception(`Cannot listen on inherited fd ${fd}`, err);
+    exit(WORKER_BOOT_ERROR);
   });
   const running = worker.run();
   if (bootBeat) clearInterval(bootBeat);
@@ -154,7 +159,33 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     await running;
   } catch (err) {
     log.exception('Worker run() failed', err);
-    return exit(1);
+    return exit(exitCodeOf(err, 1));
   }
   return exit(0);
+}
+
+/** The model class for the config (built-in name or user class). */
+export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & { inThreads: boolean } {
+  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass];
+  if (!Model) throw new Error(`Unknown worker class ${String(config.workerClass)}`);
+  return Model as WorkerClassConstructor & { inThreads: boolean };
+}
+
+/** `maxRequests` with this worker's random jitter applied; 0 = never. */
+export function effectiveMaxRequests(config: ResolvedConfig): number {
+  return config.maxRequests > 0 ? config.maxRequests + Math.floor(Math.random() * (config.maxRequestsJitter + 1)) : 0;
+}
+
+/** An error may carry the exit status it means (`exitCode`), e.g. from a threaded worker's boot. */
+export function exitCodeOf(err: unknown, fallback: number): number {
+  const code = (err as { exitCode?: unknown } | null)?.exitCode;
+  return typeof code === 'number' && Number.isInteger(code) ? code : fallback;
+}
+
+/** Starts listening on inherited fds; synchronous, errors arrive through `onError`. */
+export function listenAll(listeners: net.Server[], fds: readonly number[], backlog: number, onError: (err: Error, fd: number) => void): void {
+  listeners.forEach((server, i) => {
+    server.once('error', (err) => onError(err, fds[i]!));
+    server.listen({ fd: fds[i]!, backlog });
+  });
 }

@@ -2,10 +2,11 @@ import { Worker } from 'node:worker_threads';
 import { WATCHDOG_HELLO, WATCHDOG_TIMEOUT } from '../protocol.js';
 
 /**
- * The watchdog thread. It shares one Int32Array with the worker's main thread: `notify()` bumps
- * slot 0. The thread wakes every `check` ms (its own event loop, unaffected by a blocked main
+ * The watchdog thread. It shares one Int32Array with the worker: one heartbeat slot per event
+ * loop (slot 0 is the process's main thread; `threaded` workers add one per serving thread), and
+ * `notify(slot)` bumps it. The thread wakes every `check` ms (its own event loop, unaffected by a blocked main
  * loop) and:
- *  - writes `T` on the watchdog pipe when slot 0 has not moved for `timeout` ms (once per stall),
+ *  - writes `T` on the watchdog pipe when any slot has not moved for `timeout` ms (once per stall),
  *    so the master learns of a hang within `timeout + 2*check` without polling anything itself;
  *  - SIGKILLs its own process when the master is gone (parent pid changed), so even a worker
  *    whose main loop spins can never outlive its master.
@@ -18,23 +19,27 @@ const { writeSync } = require('node:fs');
 const { buffer, fd, timeout, check, masterPid, hello, stalled } = workerData;
 const beats = new Int32Array(buffer);
 const send = (b) => { try { writeSync(fd, b); } catch {} };
-let seen = Atomics.load(beats, 0);
-let changedAt = performance.now();
-let reported = false;
+const start = performance.now();
+const slots = Array.from(beats, (v) => ({ seen: v, changedAt: start, reported: false }));
 send(hello);
 setInterval(() => {
   if (process.ppid !== masterPid) process.kill(process.pid, 'SIGKILL');
   const now = performance.now();
-  const v = Atomics.load(beats, 0);
-  if (v !== seen) { seen = v; changedAt = now; reported = false; return; }
-  if (timeout > 0 && !reported && now - changedAt >= timeout) { reported = true; send(stalled); }
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i];
+    const v = Atomics.load(beats, i);
+    if (v !== s.seen) { s.seen = v; s.changedAt = now; s.reported = false; continue; }
+    if (timeout > 0 && !s.reported && now - s.changedAt >= timeout) { s.reported = true; send(stalled); }
+  }
 }, check);
 `;
 
 /** The heartbeat side of a running watchdog. */
 export interface Watchdog {
-  /** Proves liveness: one atomic add, callable from any hot path. */
+  /** Proves liveness of slot 0 (the main thread): one atomic add, callable from any hot path. */
   notify(): void;
+  /** The shared heartbeat slots, for serving threads (`Atomics.add(new Int32Array(beats), slot, 1)`). */
+  readonly beats: SharedArrayBuffer;
   /** The interval (ms) at which healthy code should call `notify()`; 0 when `timeout` is 0. */
   readonly interval: number;
 }
@@ -49,8 +54,8 @@ export function heartbeatPeriod(timeout: number): number {
 }
 
 /** Starts the watchdog thread for this worker process. */
-export function startWatchdog(options: { fd: number; timeout: number; masterPid: number }): Watchdog {
-  const buffer = new SharedArrayBuffer(4);
+export function startWatchdog(options: { fd: number; timeout: number; masterPid: number; slots: number }): Watchdog {
+  const buffer = new SharedArrayBuffer(4 * options.slots);
   const beats = new Int32Array(buffer);
   const interval = heartbeatPeriod(options.timeout);
   const thread = new Worker(THREAD_SOURCE, {
@@ -71,6 +76,7 @@ export function startWatchdog(options: { fd: number; timeout: number; masterPid:
   thread.unref();
   return {
     interval,
+    beats: buffer,
     notify: () => {
       Atomics.add(beats, 0, 1);
     },

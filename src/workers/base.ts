@@ -26,6 +26,12 @@ export interface WorkerInit<H = unknown> {
   maxRequests: number;
   /** Stop accepting and drain, telling the master why (used for `maxRequests`). */
   retire: (reason: 'max_requests') => void;
+  /**
+   * Only for classes with `static inThreads = true`: the raw inherited listener fds, one group per
+   * serving thread (each thread owns its copies), and the shared heartbeat slots (slot 0 is the
+   * process's main thread, slot i the i-th serving thread).
+   */
+  inherited?: { fds: readonly (readonly number[])[]; beats: SharedArrayBuffer };
 }
 
 /** A concrete worker model class, as accepted by the `workerClass` option. */
@@ -55,6 +61,12 @@ export type WorkerClassConstructor<H = any> = new (init: WorkerInit<H>) => Worke
  * ```
  */
 export abstract class WorkerClass<H = unknown> {
+  /**
+   * `true` for models whose serving happens in `worker_threads` (like `threaded`): the process's
+   * main thread then neither loads the app nor listens; it gets {@link WorkerInit.inherited}
+   * instead, and the master hands the worker one copy of each listener per thread.
+   */
+  static readonly inThreads: boolean = false;
   /** The master's listening sockets, inherited and already listening. */
   readonly listeners: Server[];
   /** What `app.load()` returned. */
@@ -77,6 +89,8 @@ export abstract class WorkerClass<H = unknown> {
   readonly maxRequests: number;
   /** Requests completed so far. */
   requests = 0;
+  /** See {@link WorkerInit.inherited}; only set for `inThreads` models. */
+  readonly inherited: WorkerInit['inherited'];
   readonly #notify: () => void;
   readonly #retire: (reason: 'max_requests') => void;
 
@@ -93,6 +107,7 @@ export abstract class WorkerClass<H = unknown> {
     this.maxRequests = init.maxRequests;
     this.#notify = init.notify;
     this.#retire = init.retire;
+    this.inherited = init.inherited;
   }
 
   /** `false` once the worker has been asked to stop (gunicorn's `worker.alive`). */
@@ -106,6 +121,26 @@ export abstract class WorkerClass<H = unknown> {
   }
 
   /**
+   * Prepares the model before it accepts (e.g. starts threads). The worker reports ready to the
+   * master once this resolves and `run()` has started. Rejecting fails the boot (exit status 3,
+   * or the rejection's `exitCode`).
+   */
+  boot(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * Called when the worker got SIGABRT (normally: the master timed it out), before the
+   * `workerAbort` hook and exit 1. Models log what they were doing; the default does nothing.
+   */
+  aborting(): void {}
+
+  /** Stops accepting, drains, and tells the master why (so it can start a replacement at once). */
+  protected retire(reason: 'max_requests'): void {
+    this.#retire(reason);
+  }
+
+  /**
    * Counts one finished request; when `maxRequests` is reached the worker logs
    * "Autorestarting worker after current request." and starts a graceful drain.
    */
@@ -113,7 +148,7 @@ export abstract class WorkerClass<H = unknown> {
     this.requests += 1;
     if (this.maxRequests > 0 && this.requests === this.maxRequests) {
       this.log.info('Autorestarting worker after current request.');
-      this.#retire('max_requests');
+      this.retire('max_requests');
     }
   }
 

@@ -31,6 +31,20 @@ interface ConnState {
 export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   /** The serving policy of this model. */
   protected abstract readonly policy: HttpServingPolicy;
+  /** Requests being handled right now (for the abort log line). */
+  readonly #current = new Set<http.IncomingMessage>();
+
+  /** Logs the requests that were running when the worker was aborted. */
+  override aborting(): void {
+    for (const req of this.#current) {
+      const what = `${req.method ?? ''} ${req.url ?? ''}`;
+      if (this.policy.heartbeat === 'idle') {
+        this.log.error(`Request timeout: ${what} was still running after ${this.config.timeout} ms (pid: ${this.pid})`);
+      } else {
+        this.log.error(`Worker aborted with ${what} in flight (pid: ${this.pid})`);
+      }
+    }
+  }
 
   /** Serves until the signal aborts and every accepted connection is finished. */
   async run(): Promise<void> {
@@ -47,12 +61,14 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       const st = conns.get(socket);
       inflight += 1;
       if (st) st.inflight += 1;
+      this.#current.add(req);
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       let finished = false;
       const finish = (): void => {
         if (finished) return;
         finished = true;
         inflight -= 1;
+        this.#current.delete(req);
         if (st) {
           st.inflight -= 1;
           st.served += 1;

@@ -1,0 +1,85 @@
+import net from 'node:net';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { ApplicationLike } from '../application.js';
+import type { ResolvedConfig } from '../config.js';
+import { OperatorLog, trace } from '../log.js';
+import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
+import { AsyncWorker } from '../workers/async.js';
+import { listenAll } from './runtime.js';
+
+/** Marks the `workerData` of a serving thread of a `threaded` worker. */
+export const THREAD_MARK = '__arbiterThread__';
+
+/** What a serving thread is started with. */
+export interface ThreadData {
+  [THREAD_MARK]: true;
+  /** Heartbeat slot of this thread (1..threads; 0 is the process's main thread). */
+  index: number;
+  /** This thread's own copies of the listener fds. */
+  fds: number[];
+  beats: SharedArrayBuffer;
+  heartbeatInterval: number;
+  maxRequests: number;
+  age: number;
+  slot: number;
+}
+
+/** Messages from a serving thread to its process's main thread. */
+export type ThreadMessage = { type: 'ready' } | { type: 'retire' };
+
+/** True inside a serving thread of a `threaded` worker. */
+export function isArbiterThread(): boolean {
+  return !isMainThread && (workerData as Partial<ThreadData> | null)?.[THREAD_MARK] === true;
+}
+
+/**
+ * A serving thread: the entry script was evaluated again in this thread (like a worker process),
+ * and `run()` lands here. It loads the app, accepts on its own fd copies and serves with the
+ * `async` model on its own event loop, beating its own heartbeat slot. Exit codes tell the
+ * process's main thread what happened: 4 load error, 3 boot error, 0 drained.
+ */
+export async function runThread(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+  const data = workerData as ThreadData;
+  const port = parentPort!;
+  const beats = new Int32Array(data.beats);
+  const notify = (): void => void Atomics.add(beats, data.index, 1);
+  notify();
+  const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
+  const log = new OperatorLog(config.logger, config.logLevel);
+  const controller = new AbortController();
+  port.on('message', (msg: unknown) => {
+    if (msg === 'drain') controller.abort();
+  });
+
+  let handler: unknown;
+  try {
+    handler = await app.load();
+  } catch (err) {
+    log.exception(`Exception in worker thread ${data.index}: the app failed to load`, err);
+    return process.exit(APP_LOAD_ERROR);
+  }
+  const listeners = data.fds.map(() => net.createServer());
+  const worker = new AsyncWorker({
+    listeners,
+    handler: handler as never,
+    config,
+    log,
+    age: data.age,
+    slot: data.slot,
+    signal: controller.signal,
+    notify,
+    heartbeatInterval: data.heartbeatInterval,
+    maxRequests: data.maxRequests,
+    retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
+  });
+  listenAll(listeners, data.fds, config.backlog, (err, fd) => {
+    log.exception(`Thread ${data.index} cannot listen on inherited fd ${fd}`, err);
+    process.exit(WORKER_BOOT_ERROR);
+  });
+  const running = worker.run();
+  if (bootBeat) clearInterval(bootBeat);
+  port.postMessage({ type: 'ready' } satisfies ThreadMessage);
+  trace.worker('thread %d of worker %d ready', data.index, process.pid);
+  await running;
+  return process.exit(0); // ends this thread only
+}

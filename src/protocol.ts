@@ -6,20 +6,27 @@ export type WorkerMessage =
   /** the app is loaded and the listeners accept */
   | { cmd: 'ready' }
   /** the worker stops accepting and will exit once drained; the master may replace it now */
-  | { cmd: 'retiring'; reason: 'max_requests' };
+  | { cmd: 'retiring'; reason: 'max_requests' }
+  /** the worker wants fresh copies of every listening socket (sync workers, see HttpWorker) */
+  | { cmd: 'listeners'; id: number };
+
+/** Messages from the master to a worker. */
+export type MasterMessage =
+  /** one fresh copy of listener `index` (of `count`) travels with this message, in answer to request `id` */
+  { cmd: 'listener'; id: number; index: number; count: number };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';
 
-/** Wraps a message for `process.send()`. */
-export function envelope(msg: WorkerMessage): { [NS]: WorkerMessage } {
+/** Wraps a message for `send()`. */
+export function envelope<M extends WorkerMessage | MasterMessage>(msg: M): { [NS]: M } {
   return { [NS]: msg };
 }
 
 /** Extracts an arbiter message from an IPC payload, or `undefined` for user messages. */
-export function unwrap(payload: unknown): WorkerMessage | undefined {
+export function unwrap<M extends WorkerMessage | MasterMessage = WorkerMessage>(payload: unknown): M | undefined {
   if (typeof payload === 'object' && payload !== null && NS in payload) {
-    return (payload as { [NS]: WorkerMessage })[NS];
+    return (payload as { [NS]: M })[NS];
   }
   return undefined;
 }

@@ -22,6 +22,8 @@ export interface MasterListener {
   readonly url: string;
   /** The fd the workers inherit. */
   readonly fd: number;
+  /** The raw handle, for sending fresh copies over IPC (never listened on or read in the master). */
+  readonly handle: object;
   /** Closes the master's copy (and removes the unix socket file the master created). */
   close(): void;
 }
@@ -197,6 +199,7 @@ export async function openListeners(
             spec,
             url,
             fd: handle.fd,
+            handle,
             close: () => {
               handle.close();
               cleanup?.();

@@ -349,6 +349,11 @@ export class Supervisor {
           w.killAt = performance.now() + this.#config.gracefulTimeout;
         }
         break;
+      case 'listeners': {
+        const count = this.#listeners.length;
+        this.#listeners.forEach((l, index) => w.handle.sendHandle({ cmd: 'listener', id: msg.id, index, count }, l.handle));
+        return; // no state change
+      }
     }
     this.wakeup();
   }

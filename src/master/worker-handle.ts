@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { ENV, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type WorkerMessage } from '../protocol.js';
+import { ENV, envelope, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import { trace } from '../log.js';
 
 /** What the supervisor needs from a running worker, whatever runs it. */
@@ -9,6 +9,8 @@ export interface WorkerHandle {
   readonly pid: number;
   /** Sends a signal; false when the worker is already gone. */
   kill(signal: NodeJS.Signals): boolean;
+  /** Sends a message with a copy of a socket handle (the master keeps its own). */
+  sendHandle(msg: MasterMessage, handle: object): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -89,6 +91,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
       if (text.includes(WATCHDOG_TIMEOUT)) events.watchdog('stalled');
     });
     pipe?.on('error', () => {});
+  }
+
+  sendHandle(msg: MasterMessage, handle: object): void {
+    if (!this.#child.connected) return;
+    this.#child.send(envelope(msg), handle as never, { keepOpen: true }, (err) => {
+      if (err) trace.master('worker %d: cannot send listener: %s', this.pid, err.message);
+    });
   }
 
   kill(signal: NodeJS.Signals): boolean {

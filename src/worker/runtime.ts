@@ -3,9 +3,9 @@ import { isMainThread } from 'node:worker_threads';
 import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog, trace } from '../log.js';
-import { APP_LOAD_ERROR, ENV, envelope, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { APP_LOAD_ERROR, ENV, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import { AsyncWorker } from '../workers/async.js';
-import type { WorkerClass, WorkerClassConstructor } from '../workers/base.js';
+import type { PreparedListeners, WorkerClass, WorkerClassConstructor, WorkerInit } from '../workers/base.js';
 import { SyncWorker } from '../workers/sync.js';
 import { ThreadedWorker } from '../workers/threaded.js';
 import { startWatchdog } from './watchdog.js';
@@ -135,6 +135,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
         controller.abort();
       },
       inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats } : undefined,
+      fetchListeners: listenerFetcher(config.backlog),
     });
     await config.postFork?.(worker);
     await worker.boot();
@@ -162,6 +163,45 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     return exit(exitCodeOf(err, 1));
   }
   return exit(0);
+}
+
+/** Raw socket handles as received over IPC. */
+interface RawHandle {
+  close(): void;
+}
+
+/**
+ * Fetches fresh copies of the master's listening sockets over IPC: one request, one reply per
+ * listener, each carrying a duplicate of the socket. Only TCP handles can be adopted by a
+ * `net.Server` as they are, so for other listeners (unix sockets) there is no fetcher.
+ */
+function listenerFetcher(backlog: number): WorkerInit['fetchListeners'] {
+  let seq = 0;
+  const pending = new Map<number, { handles: RawHandle[]; got: number; resolve: (p: PreparedListeners) => void }>();
+  process.on('message', (payload: unknown, handle?: RawHandle) => {
+    const msg = unwrap<MasterMessage>(payload);
+    if (msg?.cmd !== 'listener') return;
+    const req = pending.get(msg.id);
+    if (!req || !handle) {
+      handle?.close();
+      return;
+    }
+    req.handles[msg.index] = handle;
+    req.got += 1;
+    if (req.got < msg.count) return;
+    pending.delete(msg.id);
+    const { handles } = req;
+    req.resolve({
+      listen: () => handles.map((h) => net.createServer().listen(h, backlog)),
+      close: () => handles.forEach((h) => h.close()),
+    });
+  });
+  return () =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      pending.set(id, { handles: [], got: 0, resolve });
+      send({ cmd: 'listeners', id });
+    });
 }
 
 /** The model class for the config (built-in name or user class). */

@@ -11,5 +11,6 @@ export class AsyncWorker extends HttpWorker {
     maxConnections: this.config.workerConnections,
     keepAlive: true,
     heartbeat: 'loop',
+    exclusiveAccept: false,
   };
 }

@@ -2,6 +2,14 @@ import type { Server } from 'node:net';
 import type { ResolvedConfig, WorkerHooks } from '../config.js';
 import type { OperatorLog } from '../log.js';
 
+/** Fresh copies of the listening sockets, not accepting yet. */
+export interface PreparedListeners {
+  /** Starts accepting on them (synchronously; attach handlers right away) and returns the servers. */
+  listen(): Server[];
+  /** Discards them unused. */
+  close(): void;
+}
+
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
 export interface WorkerInit<H = unknown> {
   /** The master's listening sockets, inherited and already listening, no `connection` handler yet. */
@@ -32,6 +40,11 @@ export interface WorkerInit<H = unknown> {
    * process's main thread, slot i the i-th serving thread).
    */
   inherited?: { fds: readonly (readonly number[])[]; beats: SharedArrayBuffer };
+  /**
+   * Asks the master for fresh copies of the listening sockets (over IPC). Lets a model stop
+   * accepting by closing its listeners and start again later; absent where not supported.
+   */
+  fetchListeners?: () => Promise<PreparedListeners>;
 }
 
 /** A concrete worker model class, as accepted by the `workerClass` option. */
@@ -93,6 +106,8 @@ export abstract class WorkerClass<H = unknown> {
   readonly inherited: WorkerInit['inherited'];
   readonly #notify: () => void;
   readonly #retire: (reason: 'max_requests') => void;
+  /** See {@link WorkerInit.fetchListeners}. */
+  protected readonly fetchListeners: WorkerInit['fetchListeners'];
 
   /** Called by the worker runtime; subclasses pass `init` through unchanged. */
   constructor(init: WorkerInit<H>) {
@@ -108,6 +123,7 @@ export abstract class WorkerClass<H = unknown> {
     this.#notify = init.notify;
     this.#retire = init.retire;
     this.inherited = init.inherited;
+    this.fetchListeners = init.fetchListeners;
   }
 
   /** `false` once the worker has been asked to stop (gunicorn's `worker.alive`). */

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { trace } from '../log.js';
-import { WorkerClass } from './base.js';
+import { WorkerClass, type PreparedListeners } from './base.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -11,6 +11,13 @@ export interface HttpServingPolicy {
   keepAlive: boolean;
   /** `'loop'`: heartbeat from a timer (a blocked loop misses it); `'idle'`: only while no request runs. */
   heartbeat: 'loop' | 'idle';
+  /**
+   * Stop accepting while at `maxConnections`, so that idle workers get the next connections.
+   * libuv accepts greedily (every pending connection, in one go), so the worker closes its
+   * listeners when full and asks the master for fresh copies, which it listens on once it has
+   * room again. Needs TCP listeners; otherwise extra connections wait (paused) in the worker.
+   */
+  exclusiveAccept: boolean;
 }
 
 interface ConnState {
@@ -121,10 +128,12 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     };
     const admit = (socket: Socket): void => {
       conns.set(socket, { inflight: 0, served: 0 });
+      if (exclusive && conns.size >= policy.maxConnections && accepting.length > 0) stopAccepting();
       socket.once('close', () => {
         conns.delete(socket);
-        const next = waiting.shift();
-        if (next) admit(next);
+        const queued = waiting.shift();
+        if (queued) admit(queued);
+        else if (exclusive && !draining && conns.size < policy.maxConnections && accepting.length === 0) void resumeAccepting();
         checkDone();
       });
       server.emit('connection', socket);
@@ -144,7 +153,32 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         });
       }
     };
-    for (const l of this.listeners) l.on('connection', onConnection);
+    // Exclusive accept (sync): close the listeners when full, listen on fresh copies when not.
+    const exclusive =
+      policy.exclusiveAccept && this.fetchListeners !== undefined && this.listeners.every((l) => typeof l.address() === 'object');
+    let accepting: Server[] = this.listeners;
+    let next: Promise<PreparedListeners> | undefined;
+    let resuming = false;
+    const stopAccepting = (): void => {
+      for (const l of accepting) {
+        l.off('connection', onConnection);
+        l.close();
+      }
+      accepting = [];
+      if (!draining) next ??= this.fetchListeners!();
+    };
+    const resumeAccepting = async (): Promise<void> => {
+      if (resuming || !next) return;
+      resuming = true;
+      const ready = await next;
+      resuming = false;
+      next = undefined;
+      if (draining) return ready.close();
+      accepting = ready.listen();
+      for (const l of accepting) l.on('connection', onConnection);
+      trace.worker('accepting again on fresh listeners');
+    };
+    for (const l of accepting) l.on('connection', onConnection);
 
     let heartbeat: NodeJS.Timeout | undefined;
     if (this.heartbeatInterval > 0) {
@@ -157,7 +191,9 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const drain = (): void => {
       draining = true;
       trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
-      for (const l of this.listeners) l.close();
+      for (const l of accepting) l.close();
+      accepting = [];
+      void next?.then((ready) => ready.close());
       for (const socket of conns.keys()) closeIfIdle(socket);
       checkDone();
     };

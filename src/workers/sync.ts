@@ -5,10 +5,12 @@ import { HttpWorker, type HttpServingPolicy } from './http.js';
  * process; the connection is closed after each response. The heartbeat only beats between
  * requests, so a request running longer than `timeout` gets its worker killed and replaced.
  *
- * Known limit (issue #3): libuv accepts greedily, so a busy sync worker can still accept
- * connections and hold them (paused) until it is free instead of leaving them to idle workers.
+ * A busy sync worker does not accept: it closes its listeners while it serves and listens on
+ * fresh copies (sent by the master) once it is free, so idle workers get the next connections.
+ * (libuv would otherwise accept every pending connection at once and hold them.) On unix-socket
+ * listeners this is not possible and extra connections wait, paused, in the busy worker.
  */
 export class SyncWorker extends HttpWorker {
   /** One connection at a time, no keep-alive, heartbeat only between requests. */
-  protected readonly policy: HttpServingPolicy = { maxConnections: 1, keepAlive: false, heartbeat: 'idle' };
+  protected readonly policy: HttpServingPolicy = { maxConnections: 1, keepAlive: false, heartbeat: 'idle', exclusiveAccept: true };
 }

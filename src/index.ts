@@ -16,7 +16,7 @@ export {
   type WorkerModel,
 } from './config.js';
 export type { ArbiterEvents, ExitReason, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
-export { WorkerClass, type WorkerClassConstructor, type WorkerInit } from './workers/base.js';
+export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './workers/base.js';
 export { HttpWorker, type HttpServingPolicy } from './workers/http.js';
 export { AsyncWorker } from './workers/async.js';
 export { SyncWorker } from './workers/sync.js';

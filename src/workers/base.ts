@@ -10,6 +10,14 @@ export interface PreparedListeners {
   close(): void;
 }
 
+/** What an `inThreads` model inherits instead of listening itself. */
+export interface InheritedSockets {
+  /** Raw listener fds, one group per serving thread (each thread owns its copies). */
+  fds: readonly (readonly number[])[];
+  /** Shared heartbeat slots: slot 0 is the process's main thread, slot i the i-th serving thread. */
+  beats: SharedArrayBuffer;
+}
+
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
 export interface WorkerInit<H = unknown> {
   /** The master's listening sockets, inherited and already listening, no `connection` handler yet. */
@@ -34,12 +42,8 @@ export interface WorkerInit<H = unknown> {
   maxRequests: number;
   /** Stop accepting and drain, telling the master why (used for `maxRequests`). */
   retire: (reason: 'max_requests') => void;
-  /**
-   * Only for classes with `static inThreads = true`: the raw inherited listener fds, one group per
-   * serving thread (each thread owns its copies), and the shared heartbeat slots (slot 0 is the
-   * process's main thread, slot i the i-th serving thread).
-   */
-  inherited?: { fds: readonly (readonly number[])[]; beats: SharedArrayBuffer };
+  /** Only for classes with `static inThreads = true`, see {@link InheritedSockets}. */
+  inherited?: InheritedSockets;
   /**
    * Asks the master for fresh copies of the listening sockets (over IPC). Lets a model stop
    * accepting by closing its listeners and start again later; absent where not supported.

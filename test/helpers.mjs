@@ -189,3 +189,51 @@ export class Master {
     }
   }
 }
+
+/**
+ * A bounded load generator: `clients` concurrent loops of requests to `path` until stop() (or
+ * `maxSeconds`, or `maxRequests`). Records every outcome with its start time, so a test can say
+ * which requests started before an operator action.
+ */
+export function loadGenerator(target, { clients = 6, path = '/version', keepAlive = true, maxSeconds = 60, maxRequests = 50_000 } = {}) {
+  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: clients }) : false;
+  const results = []; // { start, ok, body?, error? }
+  const deadline = Date.now() + maxSeconds * 1000;
+  let running = true;
+  const loops = Array.from({ length: clients }, async () => {
+    while (running && Date.now() < deadline && results.length < maxRequests) {
+      const start = Date.now();
+      try {
+        const r = await request(target, path, { agent, timeout: 20_000 });
+        results.push({ start, ok: r.status === 200, body: r.body, error: r.status === 200 ? undefined : `HTTP ${r.status}` });
+      } catch (err) {
+        results.push({ start, ok: false, error: err.code ?? err.message });
+      }
+    }
+  });
+  return {
+    results,
+    /** Requests completed so far. */
+    get count() {
+      return results.length;
+    },
+    /** Waits until `n` more requests have completed. */
+    async progress(n) {
+      const target = results.length + n;
+      await waitFor(() => results.length >= target, `${n} more requests`, 30_000, 5);
+    },
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      if (agent) agent.destroy();
+      return results;
+    },
+  };
+}
+
+/** Counts of each distinct value. */
+export function tally(values) {
+  const out = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}

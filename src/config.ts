@@ -60,6 +60,12 @@ export interface ArbiterConfig extends WorkerHooks {
   timeout?: number;
   /** How long (milliseconds) a graceful stop may take before SIGKILL. @default 30000 */
   gracefulTimeout?: number;
+  /**
+   * How long (milliseconds) a new worker may take to report ready. During a reload, a new
+   * generation that misses it is abandoned and the old workers keep serving; otherwise the
+   * worker is aborted and replaced. 0 disables. @default 60000
+   */
+  bootTimeout?: number;
   /** Idle keep-alive timeout (milliseconds) of `async`/`threaded` workers. @default 2000 */
   keepAlive?: number;
   /** Recycle a worker after this many requests; 0 = never. @default 0 */
@@ -94,7 +100,7 @@ export interface ResolvedConfig
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -105,6 +111,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   workerConnections: 1000,
   timeout: 30_000,
   gracefulTimeout: 30_000,
+  bootTimeout: 60_000,
   keepAlive: 2000,
   maxRequests: 0,
   maxRequestsJitter: 0,
@@ -203,6 +210,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   workerConnections: (v) => (v === undefined ? DEFAULTS.workerConnections : integer('workerConnections', v, 1)),
   timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),
   gracefulTimeout: (v) => (v === undefined ? DEFAULTS.gracefulTimeout : duration('gracefulTimeout', v)),
+  bootTimeout: (v) => (v === undefined ? DEFAULTS.bootTimeout : duration('bootTimeout', v)),
   keepAlive: (v) => (v === undefined ? DEFAULTS.keepAlive : duration('keepAlive', v)),
   maxRequests: (v) => (v === undefined ? DEFAULTS.maxRequests : integer('maxRequests', v, 0)),
   maxRequestsJitter: (v) => (v === undefined ? DEFAULTS.maxRequestsJitter : integer('maxRequestsJitter', v, 0)),

@@ -64,6 +64,16 @@ export interface TimeoutDetail {
   readonly kind: 'heartbeat' | 'boot';
 }
 
+/** Detail of a `reload_failed` event. */
+export interface ReloadFailure {
+  /** The generation that failed to boot. */
+  readonly generation: number;
+  /** Why: `'app_load_error'`, `'boot_error'`, `'crash'` or `'boot_timeout'`. */
+  readonly reason: 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
+  /** How many workers of the previous generation keep serving. */
+  readonly keptWorkers: number;
+}
+
 /**
  * The events of an {@link Arbiter}, with their argument types. Names follow gunicorn's hooks.
  * The compiler checks every `on()`/`emit()` against this map.
@@ -89,6 +99,12 @@ export interface ArbiterEvents {
   nworkers_changed: (next: number, previous: number) => void;
   /** HUP / `reload()` (`on_reload`). */
   reload: () => void;
+  /**
+   * The workers of a reload failed to boot (load() threw, they crashed, or missed `bootTimeout`):
+   * they were stopped and the previous generation keeps serving. No new workers are spawned
+   * until the next reload (the code on disk is broken), unless no worker is left at all.
+   */
+  reload_failed: (detail: ReloadFailure) => void;
   /** Just before a USR2 re-exec (`pre_exec`). */
   pre_exec: () => void;
   /** The master is about to halt with this status (`on_exit`). */

@@ -15,7 +15,7 @@ export {
   type WorkerHooks,
   type WorkerModel,
 } from './config.js';
-export type { ArbiterEvents, ExitReason, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
 export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './workers/base.js';
 export { HttpWorker, type HttpServingPolicy } from './workers/http.js';
 export { AsyncWorker } from './workers/async.js';

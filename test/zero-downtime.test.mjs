@@ -59,3 +59,84 @@ test('maxRequests recycling under load keeps serving', async (t) => {
   const results = await load.stop();
   assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
 });
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function versionFile(t, initial) {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-version-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'version');
+  writeFileSync(file, initial);
+  return file;
+}
+
+test('HUP with a code change under load: answers switch to the new version, nothing dropped', async (t) => {
+  const port = await freePort();
+  const file = versionFile(t, 'v1');
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }), { env: { FIXTURE_VERSION_FILE: file } });
+  await m.ready(2);
+  const old = m.readyWorkers().sort();
+  const load = loadGenerator(port, { clients: 6 });
+  t.after(() => load.stop());
+  await load.progress(300);
+  writeFileSync(file, 'v2');
+  m.signal('SIGHUP');
+  await m.waitForEvents('worker_exit', 2);
+  await load.progress(300);
+  const results = await load.stop();
+  assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
+  const versions = results.map((r) => r.body);
+  assert.ok(versions.includes('v1') && versions.includes('v2'));
+  assert.deepEqual(tally(versions.slice(-200)), { v2: 200 }, 'the new code answers after the reload');
+  assert.deepEqual(m.all('worker_exit').map((e) => e.args[0].pid).sort(), old);
+  assert.ok(m.all('worker_exit').every((e) => e.args[1].reason === 'reload' && e.args[1].code === 0));
+});
+
+test('HUP whose new code fails to load: the old workers keep serving, then a fixed HUP switches', async (t) => {
+  const port = await freePort();
+  const file = versionFile(t, 'v1');
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }), { env: { FIXTURE_VERSION_FILE: file } });
+  await m.ready(2);
+  const old = m.readyWorkers().sort();
+  const load = loadGenerator(port, { clients: 6 });
+  t.after(() => load.stop());
+  await load.progress(200);
+  writeFileSync(file, 'broken');
+  m.signal('SIGHUP');
+  const [failed] = await m.waitForEvents('reload_failed');
+  assert.deepEqual(failed.args[0], { generation: 1, reason: 'app_load_error', keptWorkers: 2 });
+  await m.waitForLog(/Reload failed: the app failed to load\. Keeping the 2 workers of the previous generation/);
+  await m.waitForLog(/this version is broken/);
+  await load.progress(300);
+  assert.deepEqual(m.readyWorkers().sort(), old, 'the same old workers serve');
+  assert.equal(m.all('exit').length, 0, 'the master did not halt');
+  assert.ok(m.all('spawn').length <= 4, 'no respawn loop of the broken code');
+
+  writeFileSync(file, 'v3');
+  m.signal('SIGHUP');
+  await waitFor(() => m.all('worker_exit').filter((e) => old.includes(e.args[0].pid)).length === 2, 'the old workers to retire');
+  await load.progress(200);
+  const results = await load.stop();
+  assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
+  assert.deepEqual(tally(results.slice(-100).map((r) => r.body)), { v3: 100 });
+  assert.ok(!results.some((r) => r.body === 'broken'));
+});
+
+test('HUP whose new workers never become ready: abandoned after bootTimeout', async (t) => {
+  const port = await freePort();
+  const file = versionFile(t, 'v1');
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, bootTimeout: 1000 }), { env: { FIXTURE_VERSION_FILE: file } });
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  writeFileSync(file, 'hang');
+  m.signal('SIGHUP');
+  const [failed] = await m.waitForEvents('reload_failed');
+  assert.deepEqual(failed.args[0], { generation: 1, reason: 'boot_timeout', keptWorkers: 1 });
+  const [exit] = await m.waitForEvents('worker_exit');
+  assert.notEqual(exit.args[0].pid, pid, 'the hung new worker was stopped');
+  assert.deepEqual(m.readyWorkers(), [pid]);
+  const { request } = await import('./helpers.mjs');
+  assert.equal((await request(port, '/version')).body, 'v1');
+});

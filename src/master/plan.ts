@@ -21,8 +21,9 @@ export interface WorkerPlan {
  * gunicorn's manage_workers as a pure function, generation-aware:
  * - spawn current-generation workers up to `target`, into the lowest free slots;
  * - retire the oldest current-generation surplus (`scale_down`);
- * - retire old-generation workers only as current ones become ready, so a reload never
- *   leaves fewer than `target` serving workers (`reload`).
+ * - retire old-generation workers only once the whole current generation is ready, so a reload
+ *   never leaves fewer than `target` serving workers, and a new generation that fails to boot
+ *   leaves the old one complete (`reload`).
  * Workers already retiring, timed out or exited are not counted: they are on their way out.
  */
 export function planWorkers(workers: Iterable<PlanWorker>, target: number, generation: number): WorkerPlan {
@@ -41,7 +42,6 @@ export function planWorkers(workers: Iterable<PlanWorker>, target: number, gener
   for (const w of current.slice(0, surplus)) plan.retire.push({ pid: w.pid, reason: 'scale_down' });
 
   const readyNew = current.slice(surplus).filter((w) => w.state === 'ready').length;
-  const keepOld = Math.max(0, target - readyNew);
-  for (const w of old.slice(0, Math.max(0, old.length - keepOld))) plan.retire.push({ pid: w.pid, reason: 'reload' });
+  if (readyNew >= target) for (const w of old) plan.retire.push({ pid: w.pid, reason: 'reload' });
   return plan;
 }

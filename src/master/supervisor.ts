@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
-import type { ArbiterEvents, ExitReason, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
@@ -29,6 +29,8 @@ interface WorkerRecord {
   killSent: boolean;
   /** Monotonic deadline for the watchdog's hello (a worker hung in its entry script). */
   helloBy?: number;
+  /** Monotonic deadline for reporting ready (`bootTimeout`). */
+  readyBy?: number;
 }
 
 /** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
@@ -92,7 +94,12 @@ export class Supervisor {
   readonly #signalHandlers = new Map<HandledSignal, () => void>();
   #listeners: MasterListener[] = [];
   #pidfile: Pidfile | undefined;
+  /** The current generation (what manage_workers spawns); a failed reload moves it back. */
   #generation = 0;
+  /** Last generation number handed out (never reused). */
+  #generationSeq = 0;
+  /** After a failed reload: spawn nothing until the next reload (the code on disk is broken). */
+  #spawnPaused = false;
   #age = 0;
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'halted' = 'new';
   #exitCode = 0;
@@ -180,7 +187,8 @@ export class Supervisor {
     if (this.#phase !== 'running') return;
     this.log.info('Hang up: Master');
     this.#emit('reload');
-    this.#generation += 1;
+    this.#generation = ++this.#generationSeq;
+    this.#spawnPaused = false;
     if (this.target !== this.#config.workers) this.scale(this.#config.workers);
     this.wakeup();
   }
@@ -261,6 +269,13 @@ export class Supervisor {
         w.helloBy = undefined;
         this.#timedOut(w, 'boot');
       }
+      if (w.readyBy !== undefined && now >= w.readyBy) {
+        w.readyBy = undefined;
+        if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
+          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`);
+          this.#timedOut(w, 'boot');
+        }
+      }
       if (w.killAt !== undefined && now >= w.killAt && !w.killSent) {
         trace.master('worker %d: deadline passed, SIGKILL', w.pid);
         w.killSent = true;
@@ -276,6 +291,7 @@ export class Supervisor {
     for (const w of this.#workers.values()) {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
       if (w.helloBy !== undefined) next = Math.min(next, w.helloBy);
+      if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
     if (next === Infinity) return;
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
@@ -284,6 +300,14 @@ export class Supervisor {
   /** Applies {@link planWorkers}: spawn up to the target, retire the oldest surplus. */
   #manageWorkers(): void {
     const plan = planWorkers(this.#workers.values(), this.target, this.#generation);
+    if (this.#spawnPaused && plan.spawn.length > 0) {
+      const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready');
+      if (live) plan.spawn = [];
+      else {
+        this.log.warning('No worker left after the failed reload: spawning with the current code.');
+        this.#spawnPaused = false;
+      }
+    }
     for (const slot of plan.spawn) if (!this.#spawn(slot)) return;
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
@@ -312,6 +336,7 @@ export class Supervisor {
     }
     const w = rec;
     if (this.#config.timeout > 0) w.helloBy = performance.now() + this.#config.timeout;
+    if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
     this.log.info(`Booting worker with pid: ${w.pid}`);
     this.#emit('spawn', snapshot(w));
@@ -341,6 +366,7 @@ export class Supervisor {
   #onMessage(w: WorkerRecord, msg: WorkerMessage): void {
     switch (msg.cmd) {
       case 'ready':
+        w.readyBy = undefined;
         if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
         break;
       case 'retiring':
@@ -386,11 +412,37 @@ export class Supervisor {
     this.#emit('child_exit', info, exit);
     this.#emit('worker_exit', info, exit);
 
-    if (this.#phase === 'running') {
-      if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
+    if (this.#phase === 'running' && wasBooting && !w.reason) {
+      const failure = reason === 'app_load_error' || reason === 'boot_error' || reason === 'crash' ? reason : undefined;
+      if (failure && this.#reloadFailed(w, failure)) {
+        // the previous generation keeps serving
+      } else if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
       else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
     }
     this.wakeup();
+  }
+
+  /**
+   * A worker of the current generation failed to boot. If this generation came from a reload and
+   * a previous generation still has ready workers, abandon the new one: stop its workers, make the
+   * previous generation current again and spawn nothing until the next reload. Returns false when
+   * there is nothing to fall back to (then the usual halt or replacement applies).
+   */
+  #reloadFailed(w: WorkerRecord, reason: ReloadFailure['reason']): boolean {
+    if (w.generation !== this.#generation) return false;
+    const live = [...this.#workers.values()].filter((x) => x.state === 'booting' || x.state === 'ready');
+    const fallback = Math.max(-1, ...live.filter((x) => x.generation !== w.generation && x.state === 'ready').map((x) => x.generation));
+    if (fallback < 0) return false;
+    const failed = this.#generation;
+    this.#generation = fallback;
+    this.#spawnPaused = true;
+    for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
+    const kept = live.filter((x) => x.generation === fallback).length;
+    const why = { app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
+    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`);
+    this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
+    this.wakeup();
+    return true;
   }
 
   #finish(): void {

@@ -67,7 +67,8 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   };
 
   const onSignal: Partial<Record<NodeJS.Signals, () => void>> = {
-    SIGTERM: () => controller.abort(),
+    // Before it accepts, a worker has nothing to drain: a graceful stop is an immediate exit.
+    SIGTERM: () => (booted ? controller.abort() : exit(0)),
     SIGINT: () => {
       runHook('workerInt');
       exit(0);

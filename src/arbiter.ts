@@ -90,11 +90,12 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   }
 
   /**
-   * USR2: re-exec a new master that inherits the listeners.
-   * @throws {@link ArbiterError} `ARBITER_ERR_NOT_IMPLEMENTED` — zero-downtime upgrades are tracked in issue #4.
+   * USR2: start a new master from the same entry script and `execArgv`, handing it the listening
+   * sockets (it never rebinds). Emits `pre_exec`. Ignored, with a warning, while a previous new
+   * master still lives. See docs/zero-downtime.md for the whole upgrade.
    */
-  reexec(): never {
-    throw new ArbiterError('ARBITER_ERR_NOT_IMPLEMENTED', 'reexec() (USR2 binary upgrade) is not implemented yet (issue #4)');
+  reexec(): void {
+    this.#running().reexec();
   }
 
   /** The live workers, keyed by pid (read-only snapshots; empty before `run()` and in workers). */

@@ -119,7 +119,7 @@ test('control methods before run() fail clearly', () => {
   assert.throws(() => a.reload(), /not running/);
   assert.throws(() => a.scale(2), /not running/);
   assert.throws(() => a.stop(), /before run\(\)/);
-  assert.throws(() => a.reexec(), (err) => err.code === 'ARBITER_ERR_NOT_IMPLEMENTED');
+  assert.throws(() => a.reexec(), (err) => err.code === 'ARBITER_ERR_STATE');
   assert.equal(a.workers.size, 0);
   assert.equal(a.numWorkers, 1);
 });

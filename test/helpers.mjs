@@ -178,9 +178,11 @@ export class Master {
     process.kill(this.pid, sig);
   }
 
-  /** SIGKILLs the master and every worker it ever had (ignores the already gone). */
+  /** SIGKILLs the master, every worker it ever had and every descendant (a USR2 master and its workers). */
   cleanup() {
-    for (const pid of [...this.pids, ...this.workers()]) {
+    const all = new Set(this.pids);
+    for (const pid of all) for (const child of childrenOf(pid)) all.add(child);
+    for (const pid of all) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -140,3 +140,79 @@ test('HUP whose new workers never become ready: abandoned after bootTimeout', as
   const { request } = await import('./helpers.mjs');
   assert.equal((await request(port, '/version')).body, 'v1');
 });
+
+import { existsSync, readFileSync } from 'node:fs';
+import { childrenOf, isAlive } from './helpers.mjs';
+
+const readPid = (file) => Number(readFileSync(file, 'utf8').trim());
+
+test('USR2 + WINCH + TERM of the old master under load: the new master takes over, nothing dropped', async (t) => {
+  const port = await freePort();
+  const file = versionFile(t, 'v1');
+  const pidfile = join(mkdtempSync(join(tmpdir(), 'arbiter-pid-')), 'app.pid');
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 2, pidfile }), { env: { FIXTURE_VERSION_FILE: file } });
+  await m.ready(2);
+  const oldWorkers = m.readyWorkers();
+  const load = loadGenerator(port, { clients: 6 });
+  t.after(() => load.stop());
+  await load.progress(200);
+
+  writeFileSync(file, 'v2');
+  m.signal('SIGUSR2');
+  await waitFor(() => existsSync(`${pidfile}.2`), 'the new master to write <pidfile>.2');
+  const next = readPid(`${pidfile}.2`);
+  m.pids.add(next);
+  assert.equal(readPid(pidfile), m.pid, 'the old master keeps <pidfile>');
+  await m.waitForLog(/Started new master with pid/);
+  await waitFor(() => childrenOf(next).length === 2, 'the new master’s 2 workers');
+  await waitFor(() => m.all('worker_ready').length >= 4, 'the new workers to be ready');
+  m.signal('SIGUSR2');
+  await m.waitForLog(/USR2 signal ignored\. Child exists\./);
+  assert.equal(m.all('pre_exec').length, 1);
+
+  m.signal('SIGWINCH'); // the old master retires its workers; the new master's serve alone
+  await waitFor(() => oldWorkers.every((p) => !isAlive(p)), 'the old workers to retire');
+  await load.progress(300);
+  m.signal('SIGTERM');
+  assert.equal((await m.exited).code, 0);
+  await m.waitForLog(/Master has been promoted\./);
+  await waitFor(() => existsSync(pidfile) && readPid(pidfile) === next, 'the new master to take over <pidfile>');
+  assert.ok(!existsSync(`${pidfile}.2`));
+  await load.progress(300);
+  const results = await load.stop();
+  assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
+  assert.deepEqual(tally(results.slice(-200).map((r) => r.body)), { v2: 200 }, 'the new master’s code answers');
+  assert.ok(isAlive(next));
+  process.kill(next, 'SIGTERM');
+  await waitFor(() => !isAlive(next), 'the new master to stop');
+  assert.ok(!existsSync(pidfile), 'the last master removes the pidfile');
+});
+
+test('USR2 rollback: HUP the old master, TERM the new one', async (t) => {
+  const port = await freePort();
+  const pidfile = join(mkdtempSync(join(tmpdir(), 'arbiter-pid-')), 'app.pid');
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, pidfile }));
+  await m.ready(1);
+  const load = loadGenerator(port, { clients: 4, path: '/pid' });
+  t.after(() => load.stop());
+  m.signal('SIGUSR2');
+  await waitFor(() => existsSync(`${pidfile}.2`), '<pidfile>.2');
+  const next = readPid(`${pidfile}.2`);
+  m.pids.add(next);
+  await waitFor(() => m.all('worker_ready').length >= 2, 'the new master’s worker');
+  m.signal('SIGWINCH');
+  await m.waitForEvents('worker_exit', 1);
+  await load.progress(200);
+  m.signal('SIGHUP'); // old master: workers again
+  await waitFor(() => m.workers().filter((p) => p !== next).length === 1 && m.all('worker_ready').length >= 3, 'the old master’s new worker');
+  process.kill(next, 'SIGTERM');
+  await waitFor(() => !isAlive(next), 'the new master to stop');
+  await m.waitForLog(/New master \(pid:\d+\) exited/);
+  await load.progress(200);
+  const results = await load.stop();
+  assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
+  assert.equal(readPid(pidfile), m.pid);
+  assert.ok(!existsSync(`${pidfile}.2`));
+  const servedBy = new Set(results.slice(-50).map((r) => Number(r.body)));
+  assert.deepEqual([...servedBy], m.workers(), 'the old master’s worker serves alone');
+});

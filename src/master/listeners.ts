@@ -165,6 +165,53 @@ function listenWithoutAccepting(fds: number[], backlog: number): void {
   }
 }
 
+/** Environment variable through which an upgrading master (USR2) describes the sockets it hands down. */
+export const UPGRADE_ENV = 'ARBITER_UPGRADE_LISTENERS';
+
+/** What a new master needs to know about each inherited socket. */
+interface UpgradeListener {
+  fd: number;
+  spec: string;
+  url: string;
+}
+
+/**
+ * The stdio layout and environment for a new master started by USR2: every listener at fd 3, 4, …
+ * (already listening: the new master never rebinds, so no connection is refused).
+ */
+export function upgradeHandover(listeners: readonly MasterListener[]): { fds: number[]; env: Record<string, string> } {
+  const described: UpgradeListener[] = listeners.map((l, i) => ({ fd: 3 + i, spec: l.spec, url: l.url }));
+  return { fds: listeners.map((l) => l.fd), env: { [UPGRADE_ENV]: JSON.stringify(described) } };
+}
+
+/** In a master started by USR2: the sockets inherited from the old master (consumes the variable). */
+export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterListener[] | undefined {
+  const raw = env[UPGRADE_ENV];
+  if (raw === undefined) return undefined;
+  delete env[UPGRADE_ENV];
+  const described = JSON.parse(raw) as UpgradeListener[];
+  return described.map(({ fd, spec, url }) => {
+    const handle = createServerHandle(null, 0, 0, fd);
+    if (typeof handle === 'number') throw bindError(spec, errnoName(handle), `inherited fd ${fd} is not a listening socket`);
+    const path = spec.startsWith('unix:') ? spec.slice(5) : undefined;
+    return {
+      spec,
+      url,
+      fd: handle.fd,
+      handle,
+      close: () => {
+        handle.close();
+        if (!path) return;
+        try {
+          if (lstatSync(path).isSocket()) unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      },
+    };
+  });
+}
+
 /** The listening sockets systemd passed (`LISTEN_FDS`/`LISTEN_PID`), as `fd://N` specs; consumes the variables. */
 export function systemdBinds(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
   if (env.LISTEN_PID === undefined || Number(env.LISTEN_PID) !== process.pid) return undefined;

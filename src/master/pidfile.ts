@@ -15,7 +15,7 @@ function isAlive(pid: number): boolean {
  * (temp file + rename), removed on exit only if it still holds our pid.
  */
 export class Pidfile {
-  readonly path: string;
+  path: string;
   #pid = 0;
 
   /** @param path - the `pidfile` option */
@@ -47,6 +47,12 @@ export class Pidfile {
       throw new ArbiterError('ARBITER_ERR_PIDFILE', `Cannot write pidfile '${this.path}': ${(err as Error).message}`, { cause: err });
     }
     this.#pid = pid;
+  }
+
+  /** Moves our pidfile to `path` (USR2 promotion: `<pidfile>.2` becomes `<pidfile>`). */
+  rename(path: string): void {
+    renameSync(this.path, path);
+    this.path = path;
   }
 
   /** Removes the file if it still holds our pid. */

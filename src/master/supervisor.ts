@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
@@ -5,7 +6,7 @@ import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExi
 import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { openListeners, systemdBinds, type MasterListener } from './listeners.js';
+import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
 import { planWorkers } from './plan.js';
 import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
@@ -70,8 +71,11 @@ const SIGNAL_ACTIONS = {
     if (s.target > 1) s.scale(s.target - 1);
   },
   SIGUSR1: (s: Supervisor) => s.reopenLogs(),
-  SIGUSR2: (s: Supervisor) => s.log.warning('USR2 (re-exec a new master) is not implemented yet (issue #4); ignored.'),
-  SIGWINCH: (s: Supervisor) => s.log.warning('WINCH (retire all workers) is not implemented yet (issue #4); ignored.'),
+  SIGUSR2: (s: Supervisor) => s.reexec(),
+  SIGWINCH: (s: Supervisor) => {
+    if (process.stdin.isTTY) s.log.info('SIGWINCH ignored: the master runs in a terminal (resizing it sends WINCH).');
+    else s.retireAll();
+  },
   SIGCHLD: (s: Supervisor) => s.wakeup(), // reaping itself is driven by each child's exit event
 } as const satisfies Partial<Record<NodeJS.Signals, (s: Supervisor) => void>>;
 
@@ -109,6 +113,10 @@ export class Supervisor {
   readonly #copies: number;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
+  /** A new master started by USR2, while it lives. */
+  #childMaster: ChildProcess | undefined;
+  /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
+  #upgraded = false;
   readonly done: Promise<number>;
 
   /** @param config - resolved config; @param emit - event sink of the host `Arbiter` */
@@ -140,11 +148,18 @@ export class Supervisor {
       process.on(sig, handler);
     }
     try {
+      const inherited = upgradeListeners();
       if (config.pidfile) {
-        this.#pidfile = new Pidfile(config.pidfile);
+        // A master started by USR2 writes <pidfile>.2 and takes over <pidfile> when the old one exits.
+        this.#pidfile = new Pidfile(inherited ? `${config.pidfile}.2` : config.pidfile);
         this.#pidfile.create(process.pid);
       }
-      const listeners = await openListeners(systemdBinds() ?? config.bind, config.backlog, log, () => this.#phase !== 'starting');
+      if (inherited) {
+        this.#upgraded = true;
+        this.#awaitPromotion();
+      }
+      const listeners =
+        inherited ?? (await openListeners(systemdBinds() ?? config.bind, config.backlog, log, () => this.#phase !== 'starting'));
       if (this.#phase !== 'starting') {
         for (const l of listeners) l.close(); // stopped while binding
         return this.done;
@@ -222,7 +237,7 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
-    if (!escalate) {
+    if (!escalate && !this.#childMaster) {
       for (const l of this.#listeners) l.close();
       this.#listeners = [];
     }
@@ -237,6 +252,61 @@ export class Supervisor {
     }
     this.wakeup();
     return this.done;
+  }
+
+  /**
+   * USR2: start a new master from the same entry script and `execArgv`, handing it the listening
+   * sockets as inherited fds (it never rebinds). Both masters then serve; WINCH/TERM to this one
+   * completes the upgrade, HUP to this one plus TERM to the new one rolls it back.
+   */
+  reexec(): void {
+    if (this.#phase !== 'running') return;
+    if (this.#childMaster) {
+      this.log.warning('USR2 signal ignored. Child exists.');
+      return;
+    }
+    this.#emit('pre_exec');
+    const { fds, env } = upgradeHandover(this.#listeners);
+    const entry = process.argv[1];
+    const child = spawn(process.execPath, [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)], {
+      stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
+      env: { ...process.env, ...env },
+    });
+    if (child.pid === undefined) {
+      child.once('error', (err) => this.log.exception('Cannot start a new master', err));
+      return;
+    }
+    this.#childMaster = child;
+    this.log.info(`Started new master with pid: ${child.pid}`);
+    child.once('exit', (code, signal) => {
+      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`);
+      this.#childMaster = undefined;
+    });
+  }
+
+  /** WINCH: retire every worker gracefully, keeping the master (HUP or TTIN brings workers back). */
+  retireAll(): void {
+    if (this.#phase !== 'running') return;
+    this.log.info('graceful stop of workers');
+    const previous = this.target;
+    this.target = 0;
+    if (previous !== 0) this.#emit('nworkers_changed', 0, previous);
+    this.wakeup();
+  }
+
+  /** In a master started by USR2: when the old master is gone (IPC disconnect), take over its pidfile. */
+  #awaitPromotion(): void {
+    process.once('disconnect', () => {
+      if (this.#phase === 'halted') return;
+      if (this.#pidfile && this.#config.pidfile) {
+        try {
+          this.#pidfile.rename(this.#config.pidfile);
+        } catch (err) {
+          this.log.exception('Cannot take over the pidfile', err);
+        }
+      }
+      this.log.info('Master has been promoted.');
+    });
   }
 
   // ---- the loop -------------------------------------------------------------------------
@@ -449,9 +519,17 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
-    for (const l of this.#listeners) l.close();
+    if (this.#childMaster) {
+      // The new master serves on these sockets: leave them (closing a unix listener would unlink
+      // its path); tell it we are gone so it takes over the pidfile, and do not wait for it.
+      this.#childMaster.disconnect();
+      this.#childMaster.unref();
+    } else {
+      for (const l of this.#listeners) l.close();
+    }
     this.#listeners = [];
     this.#pidfile?.unlink();
+    if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
     this.#signalHandlers.clear();
     this.log.info('Shutting down: Master');

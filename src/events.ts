@@ -68,8 +68,12 @@ export interface TimeoutDetail {
 export interface ReloadFailure {
   /** The generation that failed to boot. */
   readonly generation: number;
-  /** Why: `'app_load_error'`, `'boot_error'`, `'crash'` or `'boot_timeout'`. */
-  readonly reason: 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
+  /**
+   * Why: `'config_error'` (the entry script threw or its config is invalid, so no worker was
+   * started; or a new `bind` address could not be bound), `'app_load_error'`, `'boot_error'`,
+   * `'crash'` or `'boot_timeout'`.
+   */
+  readonly reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
   /** How many workers of the previous generation keep serving. */
   readonly keptWorkers: number;
 }

@@ -8,7 +8,9 @@ export type WorkerMessage =
   /** the worker stops accepting and will exit once drained; the master may replace it now */
   | { cmd: 'retiring'; reason: 'max_requests' }
   /** the worker wants fresh copies of every listening socket (sync workers, see HttpWorker) */
-  | { cmd: 'listeners'; id: number };
+  | { cmd: 'listeners'; id: number }
+  /** a config probe (reload) reports the config it evaluated */
+  | { cmd: 'config'; config: unknown };
 
 /** Messages from the master to a worker. */
 export type MasterMessage =
@@ -50,6 +52,8 @@ export const ENV = {
   watchdog: 'ARBITER_WATCHDOG_FD',
   /** pid of the master, for the orphan check */
   master: 'ARBITER_MASTER_PID',
+  /** marks a config probe process (reload re-reads the config through one) */
+  probe: 'ARBITER_CONFIG_PROBE',
 } as const;
 
 /** stdio index of the watchdog pipe; listeners follow it. */

@@ -216,3 +216,42 @@ test('USR2 rollback: HUP the old master, TERM the new one', async (t) => {
   const servedBy = new Set(results.slice(-50).map((r) => Number(r.body)));
   assert.deepEqual([...servedBy], m.workers(), 'the old master’s worker serves alone');
 });
+
+import { canConnect, request } from './helpers.mjs';
+
+test('HUP re-reads the config: a changed bind opens the new listener and closes the old one; workers follow', async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const file = versionFile(t, JSON.stringify(base(portA, { workers: 1 })));
+  const m = Master.start(t, 'app.mjs', {}, { env: { FIXTURE_CONFIG_FILE: file } });
+  await m.ready(1);
+  const load = loadGenerator(portA, { clients: 4, path: '/' });
+  t.after(() => load.stop());
+  await load.progress(100);
+  writeFileSync(file, JSON.stringify(base(portB, { workers: 2 })));
+  m.signal('SIGHUP');
+  await m.waitForLog(new RegExp(`Listening at: http://127\\.0\\.0\\.1:${portB}`));
+  await m.waitForEvents('nworkers_changed');
+  await waitFor(() => m.all('worker_exit').length === 1 && m.readyWorkers().length === 2, 'the old worker to retire, 2 new ones');
+  await waitFor(async () => !(await canConnect(portA)), 'the old address to close');
+  const results = await load.stop();
+  const failed = results.filter((r) => !r.ok);
+  assert.ok(failed.every((r) => r.error === 'ECONNREFUSED'), `only refusals once the old address closed: ${JSON.stringify(tally(failed.map((r) => r.error)))}`);
+  assert.equal((await request(portB, '/')).body, 'ok');
+  assert.deepEqual(m.all('nworkers_changed').map((e) => e.args), [[2, 1]]);
+});
+
+test('HUP with an invalid config keeps everything as it was', async (t) => {
+  const port = await freePort();
+  const file = versionFile(t, JSON.stringify(base(port, { workers: 1 })));
+  const m = Master.start(t, 'app.mjs', {}, { env: { FIXTURE_CONFIG_FILE: file } });
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  writeFileSync(file, JSON.stringify(base(port, { workers: 0 })));
+  m.signal('SIGHUP');
+  const [failed] = await m.waitForEvents('reload_failed');
+  assert.deepEqual({ reason: failed.args[0].reason, keptWorkers: failed.args[0].keptWorkers }, { reason: 'config_error', keptWorkers: 1 });
+  await m.waitForLog(/Reload failed: the new config could not be read or applied: .*Expected `workers` to be a positive integer, got 0/s);
+  assert.deepEqual(m.readyWorkers(), [pid]);
+  assert.equal(m.all('spawn').length, 1);
+  assert.equal((await request(port, '/')).body, 'ok');
+});

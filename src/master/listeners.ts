@@ -233,6 +233,7 @@ export async function openListeners(
   backlog: number,
   log: OperatorLog,
   stopped: () => boolean = () => false,
+  tries: number = BIND_TRIES,
 ): Promise<MasterListener[]> {
   const opened: MasterListener[] = [];
   try {
@@ -256,9 +257,9 @@ export async function openListeners(
           break;
         }
         log.error(`Connection in use: ${spec}`);
-        if (attempt >= BIND_TRIES) {
+        if (attempt >= tries) {
           log.error(`Can't connect to ${spec}`);
-          throw bindError(spec, 'EADDRINUSE', `address already in use after ${BIND_TRIES} tries`);
+          throw bindError(spec, 'EADDRINUSE', `address already in use after ${tries} ${tries === 1 ? 'try' : 'tries'}`);
         }
         log.debug('Retrying in 1 second.');
         await new Promise((r) => setTimeout(r, BIND_RETRY_DELAY));

@@ -8,6 +8,7 @@ import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protoc
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
+import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
 
@@ -60,6 +61,12 @@ function snapshot(w: Omit<WorkerInfo, 'pid'> & { pid: number }): WorkerInfo {
   return Object.freeze({ pid: w.pid, age: w.age, slot: w.slot, generation: w.generation, bootedAt: w.bootedAt, state: w.state });
 }
 
+/** Whether a config's worker model serves from threads (the master then hands out one listener copy per thread). */
+export function isInThreads(config: ResolvedConfig): boolean {
+  const wc = config.workerClass;
+  return wc === 'threaded' || (typeof wc === 'function' && (wc as unknown as { inThreads?: boolean }).inThreads === true);
+}
+
 /** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
 const SIGNAL_ACTIONS = {
   SIGHUP: (s: Supervisor) => s.reload(),
@@ -91,7 +98,7 @@ export class Supervisor {
   readonly log: OperatorLog;
   /** Target number of workers of the current generation. */
   target: number;
-  readonly #config: ResolvedConfig;
+  #config: ResolvedConfig;
   readonly #emit: Emit;
   readonly #workers = new Map<number, WorkerRecord>();
   readonly #signals: HandledSignal[] = [];
@@ -110,7 +117,13 @@ export class Supervisor {
   #haltReason: string | undefined;
   #tickQueued = false;
   /** Copies of the listeners each worker gets: one per serving thread for `inThreads` models. */
-  readonly #copies: number;
+  #copies: number;
+  /** Listeners came from systemd: a reload keeps them whatever `bind` says. */
+  #fixedListeners = false;
+  /** A config probe is running (HUP). */
+  #reloading = false;
+  /** The last proven state, kept until the reload generation has fully replaced it (for rollback). */
+  #previous: { config: ResolvedConfig; listeners: MasterListener[]; copies: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
   /** A new master started by USR2, while it lives. */
@@ -125,9 +138,7 @@ export class Supervisor {
     this.#emit = emit;
     this.log = new OperatorLog(config.logger, config.logLevel);
     this.target = config.workers;
-    const wc = config.workerClass;
-    const inThreads = wc === 'threaded' || (typeof wc === 'function' && (wc as unknown as { inThreads?: boolean }).inThreads === true);
-    this.#copies = inThreads ? config.threads : 1;
+    this.#copies = isInThreads(config) ? config.threads : 1;
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
@@ -158,8 +169,10 @@ export class Supervisor {
         this.#upgraded = true;
         this.#awaitPromotion();
       }
+      const systemd = inherited ? undefined : systemdBinds();
+      this.#fixedListeners = systemd !== undefined;
       const listeners =
-        inherited ?? (await openListeners(systemdBinds() ?? config.bind, config.backlog, log, () => this.#phase !== 'starting'));
+        inherited ?? (await openListeners(systemd ?? config.bind, config.backlog, log, () => this.#phase !== 'starting'));
       if (this.#phase !== 'starting') {
         for (const l of listeners) l.close(); // stopped while binding
         return this.done;
@@ -197,15 +210,72 @@ export class Supervisor {
     return this.#phase === 'running';
   }
 
-  /** HUP: a new generation of `workers` workers (fresh code) replaces the old one as it becomes ready. */
+  /**
+   * HUP: re-read the config (a short-lived probe evaluates the entry script, as a new worker
+   * would), open any new `bind` address, then start a new generation of workers with fresh code;
+   * the old generation retires once the new one is ready. If the config cannot be read, or the new
+   * workers fail to boot, the old generation keeps serving (`reload_failed`).
+   */
   reload(): void {
     if (this.#phase !== 'running') return;
+    if (this.#reloading) {
+      this.log.warning('Reload already in progress; ignored.');
+      return;
+    }
     this.log.info('Hang up: Master');
     this.#emit('reload');
+    this.#reloading = true;
+    probeConfig(this.#config.env)
+      .then((fresh) => this.#applyReload(fresh))
+      .catch((err: unknown) => this.#configReloadFailed(err))
+      .finally(() => {
+        this.#reloading = false;
+      });
+  }
+
+  async #applyReload(fresh: MasterConfig): Promise<void> {
+    if (this.#phase !== 'running') return;
+    let listeners = this.#listeners;
+    if (!this.#fixedListeners) {
+      const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
+      const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
+      listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
+      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+    }
+    if (this.#phase !== 'running') {
+      for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
+      return;
+    }
+    this.#previous ??= { config: this.#config, listeners: this.#listeners, copies: this.#copies, target: this.target };
+    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = fresh;
+    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
+    this.#copies = fresh.inThreads ? threads : 1;
+    this.#listeners = listeners;
+    if (procName) process.title = `arbiter: master [${procName}]`;
     this.#generation = ++this.#generationSeq;
     this.#spawnPaused = false;
-    if (this.target !== this.#config.workers) this.scale(this.#config.workers);
+    if (this.target !== workers) this.scale(workers);
     this.wakeup();
+  }
+
+  #configReloadFailed(err: unknown): void {
+    if (this.#phase !== 'running') return;
+    const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
+    const detail = err instanceof Error ? err.message : String(err);
+    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`);
+    this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept }));
+  }
+
+  /**
+   * Once every worker of an older generation has been told to retire, the state kept for a
+   * rollback goes, and listeners the new config dropped are closed — before those workers close
+   * their own copies, so the last holder of a dropped socket is a worker, which accepts until then.
+   */
+  #settleReload(): void {
+    const oldLive = [...this.#workers.values()].some((w) => w.generation !== this.#generation && (w.state === 'booting' || w.state === 'ready'));
+    if (!this.#previous || oldLive) return;
+    for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
+    this.#previous = undefined;
   }
 
   /** Changes the target number of workers (at least 1). */
@@ -238,8 +308,9 @@ export class Supervisor {
     this.#exitCode = code;
     this.#haltReason ??= reason;
     if (!escalate && !this.#childMaster) {
-      for (const l of this.#listeners) l.close();
+      for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
       this.#listeners = [];
+      this.#previous = undefined;
     }
     const now = performance.now();
     for (const w of this.#workers.values()) {
@@ -324,7 +395,10 @@ export class Supervisor {
       }
     }
     this.#enforceDeadlines();
-    if (this.#phase === 'running') this.#manageWorkers();
+    if (this.#phase === 'running') {
+      this.#manageWorkers();
+      this.#settleReload();
+    }
     if (this.#phase === 'stopping' && this.#workers.size === 0) {
       this.#finish();
       return;
@@ -506,9 +580,15 @@ export class Supervisor {
     const failed = this.#generation;
     this.#generation = fallback;
     this.#spawnPaused = true;
+    if (this.#previous) {
+      // back to the config and listeners the fallback generation runs with
+      for (const l of this.#listeners) if (!this.#previous.listeners.includes(l)) l.close();
+      ({ config: this.#config, listeners: this.#listeners, copies: this.#copies, target: this.target } = this.#previous);
+      this.#previous = undefined;
+    }
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
     const kept = live.filter((x) => x.generation === fallback).length;
-    const why = { app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
+    const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
     this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`);
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
     this.wakeup();
@@ -525,7 +605,7 @@ export class Supervisor {
       this.#childMaster.disconnect();
       this.#childMaster.unref();
     } else {
-      for (const l of this.#listeners) l.close();
+      for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
     }
     this.#listeners = [];
     this.#pidfile?.unlink();

@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import type { ResolvedConfig } from '../config.js';
+import { ENV, envelope, unwrap, type WorkerMessage } from '../protocol.js';
+
+/** The config fields the master itself uses, as re-read on reload (plain data, no functions). */
+export type MasterConfig = Pick<
+  ResolvedConfig,
+  'bind' | 'backlog' | 'workers' | 'threads' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'env' | 'procName'
+> & { workerClass: string; inThreads: boolean };
+
+/** Extracts the master's part of a resolved config. */
+export function masterConfig(config: ResolvedConfig, inThreads: boolean): MasterConfig {
+  const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = config;
+  const workerClass = typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass;
+  return { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName, workerClass, inThreads };
+}
+
+/** True in a process started by {@link probeConfig}. */
+export function isProbe(): boolean {
+  return process.env[ENV.probe] === '1' && typeof process.send === 'function';
+}
+
+/** In a probe process: report the freshly evaluated config to the master. */
+export function answerProbe(config: MasterConfig): Promise<never> {
+  return new Promise(() => {
+    process.send!(envelope({ cmd: 'config', config } satisfies WorkerMessage), () => process.exit(0));
+  });
+}
+
+/**
+ * Re-reads the config the way a worker would see it: runs the entry script (same `execArgv`) in
+ * a short-lived process whose `run()` reports its validated config instead of serving. Rejects
+ * with the process's stderr when the script throws or the config is invalid.
+ */
+export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<MasterConfig> {
+  return new Promise((resolve, reject) => {
+    const entry = process.argv[1];
+    const child = spawn(process.execPath, [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { ...process.env, ...env, [ENV.probe]: '1' },
+      serialization: 'json',
+    });
+    let stderr = '';
+    let answer: MasterConfig | undefined;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+    child.on('message', (payload) => {
+      const msg = unwrap(payload);
+      if (msg?.cmd === 'config') answer = msg.config as MasterConfig;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => reject(err));
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (answer) return resolve(answer);
+      // Node prints an uncaught error as "<source line>\n<caret>\n\nArbiterError: message\n    at ...": keep the message.
+      const lines = stderr.split('\n');
+      const message = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.filter((l) => l.trim()).pop();
+      reject(new Error(message ?? `the config probe exited with ${signal ?? `code ${code}`}`));
+    });
+  });
+}

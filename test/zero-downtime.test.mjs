@@ -20,8 +20,10 @@ for (const keepAlive of [true, false]) {
     const before = results.filter((r) => r.start < termAt);
     const failedBefore = before.filter((r) => !r.ok);
     assert.deepEqual(tally(failedBefore.map((r) => r.error)), {}, `${failedBefore.length} of ${before.length} requests started before TERM failed`);
+    // Started after TERM: refused once nothing listens, or reset if it reached the kernel's accept
+    // queue just as the last copy of the socket closed (see docs/zero-downtime.md, known limits).
     const after = results.filter((r) => r.start >= termAt && !r.ok);
-    assert.ok(after.every((r) => r.error === 'ECONNREFUSED'), `after TERM only refusals: ${JSON.stringify(tally(after.map((r) => r.error)))}`);
+    assert.ok(after.every((r) => r.error === 'ECONNREFUSED' || r.error === 'ECONNRESET'), `after TERM only refusals/resets: ${JSON.stringify(tally(after.map((r) => r.error)))}`);
   });
 }
 

@@ -18,11 +18,20 @@ arbiter.on('nworkers_changed', (next: number, previous: number) => void (next + 
 arbiter.on('ready', (addresses: string[]) => void addresses);
 arbiter.on('worker_timeout', (_w, detail) => void detail.timeout);
 arbiter.on('exit', (code: number) => void code);
+arbiter.on('reload_failed', (detail) => {
+  const reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout' = detail.reason;
+  const kept: number = detail.keptWorkers;
+  void [reason, kept];
+});
+arbiter.on('pre_exec', () => {});
+arbiter.reexec();
 const status: Promise<number> = arbiter.run();
 void status;
 
 // @ts-expect-error unknown event name
 arbiter.on('spawned', () => {});
+// @ts-expect-error reload_failed gives one detail object, not a string
+arbiter.on('reload_failed', (why: string) => void why);
 // @ts-expect-error wrong listener signature: spawn gives a WorkerInfo
 arbiter.on('spawn', (w: string) => void w);
 // @ts-expect-error nworkers_changed gives numbers

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Server, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { trace } from '../log.js';
 import { WorkerClass, type PreparedListeners } from './base.js';
 
@@ -20,6 +21,9 @@ export interface HttpServingPolicy {
   exclusiveAccept: boolean;
 }
 
+/** Longest time (ms) a draining worker keeps accepting while connections keep arriving. */
+const DRAIN_LINGER = 1000;
+
 interface ConnState {
   inflight: number;
   served: number;
@@ -31,7 +35,8 @@ interface ConnState {
  *
  * Graceful drain (why not `http.Server.close()`): on Node >= 19 `close()` also destroys
  * connections that were accepted but whose request has not been read yet. Here, once the
- * signal aborts: listeners stop accepting; requests in flight finish with `Connection: close`;
+ * signal aborts: listeners stop accepting as soon as the accept queue is empty (at most 1 s
+ * later under steady load); requests in flight finish with `Connection: close`;
  * idle keep-alive connections, and accepted ones that have not sent a request yet, get
  * `keepAlive` ms to send one (served with `Connection: close`) before they are closed.
  */
@@ -110,7 +115,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     });
 
     const checkDone = (): void => {
-      if (draining && conns.size === 0 && waiting.length === 0) resolveDone();
+      if (draining && accepting.length === 0 && conns.size === 0 && waiting.length === 0) resolveDone();
     };
     // Closing an idle keep-alive connection races with the client's next request on it (the
     // client sees ECONNRESET). So an idle connection is never cut at once: its next request is
@@ -140,7 +145,9 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (socket.isPaused()) socket.resume();
       if (draining) closeIfIdle(socket);
     };
+    let acceptedRecently = 0;
     const onConnection = (socket: Socket): void => {
+      acceptedRecently += 1;
       if (conns.size < policy.maxConnections) {
         admit(socket);
       } else {
@@ -188,14 +195,28 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       heartbeat.unref();
     }
 
+    // Stop accepting only once the kernel's accept queue looks empty: if this is the last copy
+    // of the socket (shutdown), closing it resets every connection still queued — connections
+    // whose clients started them before the stop. So keep accepting until one full event-loop
+    // turn (a poll of the socket) brings nothing new, at most DRAIN_LINGER ms under steady load.
+    const closeListenersWhenQuiet = (deadline: number): void => {
+      acceptedRecently = 0;
+      setImmediate(() =>
+        setImmediate(() => {
+          if (acceptedRecently > 0 && performance.now() < deadline) return closeListenersWhenQuiet(deadline);
+          for (const l of accepting) l.close();
+          accepting = [];
+          trace.worker('listeners closed');
+          checkDone();
+        }),
+      );
+    };
     const drain = (): void => {
       draining = true;
       trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
-      for (const l of accepting) l.close();
-      accepting = [];
+      closeListenersWhenQuiet(performance.now() + DRAIN_LINGER);
       void next?.then((ready) => ready.close());
       for (const socket of conns.keys()) closeIfIdle(socket);
-      checkDone();
     };
     if (this.signal.aborted) drain();
     else this.signal.addEventListener('abort', drain, { once: true });

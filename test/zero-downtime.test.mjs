@@ -1,7 +1,10 @@
 // Operator actions under load: nothing that promises not to drop a request may drop one.
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { Master, freePort, loadGenerator, tally, waitFor } from './helpers.mjs';
+import { Master, canConnect, childrenOf, freePort, isAlive, loadGenerator, request, tally, waitFor } from './helpers.mjs';
 
 const base = (port, extra = {}) => ({ bind: `127.0.0.1:${port}`, workerClass: 'async', timeout: 10_000, gracefulTimeout: 10_000, ...extra });
 
@@ -62,10 +65,6 @@ test('maxRequests recycling under load keeps serving', async (t) => {
   assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
 });
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 function versionFile(t, initial) {
   const dir = mkdtempSync(join(tmpdir(), 'arbiter-version-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,7 +73,8 @@ function versionFile(t, initial) {
   return file;
 }
 
-test('HUP with a code change under load: answers switch to the new version, nothing dropped', async (t) => {
+/** A master whose app version is read from a file at load time, with 2 workers, under load. */
+async function versionedUnderLoad(t, warmup) {
   const port = await freePort();
   const file = versionFile(t, 'v1');
   const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }), { env: { FIXTURE_VERSION_FILE: file } });
@@ -82,7 +82,12 @@ test('HUP with a code change under load: answers switch to the new version, noth
   const old = m.readyWorkers().sort();
   const load = loadGenerator(port, { clients: 6 });
   t.after(() => load.stop());
-  await load.progress(300);
+  await load.progress(warmup);
+  return { file, m, old, load };
+}
+
+test('HUP with a code change under load: answers switch to the new version, nothing dropped', async (t) => {
+  const { file, m, old, load } = await versionedUnderLoad(t, 300);
   writeFileSync(file, 'v2');
   m.signal('SIGHUP');
   await m.waitForEvents('worker_exit', 2);
@@ -97,14 +102,7 @@ test('HUP with a code change under load: answers switch to the new version, noth
 });
 
 test('HUP whose new code fails to load: the old workers keep serving, then a fixed HUP switches', async (t) => {
-  const port = await freePort();
-  const file = versionFile(t, 'v1');
-  const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }), { env: { FIXTURE_VERSION_FILE: file } });
-  await m.ready(2);
-  const old = m.readyWorkers().sort();
-  const load = loadGenerator(port, { clients: 6 });
-  t.after(() => load.stop());
-  await load.progress(200);
+  const { file, m, old, load } = await versionedUnderLoad(t, 200);
   writeFileSync(file, 'broken');
   m.signal('SIGHUP');
   const [failed] = await m.waitForEvents('reload_failed');
@@ -139,12 +137,8 @@ test('HUP whose new workers never become ready: abandoned after bootTimeout', as
   const [exit] = await m.waitForEvents('worker_exit');
   assert.notEqual(exit.args[0].pid, pid, 'the hung new worker was stopped');
   assert.deepEqual(m.readyWorkers(), [pid]);
-  const { request } = await import('./helpers.mjs');
   assert.equal((await request(port, '/version')).body, 'v1');
 });
-
-import { existsSync, readFileSync } from 'node:fs';
-import { childrenOf, isAlive } from './helpers.mjs';
 
 const readPid = (file) => Number(readFileSync(file, 'utf8').trim());
 
@@ -218,8 +212,6 @@ test('USR2 rollback: HUP the old master, TERM the new one', async (t) => {
   const servedBy = new Set(results.slice(-50).map((r) => Number(r.body)));
   assert.deepEqual([...servedBy], m.workers(), 'the old master’s worker serves alone');
 });
-
-import { canConnect, request } from './helpers.mjs';
 
 test('HUP re-reads the config: a changed bind opens the new listener and closes the old one; workers follow', async (t) => {
   const [portA, portB] = [await freePort(), await freePort()];

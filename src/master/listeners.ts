@@ -100,14 +100,7 @@ async function bindOnce(addr: BindAddress): Promise<{ handle: RawHandle; url: st
         throw bindError(addr.spec, errnoName(handle), 'bind failed');
       }
       const ino = lstatSync(addr.path).ino;
-      const cleanup = (): void => {
-        try {
-          if (lstatSync(addr.path).ino === ino) unlinkSync(addr.path);
-        } catch {
-          // already gone
-        }
-      };
-      return { handle, url: `unix:${addr.path}`, cleanup };
+      return { handle, url: `unix:${addr.path}`, cleanup: () => unlinkSocket(addr.path, ino) };
     }
     case 'tcp': {
       let host = addr.host;
@@ -194,22 +187,31 @@ export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterLi
     const handle = createServerHandle(null, 0, 0, fd);
     if (typeof handle === 'number') throw bindError(spec, errnoName(handle), `inherited fd ${fd} is not a listening socket`);
     const path = spec.startsWith('unix:') ? spec.slice(5) : undefined;
-    return {
-      spec,
-      url,
-      fd: handle.fd,
-      handle,
-      close: () => {
-        handle.close();
-        if (!path) return;
-        try {
-          if (lstatSync(path).isSocket()) unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      },
-    };
+    return masterListener(spec, url, handle, path ? () => unlinkSocket(path) : undefined);
   });
+}
+
+/** Removes a unix socket file (only the one with inode `ino`, when given). */
+function unlinkSocket(path: string, ino?: number): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket() && (ino === undefined || st.ino === ino)) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function masterListener(spec: string, url: string, handle: RawHandle, cleanup?: () => void): MasterListener {
+  return {
+    spec,
+    url,
+    fd: handle.fd,
+    handle,
+    close: () => {
+      handle.close();
+      cleanup?.();
+    },
+  };
 }
 
 /** The listening sockets systemd passed (`LISTEN_FDS`/`LISTEN_PID`), as `fd://N` specs; consumes the variables. */
@@ -243,16 +245,7 @@ export async function openListeners(
         const got = await bindOnce(addr);
         if (got !== 'in-use') {
           const { handle, url, cleanup } = got;
-          opened.push({
-            spec,
-            url,
-            fd: handle.fd,
-            handle,
-            close: () => {
-              handle.close();
-              cleanup?.();
-            },
-          });
+          opened.push(masterListener(spec, url, handle, cleanup));
           trace.listeners('bound %s as fd %d', url, handle.fd);
           break;
         }

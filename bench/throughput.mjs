@@ -54,7 +54,8 @@ const OPTIONS = {
   'max-other': ['BENCH_MAX_OTHER', '25', 'a run during which processes outside the bench used more than this % of a core is repeated'],
   retries: ['BENCH_RETRIES', '2', 'how many times a noisy run is repeated at most (the last try is kept)'],
   json: ['BENCH_JSON', '', 'also write every raw result to this JSON file'],
-  'max-seconds': ['BENCH_MAX_SECONDS', '', 'hard deadline for the whole run (default: 2 x estimate + 180)'],
+  'report-from': ['BENCH_REPORT_FROM', '', 'run nothing: print the report of a file written by --json'],
+  'max-seconds': ['BENCH_MAX_SECONDS', '', 'hard deadline for the whole run (default: 3 x estimate + 180)'],
 };
 
 function parseArgs(argv) {
@@ -125,6 +126,7 @@ function parseArgs(argv) {
     maxOther: int('max-other', 0),
     retries: int('retries', 0),
     json: opts.json ? path.resolve(opts.json) : '',
+    reportFrom: opts['report-from'] ? path.resolve(opts['report-from']) : '',
     maxSeconds: opts['max-seconds'] ? int('max-seconds', 10) : 0,
   };
 }
@@ -682,11 +684,24 @@ const fmt = {
   pct: (v) => (Number.isFinite(v) ? `${Math.round(v)}%` : '—'),
 };
 
-function summarize(runs) {
+/** The busiest worker's share of all workers' CPU in one run (1/workers = perfectly even). */
+const busiestShare = (r) => {
+  const w = r.cpu?.workers ?? [];
+  const sum = w.reduce((a, b) => a + b, 0);
+  return w.length > 1 && sum > 0 ? w[0] / sum : NaN;
+};
+
+function summarize(allRuns) {
+  // Runs during which something outside the bench took CPU measure that something, not the
+  // contender: they count only when a cell has no clean run at all.
+  const clean = allRuns.filter((r) => !r.noisy);
+  const runs = clean.length ? clean : allRuns;
   const rpsList = runs.map((r) => r.rps);
   const med = median(rpsList);
   return {
     n: runs.length,
+    total: allRuns.length,
+    clean: clean.length,
     rps: med,
     spread: runs.length > 1 ? (Math.max(...rpsList) - Math.min(...rpsList)) / med : NaN,
     p50: median(runs.map((r) => r.p50Ms)),
@@ -696,7 +711,8 @@ function summarize(runs) {
     workers: median(runs.map((r) => r.cpu?.workers.reduce((a, b) => a + b, 0))),
     // CPU microseconds the whole server tree spent per request (a load-independent efficiency measure).
     cpuPerReq: median(runs.map((r) => (r.cpu && r.requests ? (r.cpu.total / 100) * r.seconds * 1e6 / r.requests : NaN))),
-    split: runs.length ? median(runs.map((r) => (r.cpu?.workers.length > 1 ? r.cpu.workers[0] / r.cpu.workers.reduce((a, b) => a + b, 0) : NaN))) : NaN,
+    split: median(runs.map(busiestShare)),
+    splitMax: Math.max(...runs.map(busiestShare).filter(Number.isFinite)),
   };
 }
 
@@ -720,30 +736,31 @@ function report(cfg, env, results, contenders) {
     lines.push(`### ${SCENARIOS[scen]}`);
     lines.push('');
     lines.push(
-      `| contender | req/s (median) | vs ${BASELINE} | spread | p50 ms | p99 ms | p99 vs ${BASELINE} | master CPU | workers CPU | busiest worker | server CPU µs/req | errors |`,
+      `| contender | req/s (median) | vs ${BASELINE} | runs | spread | p50 ms | p99 ms | p99 vs ${BASELINE} | master CPU | workers CPU | busiest worker (worst) | server CPU µs/req | errors |`,
     );
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     const base = results[BASELINE]?.[scen]?.length ? summarize(results[BASELINE][scen]) : null;
     for (const c of contenders) {
       const runs = results[c]?.[scen] ?? [];
       if (!runs.length) {
-        lines.push(`| ${c} | skipped | | | | | | | | | | |`);
+        lines.push(`| ${c} | skipped | | | | | | | | | | | |`);
         continue;
       }
       const s = summarize(runs);
       lines.push(
-        `| ${c} | ${fmt.rps(s.rps)} | ${base ? fmt.x(s.rps / base.rps) : '—'} | ±${fmt.pct((s.spread * 100) / 2)} | ${fmt.ms(s.p50)} | ${fmt.ms(s.p99)} | ` +
-          `${base ? fmt.x(s.p99 / base.p99) : '—'} | ${fmt.pct(s.master)} | ${fmt.pct(s.workers)} | ${fmt.pct(s.split * 100)} | ${Math.round(s.cpuPerReq)} | ${s.errors} |`,
+        `| ${c} | ${fmt.rps(s.rps)} | ${base ? fmt.x(s.rps / base.rps) : '—'} | ${s.clean === s.total ? s.total : s.clean ? `${s.clean} of ${s.total}` : `${s.total}, all noisy`} | ±${fmt.pct((s.spread * 100) / 2)} | ${fmt.ms(s.p50)} | ${fmt.ms(s.p99)} | ` +
+          `${base ? fmt.x(s.p99 / base.p99) : '—'} | ${fmt.pct(s.master)} | ${fmt.pct(s.workers)} | ${fmt.pct(s.split * 100)} (${fmt.pct(s.splitMax * 100)}) | ${Math.round(s.cpuPerReq)} | ${s.errors} |`,
       );
     }
   }
   lines.push('');
   lines.push(
     'Columns: req/s is the median over the rounds and "vs cluster-rr" its ratio to cluster-rr\'s median (higher is better); ' +
-      'spread is half the max-min range of req/s over the rounds, relative to the median; p50/p99 are the medians of each ' +
+      `runs is how many runs the medians use ("2 of 3": one run was still noisy after ${cfg.retries} repeats and is left out; ` +
+      '"all noisy": none was clean, all are used); spread is half the max-min range of req/s over the rounds, relative to the median; p50/p99 are the medians of each ' +
       'run\'s percentiles (p99 vs cluster-rr: lower is better); master CPU is the arbiter master / cluster primary / PM2 ' +
       'daemon and workers CPU the sum over workers, in % of one core; busiest worker is its share of the workers\' CPU ' +
-      '(50% = perfectly even with 2 workers); server CPU µs/req is all server processes\' CPU time per request served.',
+      'in the median run and, in parentheses, the worst run (50% = perfectly even with 2 workers); server CPU µs/req is all server processes\' CPU time per request served.',
   );
   const kept = contenders.flatMap((c) => cfg.scenarios.flatMap((scen) => results[c]?.[scen] ?? []));
   const worst = Math.max(...kept.map((r) => r.cpu?.other).filter(Number.isFinite));
@@ -752,7 +769,7 @@ function report(cfg, env, results, contenders) {
   lines.push(
     `Machine: ${fmt.pct(env.busyBefore)} of a core busy before the start; in the kept runs, processes outside the bench used at most ` +
       `${fmt.pct(worst)} of a core; ${env.repeated} run(s) repeated because something else was running` +
-      (noisy ? ` — **${noisy} kept run(s) are still noisy (other CPU > ${cfg.maxOther}%): treat those cells with care**.` : '.'),
+      (noisy ? `; ${noisy} run(s) were still noisy after the repeats (other CPU > ${cfg.maxOther}%) and are left out of the medians where the cell has a clean run.` : '.'),
   );
   lines.push('');
   lines.push('Ratios to cluster-rr (req/s, median):');
@@ -777,7 +794,7 @@ function rawTable(cfg, results, contenders) {
       for (const r of results[c]?.[scen] ?? []) {
         lines.push(
           `| ${c} | ${scen} | ${r.round + 1} | ${r.slot + 1} | ${fmt.rps(r.rps)} | ${fmt.ms(r.p50Ms)} | ${fmt.ms(r.p99Ms)} | ${fmt.pct(r.cpu?.master)} | ` +
-            `${r.cpu ? r.cpu.workers.map((w) => fmt.pct(w)).join(' / ') : '—'} | ${fmt.pct(r.cpu?.client)} | ${fmt.pct(r.cpu?.other)} | ${r.errors}${r.errorDetail && r.errors ? ` (${r.errorDetail})` : ''} |`,
+            `${r.cpu ? r.cpu.workers.map((w) => fmt.pct(w)).join(' / ') : '—'} | ${fmt.pct(r.cpu?.client)} | ${fmt.pct(r.cpu?.other)}${r.noisy ? ' (noisy)' : ''} | ${r.errors}${r.errorDetail && r.errors ? ` (${r.errorDetail})` : ''} |`,
         );
       }
     }
@@ -793,6 +810,12 @@ let pm2Info = null;
 
 async function main() {
   const cfg = parseArgs(process.argv.slice(2));
+  if (cfg.reportFrom) {
+    const saved = JSON.parse(readFileSync(cfg.reportFrom, 'utf8'));
+    const names = ALL.filter((c) => c in saved.results);
+    process.stdout.write(`${report(saved.cfg, saved.env, saved.results, names)}\n${rawTable(saved.cfg, saved.results, names)}\n`);
+    return;
+  }
   if (!existsSync(path.join(repo, 'dist', 'esm', 'index.js')) && cfg.only.includes('arbiter')) {
     console.error('dist/ is missing: run `npm run build` first');
     process.exit(2);
@@ -828,7 +851,9 @@ async function main() {
 
   const perStart = cfg.warmup + cfg.duration * cfg.scenarios.length + 3;
   const estimate = contenders.length * cfg.rounds * perStart;
-  const maxSeconds = cfg.maxSeconds || estimate * 2 + 180;
+  // Repeats of noisy runs stop once the run has taken twice the estimate; the hard deadline is beyond that.
+  const retryUntil = Date.now() + estimate * 2 * 1000;
+  const maxSeconds = cfg.maxSeconds || estimate * 3 + 180;
   const deadline = setTimeout(() => {
     log(`global deadline of ${maxSeconds} s reached: stopping everything`);
     abort(1);
@@ -883,9 +908,10 @@ async function main() {
             );
             // Something outside the bench took CPU during this run (the machine is shared): repeat it.
             r.noisy = r.cpu.other > cfg.maxOther;
-            if (r.noisy && attempt < cfg.retries) {
+            if (r.noisy && attempt < cfg.retries && Date.now() < retryUntil) {
               env.repeated += 1;
               log(`  other processes used ${fmt.pct(r.cpu.other)} of a core (> ${cfg.maxOther}%): repeating this run`);
+              await waitQuiet(cfg);
               continue;
             }
             results[name][scen].push(r);

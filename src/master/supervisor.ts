@@ -146,7 +146,8 @@ export class Supervisor {
   async run(): Promise<number> {
     if (this.#phase !== 'new') throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#phase = 'starting';
-    const { config, log } = { config: this.#config, log: this.log };
+    const config = this.#config;
+    const log = this.log;
     this.#emit('starting');
     log.info(`Starting arbiter ${VERSION}`);
     // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.

@@ -9,6 +9,8 @@ export type WorkerMessage =
   | { cmd: 'retiring'; reason: 'max_requests' }
   /** the worker wants fresh copies of every listening socket (sync workers, see HttpWorker) */
   | { cmd: 'listeners'; id: number }
+  /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
+  | { cmd: 'accept_stopped' }
   /** a config probe (reload) reports the config it evaluated */
   | { cmd: 'config'; config: unknown };
 

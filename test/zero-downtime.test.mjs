@@ -8,14 +8,18 @@ import { Master, canConnect, childrenOf, freePort, isAlive, loadGenerator, reque
 
 const base = (port, extra = {}) => ({ bind: `127.0.0.1:${port}`, workerClass: 'async', timeout: 10_000, gracefulTimeout: 10_000, ...extra });
 
-for (const keepAlive of [true, false]) {
-  test(`TERM under load (${keepAlive ? 'keep-alive' : 'new connection per request'}) completes every request that started before it`, async (t) => {
+for (const [workerClass, keepAlive, path] of [
+  ['async', true, '/'],
+  ['async', false, '/'],
+  ['sync', false, '/slow?ms=20'], // connections queue behind busy sync workers: they must be served, not reset
+]) {
+  test(`TERM under load (${workerClass}, ${keepAlive ? 'keep-alive' : 'new connection per request'}) completes every request that started before it`, async (t) => {
     const port = await freePort();
-    const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }));
+    const m = Master.start(t, 'app.mjs', base(port, { workers: 2, workerClass }));
     await m.ready(2);
-    const load = loadGenerator(port, { clients: 32, keepAlive, path: '/' });
+    const load = loadGenerator(port, { clients: workerClass === 'sync' ? 16 : 32, keepAlive, path });
     t.after(() => load.stop());
-    await load.progress(500);
+    await load.progress(workerClass === 'sync' ? 200 : 500);
     const termAt = Date.now();
     m.signal('SIGTERM');
     assert.equal((await m.exited).code, 0);

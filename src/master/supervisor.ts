@@ -33,6 +33,8 @@ interface WorkerRecord {
   helloBy?: number;
   /** Monotonic deadline for reporting ready (`bootTimeout`). */
   readyBy?: number;
+  /** The worker closed its listeners for good (draining). */
+  acceptStopped?: boolean;
 }
 
 /** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
@@ -308,11 +310,10 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
-    if (!escalate && !this.#childMaster) {
-      for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
-      this.#listeners = [];
-      this.#previous = undefined;
-    }
+    // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
+    // has stopped accepting (see #closeDrainedListeners), so connections queued in the kernel are
+    // still taken by draining workers instead of being reset.
+    if (!graceful) this.#closeListeners();
     const now = performance.now();
     for (const w of this.#workers.values()) {
       if (w.state === 'exited' || w.state === 'timed_out') continue;
@@ -400,9 +401,12 @@ export class Supervisor {
       this.#manageWorkers();
       this.#settleReload();
     }
-    if (this.#phase === 'stopping' && this.#workers.size === 0) {
-      this.#finish();
-      return;
+    if (this.#phase === 'stopping') {
+      if ([...this.#workers.values()].every((w) => w.acceptStopped)) this.#closeListeners();
+      if (this.#workers.size === 0) {
+        this.#finish();
+        return;
+      }
     }
     this.#armTimer();
   }
@@ -520,6 +524,9 @@ export class Supervisor {
           w.killAt = performance.now() + this.#config.gracefulTimeout;
         }
         break;
+      case 'accept_stopped':
+        w.acceptStopped = true;
+        break;
       case 'listeners': {
         const count = this.#listeners.length;
         this.#listeners.forEach((l, index) => w.handle.sendHandle({ cmd: 'listener', id: msg.id, index, count }, l.handle));
@@ -596,19 +603,24 @@ export class Supervisor {
     return true;
   }
 
+  /** Closes our copies of the listening sockets — unless a new master (USR2) serves on them: closing a unix listener would unlink its path. */
+  #closeListeners(): void {
+    if (this.#childMaster) return;
+    for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
+    this.#listeners = [];
+    this.#previous = undefined;
+  }
+
   #finish(): void {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#childMaster) {
-      // The new master serves on these sockets: leave them (closing a unix listener would unlink
-      // its path); tell it we are gone so it takes over the pidfile, and do not wait for it.
+      // Tell the new master we are gone so it takes over the pidfile, and do not wait for it.
       this.#childMaster.disconnect();
       this.#childMaster.unref();
-    } else {
-      for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
     }
-    this.#listeners = [];
+    this.#closeListeners();
     this.#pidfile?.unlink();
     if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);

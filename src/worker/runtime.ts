@@ -137,6 +137,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
       },
       inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats } : undefined,
       fetchListeners: listenerFetcher(config.backlog),
+      acceptStopped: () => send({ cmd: 'accept_stopped' }),
     });
     await config.postFork?.(worker);
     await worker.boot();

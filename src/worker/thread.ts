@@ -25,7 +25,7 @@ export interface ThreadData {
 }
 
 /** Messages from a serving thread to its process's main thread. */
-export type ThreadMessage = { type: 'ready' } | { type: 'retire' };
+export type ThreadMessage = { type: 'ready' } | { type: 'retire' } | { type: 'accept_stopped' };
 
 /** True inside a serving thread of a `threaded` worker. */
 export function isArbiterThread(): boolean {
@@ -71,6 +71,7 @@ export async function runThread(app: ApplicationLike<unknown>, config: ResolvedC
     heartbeatInterval: data.heartbeatInterval,
     maxRequests: data.maxRequests,
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
+    acceptStopped: () => port.postMessage({ type: 'accept_stopped' } satisfies ThreadMessage),
   });
   listenAll(listeners, data.fds, config.backlog, (err, fd) => {
     log.exception(`Thread ${data.index} cannot listen on inherited fd ${fd}`, err);

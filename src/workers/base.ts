@@ -49,6 +49,8 @@ export interface WorkerInit<H = unknown> {
    * accepting by closing its listeners and start again later; absent where not supported.
    */
   fetchListeners?: () => Promise<PreparedListeners>;
+  /** Tells the master this worker closed its listeners for good (see {@link WorkerClass.stoppedAccepting}). */
+  acceptStopped?: () => void;
 }
 
 /** A concrete worker model class, as accepted by the `workerClass` option. */
@@ -112,6 +114,7 @@ export abstract class WorkerClass<H = unknown> {
   readonly #retire: (reason: 'max_requests') => void;
   /** See {@link WorkerInit.fetchListeners}. */
   protected readonly fetchListeners: WorkerInit['fetchListeners'];
+  readonly #acceptStopped: (() => void) | undefined;
 
   /** Called by the worker runtime; subclasses pass `init` through unchanged. */
   constructor(init: WorkerInit<H>) {
@@ -128,6 +131,16 @@ export abstract class WorkerClass<H = unknown> {
     this.#retire = init.retire;
     this.inherited = init.inherited;
     this.fetchListeners = init.fetchListeners;
+    this.#acceptStopped = init.acceptStopped;
+  }
+
+  /**
+   * Call once the worker has closed its listeners for good while draining. During a graceful
+   * stop the master keeps its own copy of the sockets (so queued connections are not reset)
+   * until every worker has said so or exited. Optional: exiting says it too.
+   */
+  protected stoppedAccepting(): void {
+    this.#acceptStopped?.();
   }
 
   /** `false` once the worker has been asked to stop (gunicorn's `worker.alive`). */

@@ -115,7 +115,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     });
 
     const checkDone = (): void => {
-      if (draining && accepting.length === 0 && conns.size === 0 && waiting.length === 0) resolveDone();
+      if (draining && acceptDone && conns.size === 0 && waiting.length === 0) resolveDone();
     };
     // Closing an idle keep-alive connection races with the client's next request on it (the
     // client sees ECONNRESET). So an idle connection is never cut at once: its next request is
@@ -133,7 +133,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     };
     const admit = (socket: Socket): void => {
       conns.set(socket, { inflight: 0, served: 0 });
-      if (exclusive && conns.size >= policy.maxConnections && accepting.length > 0) stopAccepting();
+      if (exclusive && !draining && conns.size >= policy.maxConnections && accepting.length > 0) stopAccepting();
       socket.once('close', () => {
         conns.delete(socket);
         const queued = waiting.shift();
@@ -166,6 +166,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     let accepting: Server[] = this.listeners;
     let next: Promise<PreparedListeners> | undefined;
     let resuming = false;
+    let acceptDone = false;
+    let drainDeadline = Infinity;
     const stopAccepting = (): void => {
       for (const l of accepting) {
         l.off('connection', onConnection);
@@ -180,10 +182,11 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       const ready = await next;
       resuming = false;
       next = undefined;
-      if (draining) return ready.close();
+      if (acceptDone) return ready.close();
       accepting = ready.listen();
       for (const l of accepting) l.on('connection', onConnection);
       trace.worker('accepting again on fresh listeners');
+      if (draining) closeListenersWhenQuiet(drainDeadline);
     };
     for (const l of accepting) l.on('connection', onConnection);
 
@@ -199,23 +202,36 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     // of the socket (shutdown), closing it resets every connection still queued — connections
     // whose clients started them before the stop. So keep accepting until one full event-loop
     // turn (a poll of the socket) brings nothing new, at most DRAIN_LINGER ms under steady load.
+    const finishAccepting = (): void => {
+      if (acceptDone) return;
+      acceptDone = true;
+      for (const l of accepting) {
+        l.off('connection', onConnection);
+        l.close();
+      }
+      accepting = [];
+      trace.worker('listeners closed');
+      this.stoppedAccepting();
+      checkDone();
+    };
     const closeListenersWhenQuiet = (deadline: number): void => {
       acceptedRecently = 0;
       setImmediate(() =>
         setImmediate(() => {
           if (acceptedRecently > 0 && performance.now() < deadline) return closeListenersWhenQuiet(deadline);
-          for (const l of accepting) l.close();
-          accepting = [];
-          trace.worker('listeners closed');
-          checkDone();
+          finishAccepting();
         }),
       );
     };
     const drain = (): void => {
       draining = true;
+      drainDeadline = performance.now() + DRAIN_LINGER;
       trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
-      closeListenersWhenQuiet(performance.now() + DRAIN_LINGER);
-      void next?.then((ready) => ready.close());
+      if (accepting.length > 0) closeListenersWhenQuiet(drainDeadline);
+      // A busy exclusive (sync) worker holds no listener: it takes what is queued behind it too
+      // (greedily now, the pool is going away) and serves it before it exits.
+      else if (next) void resumeAccepting();
+      else finishAccepting();
       for (const socket of conns.keys()) closeIfIdle(socket);
     };
     if (this.signal.aborted) drain();

@@ -23,6 +23,7 @@ function failure(message: string, exitCode: number): Error {
 export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
   static override readonly inThreads = true;
   readonly #threads: Worker[] = [];
+  #stoppedThreads = 0;
   #failed: ((err: Error) => void) | undefined;
 
   /** Starts the threads and resolves when every one of them accepts. */
@@ -53,6 +54,8 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
             resolve();
           } else if (msg.type === 'retire') {
             this.retire('max_requests');
+          } else if (msg.type === 'accept_stopped' && ++this.#stoppedThreads === n) {
+            this.stoppedAccepting();
           }
         });
         thread.on('error', (err) => {

@@ -27,6 +27,8 @@ const DRAIN_LINGER = 1000;
 interface ConnState {
   inflight: number;
   served: number;
+  /** The request being handled on this connection, if any. */
+  current: http.IncomingMessage | undefined;
 }
 
 /**
@@ -43,12 +45,13 @@ interface ConnState {
 export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   /** The serving policy of this model. */
   protected abstract readonly policy: HttpServingPolicy;
-  /** Requests being handled right now (for the abort log line). */
-  readonly #current = new Set<http.IncomingMessage>();
+  /** Accepted connections and what each is doing (also read by the abort log line). */
+  readonly #conns = new Map<Socket, ConnState>();
 
   /** Logs the requests that were running when the worker was aborted. */
   override aborting(): void {
-    for (const req of this.#current) {
+    for (const { current: req } of this.#conns.values()) {
+      if (!req) continue;
       const what = `${req.method ?? ''} ${req.url ?? ''}`;
       if (this.policy.heartbeat === 'idle') {
         this.log.error(`Request timeout: ${what} was still running after ${this.config.timeout} ms (pid: ${this.pid})`);
@@ -58,54 +61,62 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     }
   }
 
+  /** Answers 500 for a handler that threw (or rejected); the worker lives on. */
+  #fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    this.log.exception(`Error handling request ${req.method ?? ''} ${req.url ?? ''}`, err);
+    if (!res.headersSent) {
+      res.shouldKeepAlive = false;
+      res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('Internal Server Error\n');
+    } else {
+      res.destroy();
+    }
+  }
+
   /** Serves until the signal aborts and every accepted connection is finished. */
   async run(): Promise<void> {
-    const { policy, config, log } = this;
-    const conns = new Map<Socket, ConnState>();
+    const { policy, config } = this;
+    const conns = this.#conns;
     const waiting: Socket[] = [];
+    const { preRequest, postRequest } = config;
     let inflight = 0;
     let draining = false;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
 
-    const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+    // The request path: no per-request closures beyond what Node allocates itself.
+    const worker = this;
+    function onResponseClose(this: http.ServerResponse): void {
+      const req = this.req;
       const socket = req.socket;
       const st = conns.get(socket);
+      inflight -= 1;
+      if (st) {
+        st.inflight -= 1;
+        st.served += 1;
+        st.current = undefined;
+      }
+      if (postRequest) worker.hook('postRequest', req, this);
+      worker.requestDone();
+      if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
+      if (draining) closeIfIdle(socket);
+    }
+    const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+      const st = conns.get(req.socket);
       inflight += 1;
-      if (st) st.inflight += 1;
-      this.#current.add(req);
+      if (st) {
+        st.inflight += 1;
+        st.current = req;
+      }
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
-      let finished = false;
-      const finish = (): void => {
-        if (finished) return;
-        finished = true;
-        inflight -= 1;
-        this.#current.delete(req);
-        if (st) {
-          st.inflight -= 1;
-          st.served += 1;
-        }
-        this.hook('postRequest', req, res);
-        this.requestDone();
-        if (policy.heartbeat === 'idle' && inflight === 0) this.notify();
-        if (draining) closeIfIdle(socket);
-      };
-      res.once('close', finish);
-      const fail = (err: unknown): void => {
-        log.exception(`Error handling request ${req.method ?? ''} ${req.url ?? ''}`, err);
-        if (!res.headersSent) {
-          res.shouldKeepAlive = false;
-          res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('Internal Server Error\n');
-        } else {
-          res.destroy();
-        }
-      };
-      this.hook('preRequest', req);
+      res.on('close', onResponseClose);
+      if (preRequest) this.hook('preRequest', req);
       try {
         const r: unknown = this.handler(req, res);
-        if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, fail);
+        if (r && typeof (r as Promise<unknown>).then === 'function') {
+          (r as Promise<unknown>).then(undefined, (err: unknown) => this.#fail(req, res, err));
+        }
       } catch (err) {
-        fail(err);
+        this.#fail(req, res, err);
       }
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -132,7 +143,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }, Math.max(config.keepAlive, 100)).unref();
     };
     const admit = (socket: Socket): void => {
-      conns.set(socket, { inflight: 0, served: 0 });
+      conns.set(socket, { inflight: 0, served: 0, current: undefined });
       if (exclusive && !draining && conns.size >= policy.maxConnections && accepting.length > 0) stopAccepting();
       socket.once('close', () => {
         conns.delete(socket);

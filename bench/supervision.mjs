@@ -1,7 +1,7 @@
 // Measures the two supervision claims of the core issue, with real processes:
 //  1. an idle master with N workers (default 16) uses well under 1% of a core;
 //  2. a worker whose event loop blocks is caught within ~10% of `timeout`.
-// Usage: node bench/supervision.mjs [--workers 16] [--idle-seconds 10] [--timeout 2000] [--trials 5]
+// Usage: node bench/supervision.mjs [--workers 16] [--settle-seconds 8] [--idle-seconds 10] [--timeout 2000] [--trials 5]
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -76,7 +76,7 @@ const readyCount = (m) => m.lines.filter((l) => l.line.startsWith('worker_ready'
   const port = await freePort();
   const m = startMaster(port, WORKERS, 30_000);
   await until(() => readyCount(m) === WORKERS, `${WORKERS} workers`);
-  await sleep(3000); // let start-up work (JIT, GC) settle
+  await sleep(arg('settle-seconds', 8) * 1000); // let start-up work (JIT, GC, heap shrinking) settle
   const pids = children(m.pid);
   const before = { master: cpuSeconds(m.pid), workers: pids.map(cpuSeconds) };
   const t0 = performance.now();

@@ -11,14 +11,15 @@
 //   pm2           PM2 cluster mode, `pm2 start plain.cjs -i N` (PM2's daemon is a SCHED_RR primary)
 // Two scenarios: keep-alive requests, and a new connection per request (`Connection: close`).
 // Each contender runs `rounds` times (order rotated every round); the report gives medians and
-// ratios against cluster-rr. Load comes from `wrk` when it is on PATH, otherwise from
+// ratios against cluster-rr, and the CPU each server process used (from /proc). Runs during which
+// something outside the bench used CPU are detected, repeated and left out of the medians. Load comes from `wrk` when it is on PATH, otherwise from
 // bench/loadgen.mjs (Node http clients in a child process). Run with --help for every option.
 //
 // PM2 is installed on first use into a cache directory outside the repo (npm install --prefix);
 // its daemon runs with a private PM2_HOME in a temp directory and is always killed at the end.
 // Every process started here is stopped on exit, on error, on SIGINT/SIGTERM and at a global deadline.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -606,9 +607,13 @@ function machineBusyTicks() {
 
 /** This process's own CPU ticks, and those of its reaped children (the load generator, once it exits). */
 function selfTicks() {
-  const st = readFileSync('/proc/self/stat', 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
-  return { self: f[11] + f[12], children: f[13] + f[14] };
+  try {
+    const st = readFileSync('/proc/self/stat', 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { self: f[11] + f[12], children: f[13] + f[14] };
+  } catch {
+    return { self: NaN, children: NaN }; // no /proc (not Linux): CPU columns stay empty
+  }
 }
 
 /** % of one core the machine spent busy during `ms` of sleep. */
@@ -650,6 +655,7 @@ function cpuDelta(root, before, after, seconds) {
     else workers.push(pct(t1 - t0));
   }
   workers.sort((a, b) => b - a);
+  if (!after.size) return { master: NaN, workers: [], total: NaN }; // no /proc
   return { master, workers, total: master + workers.reduce((a, b) => a + b, 0) };
 }
 
@@ -929,7 +935,6 @@ async function main() {
   const md = report(cfg, env, results, contenders) + '\n' + rawTable(cfg, results, contenders);
   process.stdout.write(`\n${md}\n`);
   if (cfg.json) {
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(cfg.json, JSON.stringify({ cfg: { ...cfg, wrk: undefined }, env, results }, null, 2));
     log(`raw results written to ${cfg.json}`);
   }

@@ -257,3 +257,43 @@ test('HUP with an invalid config keeps everything as it was', async (t) => {
   assert.equal(m.all('spawn').length, 1);
   assert.equal((await request(port, '/')).body, 'ok');
 });
+
+test('TERM: what is still running after gracefulTimeout is SIGKILLed and the master exits 0', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, gracefulTimeout: 1000 }));
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  const stuck = request(port, '/slow?ms=30000').catch((err) => err);
+  await m.started('/slow');
+  const sent = Date.now();
+  m.signal('SIGTERM');
+  const { code } = await m.exited;
+  const took = Date.now() - sent;
+  assert.equal(code, 0);
+  assert.ok(took >= 900 && took < 5000, `stopped after gracefulTimeout (${took} ms)`);
+  const [exit] = m.all('worker_exit');
+  assert.deepEqual([exit.args[0].pid, exit.args[1].signal, exit.args[1].reason], [pid, 'SIGKILL', 'shutdown']);
+  assert.ok((await stuck) instanceof Error, 'the request that outlived gracefulTimeout was cut');
+  assert.ok(!isAlive(pid));
+});
+
+test('a worker crash under load: the other worker keeps serving while the replacement boots', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 2 }));
+  await m.ready(2);
+  const load = loadGenerator(port, { clients: 4, path: '/pid', keepAlive: false });
+  t.after(() => load.stop());
+  await load.progress(200);
+  const [victim, other] = m.readyWorkers();
+  const killedAt = Date.now();
+  process.kill(victim, 'SIGKILL');
+  await m.waitForEvents('worker_exit');
+  await load.progress(300);
+  const results = await load.stop();
+  const after = results.filter((r) => r.start > killedAt + 50);
+  assert.ok(after.filter((r) => r.ok && Number(r.body) === other).length > 0, 'the surviving worker served right away');
+  // only requests that were on the killed worker's connections can fail
+  const failed = results.filter((r) => !r.ok);
+  assert.ok(failed.length <= 4, `at most one request per client lost with the crashed worker: ${JSON.stringify(tally(failed.map((r) => r.error)))}`);
+  await waitFor(() => m.readyWorkers().length === 2, 'the replacement');
+});

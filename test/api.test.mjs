@@ -132,3 +132,23 @@ test('TERM while still retrying the bind stops cleanly, leaving no pidfile', asy
   assert.equal(m.all('spawn').length, 0);
   assert.ok(!isAlive(m.pid));
 });
+
+test('workers that exit before booting (run() not called in them) halt the master with status 3, no respawn loop', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'no-run.mjs', base(port, { workers: 2 }));
+  const { code } = await m.exited;
+  assert.equal(code, 3);
+  assert.match(m.stderr, /exited before it booted: does the entry script call run\(\) in every process\?/);
+  assert.match(m.stderr, /Reason: Worker failed to boot\./);
+});
+
+test('without an entry script (node -e) the master refuses to start', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import { Arbiter } from 'arbiter'; process.exitCode = await new Arbiter({ load: () => () => {} }).run();"], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /needs an entry script/);
+});

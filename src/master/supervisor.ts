@@ -149,6 +149,12 @@ export class Supervisor {
     if (this.#phase !== 'new') throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#phase = 'starting';
     const config = this.#config;
+    if (!process.argv[1]) {
+      this.log.error('arbiter needs an entry script (node server.js): workers re-run it, so it cannot run from -e or a REPL');
+      this.#exitCode = 1;
+      this.#finish();
+      return this.done;
+    }
     const log = this.log;
     this.#emit('starting');
     log.info(`Starting arbiter ${VERSION}`);
@@ -552,8 +558,12 @@ export class Supervisor {
     if (code === APP_LOAD_ERROR) reason = 'app_load_error';
     else if (code === WORKER_BOOT_ERROR) reason = 'boot_error';
     else if (w.reason) reason = w.reason;
+    else if (wasBooting && code !== null) reason = 'boot_error'; // exited on its own before it booted
     else if (code === 0) reason = 'exit';
-    else reason = wasBooting && code !== null ? 'boot_error' : 'crash'; // exited on its own before booting
+    else reason = 'crash';
+    if (wasBooting && code === 0 && !w.reason) {
+      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`);
+    }
 
     if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);

@@ -8,14 +8,12 @@
  * | `ARBITER_ERR_BIND` | a listener could not be bound (address in use after retries, permission, bad fd) |
  * | `ARBITER_ERR_PIDFILE` | the pidfile is held by a live master or cannot be written |
  * | `ARBITER_ERR_STATE` | a control method was called when it makes no sense (before `run()`, in a worker, twice) |
- * | `ARBITER_ERR_NOT_IMPLEMENTED` | the feature is part of the contract but not built yet |
  */
 export type ArbiterErrorCode =
   | 'ARBITER_ERR_CONFIG'
   | 'ARBITER_ERR_BIND'
   | 'ARBITER_ERR_PIDFILE'
-  | 'ARBITER_ERR_STATE'
-  | 'ARBITER_ERR_NOT_IMPLEMENTED';
+  | 'ARBITER_ERR_STATE';
 
 /**
  * The one error class of the library.

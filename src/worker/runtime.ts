@@ -10,7 +10,6 @@ import { SyncWorker } from '../workers/sync.js';
 import { ThreadedWorker } from '../workers/threaded.js';
 import { startWatchdog } from './watchdog.js';
 
-
 const BUILT_IN: Record<string, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker, threaded: ThreadedWorker };
 
 /** True when this process was spawned by an arbiter master as a worker. */

@@ -235,3 +235,16 @@ test('HUP replaces every worker with a fresh one, without a gap', async (t) => {
   assert.ok(m.all('spawn').slice(2).every((e) => e.args[0].generation === 1));
   assert.equal((await request(port, '/')).body, 'ok');
 });
+
+test('a worker that keeps crashing right after it starts is respawned with a growing delay', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1 }), { env: { FIXTURE_CRASH_AFTER_MS: '30' } });
+  await m.waitForEvents('spawn', 5, () => true, 30_000);
+  await m.waitForLog(/Worker in slot 0 died 2 times in a row within 5000 ms of starting: respawning in 100 ms/);
+  await m.waitForLog(/died 4 times in a row within 5000 ms of starting: respawning in 400 ms/);
+  const spawned = m.all('spawn').map((e) => e.args[0].bootedAt);
+  const gaps = spawned.slice(1).map((at, i) => at - spawned[i]);
+  assert.ok(gaps[3] - gaps[0] >= 300, `the respawn delay grows: gaps ${gaps}`);
+  assert.ok(m.all('worker_exit').every((e) => e.args[1].reason === 'crash'));
+  assert.equal(m.all('exit').length, 0, 'a worker that booted and then crashed does not halt the master');
+});

@@ -37,6 +37,11 @@ interface WorkerRecord {
   acceptStopped?: boolean;
 }
 
+/** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
+const QUICK_DEATH = 5000;
+const RESTART_BACKOFF_MIN = 100;
+const RESTART_BACKOFF_MAX = 10_000;
+
 /** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
 const ABORT_GRACE = 1000;
 
@@ -128,6 +133,8 @@ export class Supervisor {
   #previous: { config: ResolvedConfig; listeners: MasterListener[]; copies: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
+  /** Per slot: consecutive workers that died soon after they started, and when to respawn. */
+  readonly #backoff = new Map<number, { deaths: number; notBefore: number }>();
   /** A new master started by USR2, while it lives. */
   #childMaster: ChildProcess | undefined;
   /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
@@ -448,6 +455,7 @@ export class Supervisor {
       if (w.helloBy !== undefined) next = Math.min(next, w.helloBy);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
+    for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
     if (next === Infinity) return;
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
@@ -463,7 +471,11 @@ export class Supervisor {
         this.#spawnPaused = false;
       }
     }
-    for (const slot of plan.spawn) if (!this.#spawn(slot)) return;
+    const now = performance.now();
+    for (const slot of plan.spawn) {
+      if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
+      if (!this.#spawn(slot)) return;
+    }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
       if (w) this.#retire(w, reason);
@@ -569,6 +581,8 @@ export class Supervisor {
     else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
     else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
 
+    if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
+
     const info = snapshot(w);
     const exit: WorkerExit = Object.freeze({ code, signal, reason });
     this.#emit('child_exit', info, exit);
@@ -582,6 +596,24 @@ export class Supervisor {
       else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
     }
     this.wakeup();
+  }
+
+  /**
+   * Restart backoff: a worker that dies on its own within {@link QUICK_DEATH} ms of its spawn is
+   * replaced at once the first time; from the second such death in a row in its slot, the
+   * respawn waits 100 ms, doubling up to 10 s. A worker that lived longer resets its slot.
+   */
+  #noteUnplannedDeath(w: WorkerRecord): void {
+    const lived = Date.now() - w.bootedAt;
+    const prev = this.#backoff.get(w.slot);
+    if (lived >= QUICK_DEATH) {
+      this.#backoff.delete(w.slot);
+      return;
+    }
+    const deaths = (prev?.deaths ?? 0) + 1;
+    const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
+    this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
+    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`);
   }
 
   /**

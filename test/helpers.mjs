@@ -91,7 +91,16 @@ export class Master {
     this.stdout = '';
     this.stderr = '';
     this.pids = new Set([child.pid]);
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Resolves once the master has exited *and* its output has been read ('close'), so a test can
+    // assert on every line it printed; a new master started by USR2 shares our pipes and may keep
+    // them open, so 'exit' alone also resolves, 2 s later.
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const done = () => resolve({ code, signal });
+        child.once('close', done);
+        setTimeout(done, 2000).unref();
+      });
+    });
     let buf = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {

@@ -17,9 +17,14 @@ export interface HttpServingPolicy {
    * libuv accepts greedily (every pending connection, in one go), so the worker closes its
    * listeners when full and asks the master for fresh copies, which it listens on once it has
    * room again. Needs TCP listeners; otherwise extra connections wait (paused) in the worker.
+   * Only while requests average 2 ms or more: for faster handlers a held connection waits
+   * microseconds, and the IPC round trip per request would cost more than it saves.
    */
   exclusiveAccept: boolean;
 }
+
+/** Below this average request duration (ms) a sync worker keeps accepting while busy (see exclusiveAccept). */
+const EXCLUSIVE_MIN_MS = 2;
 
 /** Longest time (ms) a draining worker keeps accepting while connections keep arriving. */
 const DRAIN_LINGER = 1000;
@@ -29,6 +34,8 @@ interface ConnState {
   served: number;
   /** The request being handled on this connection, if any. */
   current: http.IncomingMessage | undefined;
+  /** When the current request started (performance.now()). */
+  startedAt: number;
 }
 
 /**
@@ -80,6 +87,10 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const { preRequest, postRequest } = config;
     let inflight = 0;
     let draining = false;
+    // Exclusive accept costs the master one IPC message per request; it only pays off when
+    // requests last long enough for a held connection to wait. Fast handlers stay greedy.
+    let avgRequestMs: number | undefined;
+    const slowRequests = (): boolean => avgRequestMs === undefined || avgRequestMs >= EXCLUSIVE_MIN_MS;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -94,6 +105,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         st.inflight -= 1;
         st.served += 1;
         st.current = undefined;
+        const took = performance.now() - st.startedAt;
+        avgRequestMs = avgRequestMs === undefined ? took : avgRequestMs * 0.8 + took * 0.2;
       }
       if (postRequest) worker.hook('postRequest', req, this);
       worker.requestDone();
@@ -106,6 +119,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (st) {
         st.inflight += 1;
         st.current = req;
+        st.startedAt = performance.now();
       }
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       res.on('close', onResponseClose);
@@ -143,8 +157,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }, Math.max(config.keepAlive, 100)).unref();
     };
     const admit = (socket: Socket): void => {
-      conns.set(socket, { inflight: 0, served: 0, current: undefined });
-      if (exclusive && !draining && conns.size >= policy.maxConnections && accepting.length > 0) stopAccepting();
+      conns.set(socket, { inflight: 0, served: 0, current: undefined, startedAt: 0 });
+      if (exclusive && !draining && conns.size >= policy.maxConnections && accepting.length > 0 && slowRequests()) stopAccepting();
       socket.once('close', () => {
         conns.delete(socket);
         const queued = waiting.shift();

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ResolvedConfig } from '../config.js';
 import { ENV, envelope, unwrap, type WorkerMessage } from '../protocol.js';
+import { entryArgs } from './entry.js';
 
 /** The config fields the master itself uses, as re-read on reload (plain data, no functions). */
 export type MasterConfig = Pick<
@@ -34,8 +35,7 @@ export function answerProbe(config: MasterConfig): Promise<never> {
  */
 export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<MasterConfig> {
   return new Promise((resolve, reject) => {
-    const entry = process.argv[1];
-    const child = spawn(process.execPath, [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)], {
+    const child = spawn(process.execPath, entryArgs(), {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, ...env, [ENV.probe]: '1' },
       serialization: 'json',

@@ -7,6 +7,7 @@ import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
@@ -324,7 +325,7 @@ export class Supervisor {
     this.#exitCode = code;
     this.#haltReason ??= reason;
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
-    // has stopped accepting (see #closeDrainedListeners), so connections queued in the kernel are
+    // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are
     // still taken by draining workers instead of being reset.
     if (!graceful) this.#closeListeners();
     const now = performance.now();
@@ -353,8 +354,7 @@ export class Supervisor {
     }
     this.#emit('pre_exec');
     const { fds, env } = upgradeHandover(this.#listeners);
-    const entry = process.argv[1];
-    const child = spawn(process.execPath, [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)], {
+    const child = spawn(process.execPath, entryArgs(), {
       stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
       env: { ...process.env, ...env },
     });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { ENV, envelope, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import { trace } from '../log.js';
+import { entryArgs } from './entry.js';
 
 /** What the supervisor needs from a running worker, whatever runs it. */
 export interface WorkerHandle {
@@ -47,15 +48,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
 
   /** Spawns the process; throws when the OS refuses (the supervisor treats it as a boot failure). */
   constructor(opts: SpawnOptions, events: WorkerHandleEvents) {
-    const entry = process.argv[1];
-    const args = [...process.execArgv, ...(entry ? [entry] : []), ...process.argv.slice(2)];
     const firstListener = WATCHDOG_STDIO_INDEX + 1;
     const inherited = Array.from({ length: opts.copies }, () => opts.fds).flat();
     // "5,6;7,8": one group of fd numbers (as the worker sees them) per copy
     const groups = Array.from({ length: opts.copies }, (_, c) =>
       opts.fds.map((_, i) => firstListener + c * opts.fds.length + i).join(','),
     ).join(';');
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, entryArgs(), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...inherited],
       env: {
         ...process.env,

@@ -6,7 +6,8 @@ import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
-import { isInThreads, Supervisor } from './master/supervisor.js';
+import { Supervisor } from './master/supervisor.js';
+import { resolveModel } from './workers/registry.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
 import { isArbiterThread, runThread } from './worker/thread.js';
 
@@ -67,7 +68,7 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * In a worker: serves until told to stop, then the worker process exits.
    */
   run(): Promise<number> {
-    if (isProbe()) return answerProbe(masterConfig(this.config, isInThreads(this.config)));
+    if (isProbe()) return answerProbe(masterConfig(this.config, resolveModel(this.config).inThreads));
     if (isArbiterThread()) return runThread(this.#app as ApplicationLike<unknown>, this.config);
     if (isWorkerProcess()) return runWorker(this.#app as ApplicationLike<unknown>, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');

@@ -7,6 +7,7 @@ import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { resolveModel } from '../workers/registry.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -69,11 +70,6 @@ function snapshot(w: Omit<WorkerInfo, 'pid'> & { pid: number }): WorkerInfo {
   return Object.freeze({ pid: w.pid, age: w.age, slot: w.slot, generation: w.generation, bootedAt: w.bootedAt, state: w.state });
 }
 
-/** Whether a config's worker model serves from threads (the master then hands out one listener copy per thread). */
-export function isInThreads(config: ResolvedConfig): boolean {
-  const wc = config.workerClass;
-  return wc === 'threaded' || (typeof wc === 'function' && (wc as unknown as { inThreads?: boolean }).inThreads === true);
-}
 
 /** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
 const SIGNAL_ACTIONS = {
@@ -148,7 +144,7 @@ export class Supervisor {
     this.#emit = emit;
     this.log = new OperatorLog(config.logger, config.logLevel);
     this.target = config.workers;
-    this.#copies = isInThreads(config) ? config.threads : 1;
+    this.#copies = resolveModel(config).inThreads ? config.threads : 1;
     this.done = new Promise((r) => (this.#resolve = r));
   }
 

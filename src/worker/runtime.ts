@@ -4,13 +4,10 @@ import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, ENV, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
-import { AsyncWorker } from '../workers/async.js';
-import type { PreparedListeners, WorkerClass, WorkerClassConstructor, WorkerInit } from '../workers/base.js';
-import { SyncWorker } from '../workers/sync.js';
-import { ThreadedWorker } from '../workers/threaded.js';
+import type { PreparedListeners, WorkerClass, WorkerInit } from '../workers/base.js';
+import { resolveModel } from '../workers/registry.js';
+import { listenAll } from './listen.js';
 import { startWatchdog } from './watchdog.js';
-
-const BUILT_IN: Record<string, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker, threaded: ThreadedWorker };
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
@@ -50,15 +47,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   let worker: WorkerClass | undefined;
   let booted = false;
 
-  const runHook = (name: 'workerInt' | 'workerAbort' | 'workerExit'): void => {
-    const fn = config[name];
-    if (!fn || !worker) return;
-    try {
-      fn(worker);
-    } catch (err) {
-      log.exception(`Exception in ${name} hook`, err);
-    }
-  };
+  const runHook = (name: 'workerInt' | 'workerAbort' | 'workerExit'): void => worker?.hook(name);
   const exit = (code: number): never => {
     runHook('workerExit');
     log.info(`Worker exiting (pid: ${process.pid})`);
@@ -205,12 +194,6 @@ function listenerFetcher(backlog: number): WorkerInit['fetchListeners'] {
     });
 }
 
-/** The model class for the config (built-in name or user class). */
-export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & { inThreads: boolean } {
-  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass];
-  if (!Model) throw new Error(`Unknown worker class ${String(config.workerClass)}`);
-  return Model as WorkerClassConstructor & { inThreads: boolean };
-}
 
 /** `maxRequests` with this worker's random jitter applied; 0 = never. */
 export function effectiveMaxRequests(config: ResolvedConfig): number {
@@ -223,10 +206,3 @@ export function exitCodeOf(err: unknown, fallback: number): number {
   return typeof code === 'number' && Number.isInteger(code) ? code : fallback;
 }
 
-/** Starts listening on inherited fds; synchronous, errors arrive through `onError`. */
-export function listenAll(listeners: net.Server[], fds: readonly number[], backlog: number, onError: (err: Error, fd: number) => void): void {
-  listeners.forEach((server, i) => {
-    server.once('error', (err) => onError(err, fds[i]!));
-    server.listen({ fd: fds[i]!, backlog });
-  });
-}

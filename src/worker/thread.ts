@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../config.js';
 import { OperatorLog, trace } from '../log.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../workers/async.js';
-import { listenAll } from './runtime.js';
+import { listenAll } from './listen.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */
 export const THREAD_MARK = '__arbiterThread__';

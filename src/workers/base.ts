@@ -185,8 +185,8 @@ export abstract class WorkerClass<H = unknown> {
     }
   }
 
-  /** Runs a worker-side hook from the config; a throwing hook is logged, never fatal. */
-  protected hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void {
+  /** Runs a worker-side hook from the config with this worker first; a throwing hook is logged, never fatal. */
+  hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void {
     const fn = this.config[name] as ((...a: unknown[]) => unknown) | undefined;
     if (!fn) return;
     try {

@@ -54,17 +54,15 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     process.exit(code);
   };
 
+  const quickExit = (): void => {
+    runHook('workerInt');
+    exit(0);
+  };
   const onSignal: Partial<Record<NodeJS.Signals, () => void>> = {
     // Before it accepts, a worker has nothing to drain: a graceful stop is an immediate exit.
     SIGTERM: () => (booted ? controller.abort() : exit(0)),
-    SIGINT: () => {
-      runHook('workerInt');
-      exit(0);
-    },
-    SIGQUIT: () => {
-      runHook('workerInt');
-      exit(0);
-    },
+    SIGINT: quickExit,
+    SIGQUIT: quickExit,
     SIGABRT: () => {
       try {
         worker?.aborting();

@@ -7,7 +7,7 @@ import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { Supervisor } from './master/supervisor.js';
-import { resolveModel } from './workers/registry.js';
+import { resolveModel } from './models/registry.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
 import { isArbiterThread, runThread } from './worker/thread.js';
 

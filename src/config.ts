@@ -1,18 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ArbiterError } from './errors.js';
-import type { WorkerClass, WorkerClassConstructor } from './workers/base.js';
-
-/** Names of the built-in worker models. */
-export type WorkerModel = 'sync' | 'async' | 'threaded';
-
-/** Operator log levels, gunicorn's names. */
-export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
-
-/** Anything with a `write(line)` method (a stream, a file stream, a test buffer). */
-export interface LogSink {
-  /** Receives one finished log line, newline included. */
-  write(line: string): unknown;
-}
+import { ArbiterError, configError } from './errors.js';
+import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
+import type { WorkerClass } from './models/base.js';
+import { checkWorkerClass, type WorkerClassOption } from './models/registry.js';
 
 /**
  * Worker-side hooks (they run inside each worker process, never in the master).
@@ -50,8 +40,12 @@ export interface ArbiterConfig extends WorkerHooks {
   backlog?: number;
   /** Number of worker processes. @default $WEB_CONCURRENCY or 1 */
   workers?: number;
-  /** Worker model: `'sync'`, `'async'`, `'threaded'` or a {@link WorkerClass} subclass. @default 'sync' */
-  workerClass?: WorkerModel | WorkerClassConstructor;
+  /**
+   * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
+   * one request at a time per worker), `'threaded'`, or a {@link WorkerClass} subclass.
+   * @default 'async'
+   */
+  workerClass?: WorkerClassOption;
   /** Threads per `threaded` worker. @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
@@ -106,7 +100,7 @@ export type StaticDefaults = Readonly<
 /** The static defaults (those that do not depend on the environment). */
 export const DEFAULTS: StaticDefaults = Object.freeze({
   backlog: 2048,
-  workerClass: 'sync',
+  workerClass: 'async',
   threads: 1,
   workerConnections: 1000,
   timeout: 30_000,
@@ -129,28 +123,6 @@ const HOOK_NAMES = [
   'workerAbort',
   'workerExit',
 ] as const satisfies readonly (keyof WorkerHooks)[];
-
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warning', 'error', 'critical'];
-
-/** Renders a received value for an error message: `"abc" (string)`, `-1 (number)`. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
-  let shown: string;
-  try {
-    shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
-  } catch {
-    shown = Object.prototype.toString.call(value);
-  }
-  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
-  return `${shown} (${Array.isArray(value) ? 'array' : typeof value})`;
-}
-
-/** The one message template: ``Expected `timeout` to be ..., got "abc" (string)``. */
-export function configError(name: string, expected: string, value: unknown): ArbiterError {
-  return new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`${name}\` to be ${expected}, got ${describeValue(value)}`);
-}
 
 function integer(name: string, value: unknown, min: number, unit = ''): number {
   const suffix = unit ? ` (${unit})` : '';
@@ -200,12 +172,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v !== undefined) return integer('workers', v, 1);
     return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
   },
-  workerClass: (v) => {
-    if (v === undefined) return DEFAULTS.workerClass;
-    if (v === 'sync' || v === 'async' || v === 'threaded') return v;
-    if (typeof v === 'function' && typeof (v as { prototype?: { run?: unknown } }).prototype?.run === 'function') return v;
-    throw configError('workerClass', '"sync", "async", "threaded" or a WorkerClass subclass', v);
-  },
+  workerClass: (v) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
   threads: (v) => (v === undefined ? DEFAULTS.threads : integer('threads', v, 1)),
   workerConnections: (v) => (v === undefined ? DEFAULTS.workerConnections : integer('workerConnections', v, 1)),
   timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),

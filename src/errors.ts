@@ -39,3 +39,23 @@ export class ArbiterError extends Error {
     this.code = code;
   }
 }
+
+/** Renders a received value for an error message: `"abc" (string)`, `-1 (number)`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  return `${shown} (${Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+/** The one message template: ``Expected `timeout` to be ..., got "abc" (string)``. */
+export function configError(name: string, expected: string, value: unknown): ArbiterError {
+  return new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`${name}\` to be ${expected}, got ${describeValue(value)}`);
+}

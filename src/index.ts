@@ -8,18 +8,16 @@ export { ArbiterError, type ArbiterErrorCode } from './errors.js';
 export {
   DEFAULTS,
   type ArbiterConfig,
-  type LogLevel,
-  type LogSink,
   type ResolvedConfig,
   type StaticDefaults,
   type WorkerHooks,
-  type WorkerModel,
 } from './config.js';
 export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
-export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './workers/base.js';
-export { HttpWorker, type HttpServingPolicy } from './workers/http.js';
-export { AsyncWorker } from './workers/async.js';
-export { SyncWorker } from './workers/sync.js';
-export { ThreadedWorker } from './workers/threaded.js';
-export { OperatorLog } from './log.js';
+export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
+export { HttpWorker, type HttpServingPolicy } from './models/http.js';
+export { AsyncWorker } from './models/async.js';
+export { SyncWorker } from './models/sync.js';
+export { ThreadedWorker } from './models/threaded.js';
+export { OperatorLog, type LogLevel, type LogSink } from './log.js';
+export type { WorkerClassOption, WorkerModel } from './models/registry.js';
 export { VERSION } from './version.js';

@@ -1,15 +1,17 @@
-import createDebug from 'debug';
-import type { LogLevel, LogSink } from './config.js';
+/** Operator log levels, gunicorn's names. */
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+/** Anything with a `write(line)` method (a stream, a file stream, a test buffer). */
+export interface LogSink {
+  /** Receives one finished log line, newline included. */
+  write(line: string): unknown;
+}
+
+/** The log levels, lowest first. */
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warning', 'error', 'critical'];
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 
-/** Internal tracing: `DEBUG=arbiter:*`. */
-export const trace = {
-  master: createDebug('arbiter:master'),
-  worker: createDebug('arbiter:worker'),
-  listeners: createDebug('arbiter:listeners'),
-  signals: createDebug('arbiter:signals'),
-};
 
 function pad(n: number): string {
   return String(n).padStart(2, '0');

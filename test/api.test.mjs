@@ -89,15 +89,17 @@ test('a worker sent SIGABRT exits 1 (not a core dump) and is replaced', async (t
   await waitFor(() => m.readyWorkers().length === 1, 'a replacement');
 });
 
-test('the default sync model serves one request per connection', async (t) => {
+test('the default model is async: one worker serves two slow requests at once', async (t) => {
   const port = await freePort();
   const { workerClass, ...rest } = base(port, { workers: 1 });
   const m = Master.start(t, 'app.mjs', rest);
   await m.ready(1);
-  await m.waitForLog(/Using worker: sync/);
-  const res = await request(port, '/');
-  assert.equal(res.body, 'ok');
-  assert.equal(res.headers.connection, 'close');
+  await m.waitForLog(/Using worker: async/);
+  let answered = 0;
+  const both = [request(port, '/slow?ms=1500'), request(port, '/slow?ms=1500')].map((p) => p.then((r) => (answered++, r)));
+  await m.started('/slow', 2); // the second request started while the first still runs
+  assert.equal(answered, 0, 'neither had finished when both were running');
+  for (const r of await Promise.all(both)) assert.match(r.body, /^slow /);
 });
 
 test('logger: false silences the operator log', async (t) => {

@@ -27,7 +27,7 @@ test('defaults follow the contract', () => {
     const c = make(undefined).config;
     assert.deepEqual(c.bind, ['127.0.0.1:8000']);
     assert.equal(c.workers, 1);
-    assert.equal(c.workerClass, 'sync');
+    assert.equal(c.workerClass, 'async');
     assert.equal(c.timeout, 30_000);
     assert.equal(c.gracefulTimeout, 30_000);
     assert.equal(c.keepAlive, 2000);
@@ -81,7 +81,7 @@ test('bad values name the option, the value and the expectation', () => {
   rejects({ maxRequestsJitter: '3' }, /`maxRequestsJitter`.*"3" \(string\)/);
   rejects({ workerConnections: 0 }, /`workerConnections`/);
   rejects({ threads: 0 }, /`threads`/);
-  rejects({ workerClass: 'gevent' }, /`workerClass` to be "sync", "async", "threaded" or a WorkerClass subclass, got "gevent"/);
+  rejects({ workerClass: 'gevent' }, /`workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "gevent"/);
   rejects({ workerClass: class {} }, /`workerClass`/);
   rejects({ pidfile: '' }, /`pidfile`/);
   rejects({ procName: 42 }, /`procName`.*42 \(number\)/);

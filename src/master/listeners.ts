@@ -5,7 +5,8 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { parseBind, type BindAddress } from '../config.js';
 import { ArbiterError } from '../errors.js';
-import { trace, type OperatorLog } from '../log.js';
+import type { OperatorLog } from '../log.js';
+import { trace } from '../trace.js';
 
 /** Node's internal TCP/Pipe wrap, as far as we use it. */
 interface RawHandle {

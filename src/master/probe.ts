@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ResolvedConfig } from '../config.js';
+import { modelName } from '../models/registry.js';
 import { ENV, envelope, unwrap, type WorkerMessage } from '../protocol.js';
 import { entryArgs } from './entry.js';
 
@@ -12,7 +13,7 @@ export type MasterConfig = Pick<
 /** Extracts the master's part of a resolved config. */
 export function masterConfig(config: ResolvedConfig, inThreads: boolean): MasterConfig {
   const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = config;
-  const workerClass = typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass;
+  const workerClass = modelName(config.workerClass);
   return { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName, workerClass, inThreads };
 }
 

@@ -3,11 +3,12 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
-import { OperatorLog, trace } from '../log.js';
+import { OperatorLog } from '../log.js';
+import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
-import { resolveModel } from '../workers/registry.js';
+import { modelName, resolveModel } from '../models/registry.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -199,7 +200,7 @@ export class Supervisor {
       return this.done;
     }
     for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
-    log.info(`Using worker: ${typeof config.workerClass === 'function' ? config.workerClass.name : config.workerClass}`);
+    log.info(`Using worker: ${modelName(config.workerClass)}`);
     if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => l.url));

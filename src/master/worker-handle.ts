@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { ENV, envelope, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type MasterMessage, type WorkerMessage } from '../protocol.js';
-import { trace } from '../log.js';
+import { trace } from '../trace.js';
 import { entryArgs } from './entry.js';
 
 /** What the supervisor needs from a running worker, whatever runs it. */

@@ -2,10 +2,11 @@ import net from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
-import { OperatorLog, trace } from '../log.js';
+import { OperatorLog } from '../log.js';
+import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, ENV, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
-import type { PreparedListeners, WorkerClass, WorkerInit } from '../workers/base.js';
-import { resolveModel } from '../workers/registry.js';
+import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
+import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
 import { startWatchdog } from './watchdog.js';
 

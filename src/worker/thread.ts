@@ -2,9 +2,10 @@ import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
-import { OperatorLog, trace } from '../log.js';
+import { OperatorLog } from '../log.js';
+import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
-import { AsyncWorker } from '../workers/async.js';
+import { AsyncWorker } from '../models/async.js';
 import { listenAll } from './listen.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */

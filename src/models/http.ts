@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { trace } from '../log.js';
+import { trace } from '../trace.js';
 import { WorkerClass, type PreparedListeners } from './base.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */

@@ -1,0 +1,35 @@
+import type { ResolvedConfig } from '../config.js';
+import { configError } from '../errors.js';
+import { AsyncWorker } from './async.js';
+import type { WorkerClassConstructor } from './base.js';
+import { SyncWorker } from './sync.js';
+import { ThreadedWorker } from './threaded.js';
+
+/** Names of the built-in worker models. */
+export type WorkerModel = 'sync' | 'async' | 'threaded';
+
+/** What the `workerClass` option accepts: a built-in model's name or a {@link WorkerClass} subclass. */
+export type WorkerClassOption = WorkerModel | WorkerClassConstructor;
+
+const BUILT_IN: Record<WorkerModel, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker, threaded: ThreadedWorker };
+
+/**
+ * Validates a `workerClass` option value: the one place that knows which values name a model.
+ * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG`
+ */
+export function checkWorkerClass(v: unknown): WorkerClassOption {
+  if (typeof v === 'string' && Object.hasOwn(BUILT_IN, v)) return v as WorkerModel;
+  if (typeof v === 'function' && typeof (v as { prototype?: { run?: unknown } }).prototype?.run === 'function') return v as WorkerClassConstructor;
+  throw configError('workerClass', `${Object.keys(BUILT_IN).map((n) => `"${n}"`).join(', ')} or a WorkerClass subclass`, v);
+}
+
+/** The model class for a config (built-in name or user class): the one place that maps names to models. */
+export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & { inThreads: boolean } {
+  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass];
+  return Model as WorkerClassConstructor & { inThreads: boolean };
+}
+
+/** Display name of a model (`'async'`, or the class name of a custom one). */
+export function modelName(option: WorkerClassOption): string {
+  return typeof option === 'function' ? option.name : option;
+}

@@ -1,6 +1,7 @@
 // node:cluster primary for the bench: BENCH_WORKERS workers running plain.cjs on BENCH_PORT.
 // BENCH_SCHED=rr (Node's default on Linux: the primary accepts every connection and passes it to a
 // worker over IPC) or none (SCHED_NONE: the workers share the socket and accept themselves).
+// A dead worker is replaced when BENCH_RESPAWN=1.
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,9 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// BENCH_RESPAWN=1: replace a worker that died (what a supervisor on top of cluster does).
 cluster.on('exit', (w, code, signal) => {
-  if (!stopping) console.error(`cluster worker ${w.process.pid} died (${signal ?? code})`);
+  if (stopping) return;
+  console.error(`cluster worker ${w.process.pid} died (${signal ?? code})`);
+  if (process.env.BENCH_RESPAWN === '1') cluster.fork();
 });

@@ -1,20 +1,20 @@
 // Fallback load generator, used when `wrk` is not installed. Runs in its own process (the bench
 // spawns it) so its CPU use never slows the orchestrator's bookkeeping.
 //
-//   node bench/loadgen.mjs <url> <connections> <seconds> <keepalive|close>
+//   node bench/lib/loadgen.mjs <url> <connections> <seconds> <keepalive|close>
 //
 // `connections` request loops run for `seconds`; each sends GET, reads the whole body, repeats.
 // keepalive: one shared http.Agent with keepAlive and `connections` sockets;
 // close: no keep-alive, `Connection: close`, a new TCP connection per request.
 // Latency is measured from the request's start (including connect in `close` mode) to the end of
-// the body. Prints one JSON line: { requests, errors, seconds, rps, p50Ms, p99Ms }.
+// the body. Prints one JSON line: { requests, errors, seconds, rps, p50Ms, p99Ms, maxMs }.
 import http from 'node:http';
 
 const [url, connArg, secArg, mode] = process.argv.slice(2);
 const connections = Number(connArg);
 const seconds = Number(secArg);
 if (!url || !(connections > 0) || !(seconds > 0) || !['keepalive', 'close'].includes(mode ?? '')) {
-  console.error('usage: node bench/loadgen.mjs <url> <connections> <seconds> <keepalive|close>');
+  console.error('usage: node bench/lib/loadgen.mjs <url> <connections> <seconds> <keepalive|close>');
   process.exit(2);
 }
 const target = new URL(url);
@@ -78,5 +78,5 @@ agent.destroy();
 const sorted = latencies.subarray(0, count).sort();
 const pct = (p) => (count ? sorted[Math.min(count - 1, Math.floor((p / 100) * count))] : NaN);
 process.stdout.write(
-  `${JSON.stringify({ requests: count, errors, seconds: elapsed, rps: count / elapsed, p50Ms: pct(50), p99Ms: pct(99) })}\n`,
+  `${JSON.stringify({ requests: count, errors, seconds: elapsed, rps: count / elapsed, p50Ms: pct(50), p99Ms: pct(99), maxMs: count ? sorted[count - 1] : NaN })}\n`,
 );

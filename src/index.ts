@@ -13,7 +13,7 @@ export {
   type WorkerHooks,
 } from './config.js';
 export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
-export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
+export { WorkerClass, type InheritedSockets, type AcceptBalance, type BalanceSeat, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';
 export { SyncWorker } from './models/sync.js';

@@ -7,17 +7,13 @@ export type WorkerMessage =
   | { cmd: 'ready' }
   /** the worker stops accepting and will exit once drained; the master may replace it now */
   | { cmd: 'retiring'; reason: 'max_requests' }
-  /** the worker wants fresh copies of every listening socket (sync workers, see HttpWorker) */
-  | { cmd: 'listeners'; id: number }
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
   | { cmd: 'accept_stopped' }
   /** a config probe (reload) reports the config it evaluated */
   | { cmd: 'config'; config: unknown };
 
-/** Messages from the master to a worker. */
-export type MasterMessage =
-  /** one fresh copy of listener `index` (of `count`) travels with this message, in answer to request `id` */
-  { cmd: 'listener'; id: number; index: number; count: number };
+/** Messages from the master to a worker (none yet: signals carry everything). */
+export type MasterMessage = never;
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';
@@ -56,7 +52,16 @@ export const ENV = {
   master: 'ARBITER_MASTER_PID',
   /** marks a config probe process (reload re-reads the config through one) */
   probe: 'ARBITER_CONFIG_PROBE',
+  /** `fd:seat,seat…`: the shared balance table and this worker's seats in it, one per serving loop */
+  balance: 'ARBITER_BALANCE',
 } as const;
+
+/**
+ * Layout of the balance table (see `worker/accept-balance.ts`): one seat per accepting event loop,
+ * two little-endian Int32s: `connections + 1` (0 = nobody accepting there) and connections
+ * accepted so far (wrapping).
+ */
+export const BALANCE_SEAT_BYTES = 8;
 
 /** stdio index of the watchdog pipe; listeners follow it. */
 export const WATCHDOG_STDIO_INDEX = 4;

@@ -23,8 +23,6 @@ export interface MasterListener {
   readonly url: string;
   /** The fd the workers inherit. */
   readonly fd: number;
-  /** The raw handle, for sending fresh copies over IPC (never listened on or read in the master). */
-  readonly handle: object;
   /** Closes the master's copy (and removes the unix socket file the master created). */
   close(): void;
 }
@@ -207,7 +205,6 @@ function masterListener(spec: string, url: string, handle: RawHandle, cleanup?: 
     spec,
     url,
     fd: handle.fd,
-    handle,
     close: () => {
       handle.close();
       cleanup?.();

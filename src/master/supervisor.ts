@@ -13,6 +13,7 @@ import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
+import { BalanceTable } from './balance-table.js';
 import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
@@ -137,6 +138,8 @@ export class Supervisor {
   #childMaster: ChildProcess | undefined;
   /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
   #upgraded = false;
+  /** Where workers publish their connection counts for fair-share accepting (none: greedy). */
+  readonly #balance = BalanceTable.open();
   readonly done: Promise<number>;
 
   /** @param config - resolved config; @param emit - event sink of the host `Arbiter` */
@@ -486,7 +489,7 @@ export class Supervisor {
     let rec: WorkerRecord | undefined;
     try {
       const handle = new ProcessWorkerHandle(
-        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), copies: this.#copies, env: this.#config.env },
+        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), copies: this.#copies, env: this.#config.env, balance: this.#balance },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
           watchdog: (what) => rec && this.#onWatchdog(rec, what),
@@ -542,11 +545,6 @@ export class Supervisor {
       case 'accept_stopped':
         w.acceptStopped = true;
         break;
-      case 'listeners': {
-        const count = this.#listeners.length;
-        this.#listeners.forEach((l, index) => w.handle.sendHandle({ cmd: 'listener', id: msg.id, index, count }, l.handle));
-        return; // no state change
-      }
     }
     this.wakeup();
   }
@@ -660,6 +658,7 @@ export class Supervisor {
       this.#childMaster.unref();
     }
     this.#closeListeners();
+    this.#balance?.close();
     this.#pidfile?.unlink();
     if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { ENV, envelope, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type MasterMessage, type WorkerMessage } from '../protocol.js';
+import { ENV, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type WorkerMessage } from '../protocol.js';
 import { trace } from '../trace.js';
+import type { BalanceTable } from './balance-table.js';
 import { entryArgs } from './entry.js';
 
 /** What the supervisor needs from a running worker, whatever runs it. */
@@ -10,8 +11,6 @@ export interface WorkerHandle {
   readonly pid: number;
   /** Sends a signal; false when the worker is already gone. */
   kill(signal: NodeJS.Signals): boolean;
-  /** Sends a message with a copy of a socket handle (the master keeps its own). */
-  sendHandle(msg: MasterMessage, handle: object): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -35,11 +34,13 @@ export interface SpawnOptions {
   copies: number;
   /** Extra environment (`config.env`). */
   env: Readonly<Record<string, string>>;
+  /** The shared balance table: the worker gets one seat per copy, released when it exits. */
+  balance?: BalanceTable | undefined;
 }
 
 /**
  * A worker process: the same entry script and `execArgv` as the master (loaders keep working),
- * stdio layout `[ignore, inherit, inherit, ipc, watchdog pipe, ...listener fds × copies]`.
+ * stdio layout `[ignore, inherit, inherit, ipc, watchdog pipe, ...listener fds × copies, balance table]`.
  */
 export class ProcessWorkerHandle implements WorkerHandle {
   readonly pid: number;
@@ -54,27 +55,40 @@ export class ProcessWorkerHandle implements WorkerHandle {
     const groups = Array.from({ length: opts.copies }, (_, c) =>
       opts.fds.map((_, i) => firstListener + c * opts.fds.length + i).join(','),
     ).join(';');
-    const child = spawn(process.execPath, entryArgs(), {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...inherited],
-      env: {
-        ...process.env,
-        ...opts.env,
-        [ENV.age]: String(opts.age),
-        [ENV.slot]: String(opts.slot),
-        [ENV.generation]: String(opts.generation),
-        [ENV.fds]: groups,
-        [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
-        [ENV.master]: String(process.pid),
-      },
-      serialization: 'json',
-    });
+    const seats = opts.balance?.take(opts.copies) ?? [];
+    const balanceEnv = opts.balance ? { [ENV.balance]: `${firstListener + inherited.length}:${seats.join(',')}` } : {};
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, entryArgs(), {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...inherited, ...(opts.balance ? [opts.balance.fd] : [])],
+        env: {
+          ...process.env,
+          ...opts.env,
+          [ENV.age]: String(opts.age),
+          [ENV.slot]: String(opts.slot),
+          [ENV.generation]: String(opts.generation),
+          [ENV.fds]: groups,
+          [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
+          [ENV.master]: String(process.pid),
+          ...balanceEnv,
+        },
+        serialization: 'json',
+      });
+    } catch (err) {
+      opts.balance?.release(seats);
+      throw err;
+    }
     this.#child = child;
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('exit', (code, signal) => {
+        opts.balance?.release(seats); // a crashed worker never clears its own seats
+        resolve({ code, signal });
+      });
     });
     if (child.pid === undefined) {
       // spawn failed synchronously (EAGAIN, ENOMEM...): the 'error' event carries the reason
       child.once('error', () => {});
+      opts.balance?.release(seats);
       throw new Error('spawn failed');
     }
     this.pid = child.pid;
@@ -90,13 +104,6 @@ export class ProcessWorkerHandle implements WorkerHandle {
       if (text.includes(WATCHDOG_TIMEOUT)) events.watchdog('stalled');
     });
     pipe?.on('error', () => {});
-  }
-
-  sendHandle(msg: MasterMessage, handle: object): void {
-    if (!this.#child.connected) return;
-    this.#child.send(envelope(msg), handle as never, { keepOpen: true }, (err) => {
-      if (err) trace.master('worker %d: cannot send listener: %s', this.pid, err.message);
-    });
   }
 
   kill(signal: NodeJS.Signals): boolean {

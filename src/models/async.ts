@@ -11,6 +11,7 @@ export class AsyncWorker extends HttpWorker {
     maxConnections: this.config.workerConnections,
     keepAlive: true,
     heartbeat: 'loop',
-    exclusiveAccept: false,
+    exclusiveAccept: true,
+    balance: true,
   };
 }

@@ -2,12 +2,30 @@ import type { Server } from 'node:net';
 import type { ResolvedConfig, WorkerHooks } from '../config.js';
 import type { OperatorLog } from '../log.js';
 
-/** Fresh copies of the listening sockets, not accepting yet. */
-export interface PreparedListeners {
-  /** Starts accepting on them (synchronously; attach handlers right away) and returns the servers. */
-  listen(): Server[];
-  /** Discards them unused. */
-  close(): void;
+/** A seat in the master's balance table (see {@link AcceptBalance}). */
+export interface BalanceSeat {
+  /** fd of the table (inherited from the master). */
+  fd: number;
+  /** Index of the seat. */
+  index: number;
+}
+
+/**
+ * Fair-share accepting across the workers of a master (see {@link WorkerInit.balance}). A model
+ * reports what it accepts and closes; `accepted()` says when to stop accepting for a moment
+ * because this worker holds clearly more connections than the others.
+ */
+export interface AcceptBalance {
+  /** The worker starts accepting (and publishing its connection count). */
+  join(): void;
+  /** The worker stopped accepting for good (draining). */
+  leave(): void;
+  /** A connection was accepted; `conns` are held now. Returns how long (ms) to stop accepting, 0 to go on. */
+  accepted(conns: number): number;
+  /** The pause `accepted()` asked for is over; `conns` are held now. Returns how long (ms) to go on pausing, 0 to accept again. */
+  recheck(conns: number): number;
+  /** A connection closed; `conns` are held now. */
+  closed(conns: number): void;
 }
 
 /** What an `inThreads` model inherits instead of listening itself. */
@@ -16,6 +34,8 @@ export interface InheritedSockets {
   fds: readonly (readonly number[])[];
   /** Shared heartbeat slots: slot 0 is the process's main thread, slot i the i-th serving thread. */
   beats: SharedArrayBuffer;
+  /** Seats in the master's balance table, one per serving thread (empty without a table). */
+  balance: readonly BalanceSeat[];
 }
 
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
@@ -45,10 +65,10 @@ export interface WorkerInit<H = unknown> {
   /** Only for classes with `static inThreads = true`, see {@link InheritedSockets}. */
   inherited?: InheritedSockets;
   /**
-   * Asks the master for fresh copies of the listening sockets (over IPC). Lets a model stop
-   * accepting by closing its listeners and start again later; absent where not supported.
+   * Fair-share accepting: how this worker's connection count compares with the other workers'.
+   * Absent when the master provides none (e.g. for a worker started by an older master).
    */
-  fetchListeners?: () => Promise<PreparedListeners>;
+  balance?: AcceptBalance;
   /** Tells the master this worker closed its listeners for good (see {@link WorkerClass.stoppedAccepting}). */
   acceptStopped?: () => void;
 }
@@ -112,8 +132,8 @@ export abstract class WorkerClass<H = unknown> {
   readonly inherited: WorkerInit['inherited'];
   readonly #notify: () => void;
   readonly #retire: (reason: 'max_requests') => void;
-  /** See {@link WorkerInit.fetchListeners}. */
-  protected readonly fetchListeners: WorkerInit['fetchListeners'];
+  /** See {@link WorkerInit.balance}; the built-in `async` model uses it, a custom model may. */
+  protected readonly balance: AcceptBalance | undefined;
   readonly #acceptStopped: (() => void) | undefined;
 
   /** Called by the worker runtime; subclasses pass `init` through unchanged. */
@@ -130,7 +150,7 @@ export abstract class WorkerClass<H = unknown> {
     this.#notify = init.notify;
     this.#retire = init.retire;
     this.inherited = init.inherited;
-    this.fetchListeners = init.fetchListeners;
+    this.balance = init.balance;
     this.#acceptStopped = init.acceptStopped;
   }
 

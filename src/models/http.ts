@@ -1,8 +1,9 @@
 import http from 'node:http';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { trace } from '../trace.js';
-import { WorkerClass, type PreparedListeners } from './base.js';
+import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
+import { WorkerClass } from './base.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -13,18 +14,19 @@ export interface HttpServingPolicy {
   /** `'loop'`: heartbeat from a timer (a blocked loop misses it); `'idle'`: only while no request runs. */
   heartbeat: 'loop' | 'idle';
   /**
-   * Stop accepting while at `maxConnections`, so that idle workers get the next connections.
-   * libuv accepts greedily (every pending connection, in one go), so the worker closes its
-   * listeners when full and asks the master for fresh copies, which it listens on once it has
-   * room again. Needs TCP listeners; otherwise extra connections wait (paused) in the worker.
-   * Only while requests average 2 ms or more: for faster handlers a held connection waits
-   * microseconds, and the IPC round trip per request would cost more than it saves.
+   * Stop accepting while at `maxConnections`, so that idle workers get the next connections
+   * instead of this one holding them (paused) until it has room. The listeners are paused, not
+   * closed (see `worker/listen.ts`); where a listener cannot be paused, extra connections wait
+   * (paused) in the worker.
    */
   exclusiveAccept: boolean;
+  /**
+   * Fair-share accepting: a worker holding clearly more connections than the average of the
+   * workers accepting right now stops accepting for a moment, so a burst of connections spreads
+   * over the workers (see `worker/accept-balance.ts`). Used when the runtime provides a table.
+   */
+  balance: boolean;
 }
-
-/** Below this average request duration (ms) a sync worker keeps accepting while busy (see exclusiveAccept). */
-const EXCLUSIVE_MIN_MS = 2;
 
 /** Longest time (ms) a draining worker keeps accepting while connections keep arriving. */
 const DRAIN_LINGER = 1000;
@@ -34,8 +36,6 @@ interface ConnState {
   served: number;
   /** The request being handled on this connection, if any. */
   current: http.IncomingMessage | undefined;
-  /** When the current request started (performance.now()). */
-  startedAt: number;
 }
 
 /**
@@ -87,10 +87,6 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const { preRequest, postRequest } = config;
     let inflight = 0;
     let draining = false;
-    // Exclusive accept costs the master one IPC message per request; it only pays off when
-    // requests last long enough for a held connection to wait. Fast handlers stay greedy.
-    let avgRequestMs: number | undefined;
-    const slowRequests = (): boolean => avgRequestMs === undefined || avgRequestMs >= EXCLUSIVE_MIN_MS;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -105,8 +101,6 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         st.inflight -= 1;
         st.served += 1;
         st.current = undefined;
-        const took = performance.now() - st.startedAt;
-        avgRequestMs = avgRequestMs === undefined ? took : avgRequestMs * 0.8 + took * 0.2;
       }
       if (postRequest) worker.hook('postRequest', req, this);
       worker.requestDone();
@@ -119,7 +113,6 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (st) {
         st.inflight += 1;
         st.current = req;
-        st.startedAt = performance.now();
       }
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       res.on('close', onResponseClose);
@@ -156,14 +149,46 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         if (again && again.inflight === 0 && again.served === servedBefore) socket.destroy();
       }, Math.max(config.keepAlive, 100)).unref();
     };
+    // Accepting: the listeners stay open for the worker's life; they are paused while the worker
+    // is full (exclusiveAccept) or holds more than its share (balance), never while draining.
+    const listeners = this.listeners;
+    const balance = policy.balance ? this.balance : undefined;
+    let paused = false;
+    let yielding: NodeJS.Timeout | undefined;
+    let acceptDone = false;
+    const full = (): boolean => policy.exclusiveAccept && conns.size >= policy.maxConnections;
+    const pause = (): void => {
+      if (paused || acceptDone || draining) return;
+      if (listeners.every((l) => pauseAccepting(l))) paused = true;
+      else for (const l of listeners) resumeAccepting(l); // cannot pause here: keep accepting
+    };
+    const resume = (): void => {
+      if (!paused || acceptDone) return;
+      paused = false;
+      for (const l of listeners) resumeAccepting(l);
+    };
+    const endOfYield = (): void => {
+      const more = draining ? 0 : (balance?.recheck(conns.size) ?? 0);
+      yielding = more > 0 ? setTimeout(endOfYield, more) : undefined;
+      if (!yielding && !full()) resume();
+    };
+
     const admit = (socket: Socket): void => {
-      conns.set(socket, { inflight: 0, served: 0, current: undefined, startedAt: 0 });
-      if (exclusive && !draining && conns.size >= policy.maxConnections && accepting.length > 0 && slowRequests()) stopAccepting();
+      conns.set(socket, { inflight: 0, served: 0, current: undefined });
+      const yieldMs = balance?.accepted(conns.size) ?? 0;
+      if (!draining) {
+        if (full()) pause();
+        else if (yieldMs > 0 && !yielding) {
+          pause();
+          yielding = setTimeout(endOfYield, yieldMs);
+        }
+      }
       socket.once('close', () => {
         conns.delete(socket);
+        balance?.closed(conns.size);
         const queued = waiting.shift();
         if (queued) admit(queued);
-        else if (exclusive && !draining && conns.size < policy.maxConnections && accepting.length === 0) void resumeAccepting();
+        else if (paused && !yielding && !full()) resume();
         checkDone();
       });
       server.emit('connection', socket);
@@ -185,35 +210,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         });
       }
     };
-    // Exclusive accept (sync): close the listeners when full, listen on fresh copies when not.
-    const exclusive =
-      policy.exclusiveAccept && this.fetchListeners !== undefined && this.listeners.every((l) => typeof l.address() === 'object');
-    let accepting: Server[] = this.listeners;
-    let next: Promise<PreparedListeners> | undefined;
-    let resuming = false;
-    let acceptDone = false;
-    let drainDeadline = Infinity;
-    const stopAccepting = (): void => {
-      for (const l of accepting) {
-        l.off('connection', onConnection);
-        l.close();
-      }
-      accepting = [];
-      if (!draining) next ??= this.fetchListeners!();
-    };
-    const resumeAccepting = async (): Promise<void> => {
-      if (resuming || !next) return;
-      resuming = true;
-      const ready = await next;
-      resuming = false;
-      next = undefined;
-      if (acceptDone) return ready.close();
-      accepting = ready.listen();
-      for (const l of accepting) l.on('connection', onConnection);
-      trace.worker('accepting again on fresh listeners');
-      if (draining) closeListenersWhenQuiet(drainDeadline);
-    };
-    for (const l of accepting) l.on('connection', onConnection);
+    for (const l of listeners) l.on('connection', onConnection);
+    balance?.join();
 
     let heartbeat: NodeJS.Timeout | undefined;
     if (this.heartbeatInterval > 0) {
@@ -230,11 +228,12 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const finishAccepting = (): void => {
       if (acceptDone) return;
       acceptDone = true;
-      for (const l of accepting) {
+      if (yielding) clearTimeout(yielding);
+      balance?.leave();
+      for (const l of listeners) {
         l.off('connection', onConnection);
         l.close();
       }
-      accepting = [];
       trace.worker('listeners closed');
       this.stoppedAccepting();
       checkDone();
@@ -250,13 +249,11 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     };
     const drain = (): void => {
       draining = true;
-      drainDeadline = performance.now() + DRAIN_LINGER;
       trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
-      if (accepting.length > 0) closeListenersWhenQuiet(drainDeadline);
-      // A busy exclusive (sync) worker holds no listener: it takes what is queued behind it too
-      // (greedily now, the pool is going away) and serves it before it exits.
-      else if (next) void resumeAccepting();
-      else finishAccepting();
+      // A paused worker (busy sync worker, or one yielding to others) accepts again: it takes
+      // what is queued behind it too (the pool is going away) and serves it before it exits.
+      resume();
+      closeListenersWhenQuiet(performance.now() + DRAIN_LINGER);
       for (const socket of conns.keys()) closeIfIdle(socket);
     };
     if (this.signal.aborted) drain();

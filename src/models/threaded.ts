@@ -39,6 +39,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
         index: i + 1,
         fds: [...(inherited.fds[i] ?? [])],
         beats: inherited.beats,
+        balance: inherited.balance[i],
         heartbeatInterval: this.heartbeatInterval,
         maxRequests: perThread,
         age: this.age,

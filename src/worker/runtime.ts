@@ -4,9 +4,10 @@ import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, ENV, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
-import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
+import { APP_LOAD_ERROR, ENV, envelope, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import type { WorkerClass } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
+import { AcceptBalancer, type BalanceSeat } from './accept-balance.js';
 import { listenAll } from './listen.js';
 import { startWatchdog } from './watchdog.js';
 
@@ -32,6 +33,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
   const watchdogFd = Number(env[ENV.watchdog]);
   const masterPid = Number(env[ENV.master]);
+  const seats = balanceSeats(env[ENV.balance]);
   for (const key of Object.values(ENV)) delete env[key]; // the app's own child processes are not workers
 
   const log = new OperatorLog(config.logger, config.logLevel);
@@ -122,8 +124,8 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
         send({ cmd: 'retiring', reason });
         controller.abort();
       },
-      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats } : undefined,
-      fetchListeners: listenerFetcher(config.backlog),
+      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats, balance: seats } : undefined,
+      balance: seats[0] && !Model.inThreads ? new AcceptBalancer(seats[0]) : undefined,
       acceptStopped: () => send({ cmd: 'accept_stopped' }),
     });
     await config.postFork?.(worker);
@@ -154,45 +156,13 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   return exit(0);
 }
 
-/** Raw socket handles as received over IPC. */
-interface RawHandle {
-  close(): void;
+/** Parses `fd:seat,seat…` (ENV.balance): one seat per serving loop; none without a table. */
+function balanceSeats(value: string | undefined): BalanceSeat[] {
+  const m = /^(\d+):([\d,]+)$/.exec(value ?? '');
+  if (!m) return [];
+  const fd = Number(m[1]);
+  return m[2]!.split(',').map((index) => ({ fd, index: Number(index) }));
 }
-
-/**
- * Fetches fresh copies of the master's listening sockets over IPC: one request, one reply per
- * listener, each carrying a duplicate of the socket. Only TCP handles can be adopted by a
- * `net.Server` as they are, so for other listeners (unix sockets) there is no fetcher.
- */
-function listenerFetcher(backlog: number): WorkerInit['fetchListeners'] {
-  let seq = 0;
-  const pending = new Map<number, { handles: RawHandle[]; got: number; resolve: (p: PreparedListeners) => void }>();
-  process.on('message', (payload: unknown, handle?: RawHandle) => {
-    const msg = unwrap<MasterMessage>(payload);
-    if (msg?.cmd !== 'listener') return;
-    const req = pending.get(msg.id);
-    if (!req || !handle) {
-      handle?.close();
-      return;
-    }
-    req.handles[msg.index] = handle;
-    req.got += 1;
-    if (req.got < msg.count) return;
-    pending.delete(msg.id);
-    const { handles } = req;
-    req.resolve({
-      listen: () => handles.map((h) => net.createServer().listen(h, backlog)),
-      close: () => handles.forEach((h) => h.close()),
-    });
-  });
-  return () =>
-    new Promise((resolve) => {
-      const id = ++seq;
-      pending.set(id, { handles: [], got: 0, resolve });
-      send({ cmd: 'listeners', id });
-    });
-}
-
 
 /** `maxRequests` with this worker's random jitter applied; 0 = never. */
 export function effectiveMaxRequests(config: ResolvedConfig): number {

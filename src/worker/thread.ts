@@ -6,6 +6,7 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../models/async.js';
+import { AcceptBalancer, type BalanceSeat } from './accept-balance.js';
 import { listenAll } from './listen.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */
@@ -19,6 +20,8 @@ export interface ThreadData {
   /** This thread's own copies of the listener fds. */
   fds: number[];
   beats: SharedArrayBuffer;
+  /** This thread's seat in the balance table (the process's fds are the thread's too). */
+  balance: BalanceSeat | undefined;
   heartbeatInterval: number;
   maxRequests: number;
   age: number;
@@ -72,6 +75,7 @@ export async function runThread(app: ApplicationLike<unknown>, config: ResolvedC
     heartbeatInterval: data.heartbeatInterval,
     maxRequests: data.maxRequests,
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
+    balance: data.balance ? new AcceptBalancer(data.balance) : undefined,
     acceptStopped: () => port.postMessage({ type: 'accept_stopped' } satisfies ThreadMessage),
   });
   listenAll(listeners, data.fds, config.backlog, (err, fd) => {

@@ -3,13 +3,14 @@
  * @packageDocumentation
  */
 export { Arbiter, type StopOptions } from './arbiter.js';
-export { Application, type ApplicationLike } from './application.js';
+export { Application, type ApplicationLike, type ArbiterConfig, type NeedsWorkerClass } from './application.js';
 export { ArbiterError, type ArbiterErrorCode } from './errors.js';
 export {
   DEFAULTS,
-  type ArbiterConfig,
+  type BaseConfig,
   type ResolvedConfig,
   type StaticDefaults,
+  type WorkerClassValue,
   type WorkerHooks,
 } from './config.js';
 export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';

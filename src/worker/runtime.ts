@@ -1,6 +1,5 @@
 import net from 'node:net';
 import { isMainThread } from 'node:worker_threads';
-import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
@@ -24,7 +23,7 @@ function send(msg: WorkerMessage): void {
  * Loads the app, opens the inherited listeners, runs the worker model until it drains, exits.
  * Never returns.
  */
-export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+export async function runWorker(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const env = process.env;
   const age = Number(env[ENV.age]);
   const slot = Number(env[ENV.slot]);

@@ -1,6 +1,5 @@
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
@@ -39,7 +38,7 @@ export function isArbiterThread(): boolean {
  * `async` model on its own event loop, beating its own heartbeat slot. Exit codes tell the
  * process's main thread what happened: 4 load error, 3 boot error, 0 drained.
  */
-export async function runThread(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+export async function runThread(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const data = workerData as ThreadData;
   const port = parentPort!;
   const beats = new Int32Array(data.beats);

@@ -8,10 +8,12 @@ import type { WorkerClassOption } from './models/registry.js';
  * `http.RequestListener`): the hooks receive a `WorkerClass<H>` (so `worker.handler` is an `H`),
  * and `workerClass` must fit `H` (see {@link WorkerClassOption}). Field by field: {@link BaseConfig}.
  *
+ * @typeParam H - the handler type `load()` returns
+ *
  * @example
  * ```ts
  * import type { ArbiterConfig } from 'arbiter';
- * export const config: ArbiterConfig = { workers: 4, timeout: 10_000, workerExit: async () => db.end() };
+ * export const config: ArbiterConfig = { workers: 4, timeout: 10_000, workerExit: async () => pool.end() };
  * ```
  */
 export interface ArbiterConfig<H = RequestListener> extends BaseConfig<WorkerClass<H>> {
@@ -29,7 +31,10 @@ export interface ArbiterConfig<H = RequestListener> extends BaseConfig<WorkerCla
  * (never in the master) and returns the handler of type `H` — for the built-in HTTP workers a
  * Node `http.RequestListener` (express, fastify's `routing`, koa's `callback()` all fit; see
  * docs/frameworks.md). A handler of another type needs a `workerClass` of that type
- * ({@link NeedsWorkerClass}; `Arbiter`'s constructor checks it).
+ * ({@link NeedsWorkerClass}; `Arbiter`'s constructor checks it). Type app objects with
+ * `satisfies ApplicationLike<H>`: an annotation widens `config` to optional.
+ *
+ * @typeParam H - the handler type `load()` returns
  */
 export interface ApplicationLike<H = RequestListener> {
   /** Options, see {@link ArbiterConfig}. */

@@ -30,6 +30,8 @@ export interface StopOptions {
  * built-in models (the default), or whatever a custom `WorkerClass<H>` serves. A handler that
  * does not fit `workerClass` is a compile error (see {@link NeedsWorkerClass}).
  *
+ * @typeParam H - the handler type `load()` returns
+ *
  * @example
  * ```ts
  * import { Arbiter } from 'arbiter';

@@ -66,6 +66,11 @@ export type WorkerClassConstructor<H = any> = new (init: WorkerInit<H>) => Worke
  * {@link WorkerClass.signal} is aborted and every accepted connection is finished.
  * The process then exits 0.
  *
+ * `H` is the type of the handler the model serves: what the app's `load()` returns, available as
+ * {@link WorkerClass.handler}. Passing the class as `workerClass` makes the compiler check that
+ * `load()` returns an `H` (see `ArbiterConfig<H>` and docs/worker-models.md).
+ *
+ * @typeParam H - the handler type this model serves
  * @example
  * ```ts
  * class EchoWorker extends WorkerClass<(line: string) => string> {

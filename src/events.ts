@@ -60,7 +60,10 @@ export interface WorkerExit {
 export interface TimeoutDetail {
   /** The configured `timeout`, milliseconds. */
   readonly timeout: number;
-  /** `'heartbeat'` when the worker's watchdog reported a stalled loop, `'boot'` when it never started one. */
+  /**
+   * `'heartbeat'` when the worker's watchdog reported a stalled event loop; `'boot'` when the worker
+   * did not call `run()` within `timeout` of starting, or was not ready within `bootTimeout`.
+   */
   readonly kind: 'heartbeat' | 'boot';
 }
 

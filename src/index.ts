@@ -2,6 +2,9 @@
  * arbiter — a gunicorn-style master process for Node.js servers.
  * @packageDocumentation
  */
+// First, for its side effect: in a worker process, the orphan guard and watchdog start now,
+// before any code of the entry script runs (see worker/guard.ts).
+import './worker/guard.js';
 export { Arbiter, type StopOptions } from './arbiter.js';
 export { Application, type ApplicationLike, type ArbiterConfig, type NeedsWorkerClass } from './application.js';
 export { ArbiterError, type ArbiterErrorCode } from './errors.js';

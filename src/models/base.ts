@@ -14,8 +14,16 @@ export interface PreparedListeners {
 export interface InheritedSockets {
   /** Raw listener fds, one group per serving thread (each thread owns its copies). */
   fds: readonly (readonly number[])[];
-  /** Shared heartbeat slots: slot 0 is the process's main thread, slot i the i-th serving thread. */
+  /** The shared block of heartbeat and request counters: slot 0 is the process's main thread, slot i the i-th serving thread. */
   beats: SharedArrayBuffer;
+}
+
+/** Request counters a worker model keeps up to date (they feed `arbiter status` and the metrics). */
+export interface RequestCounters {
+  /** A request started. */
+  started(): void;
+  /** A request finished. */
+  finished(): void;
 }
 
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
@@ -36,6 +44,8 @@ export interface WorkerInit<H = unknown> {
   signal: AbortSignal;
   /** Heartbeat: proves the worker is alive to its watchdog. */
   notify: () => void;
+  /** Where {@link WorkerClass.requestStarted} and {@link WorkerClass.requestDone} count (read by the watchdog for the master). */
+  counters?: RequestCounters;
   /** How often (ms) a healthy worker should call `notify()`; 0 when `timeout` is disabled. */
   heartbeatInterval: number;
   /** Requests after which the worker recycles itself (jitter applied); 0 = never. */
@@ -116,6 +126,7 @@ export abstract class WorkerClass<H = unknown> {
   /** See {@link WorkerInit.inherited}; only set for `inThreads` models. */
   readonly inherited: WorkerInit['inherited'];
   readonly #notify: () => void;
+  readonly #counters: RequestCounters | undefined;
   readonly #retire: (reason: 'max_requests') => void;
   /** See {@link WorkerInit.fetchListeners}. */
   protected readonly fetchListeners: WorkerInit['fetchListeners'];
@@ -133,6 +144,7 @@ export abstract class WorkerClass<H = unknown> {
     this.heartbeatInterval = init.heartbeatInterval;
     this.maxRequests = init.maxRequests;
     this.#notify = init.notify;
+    this.#counters = init.counters;
     this.#retire = init.retire;
     this.inherited = init.inherited;
     this.fetchListeners = init.fetchListeners;
@@ -178,12 +190,18 @@ export abstract class WorkerClass<H = unknown> {
     this.#retire(reason);
   }
 
+  /** Counts one request in flight (shown by `arbiter status`); pair it with {@link WorkerClass.requestDone}. */
+  protected requestStarted(): void {
+    this.#counters?.started();
+  }
+
   /**
    * Counts one finished request; when `maxRequests` is reached the worker logs
    * "Autorestarting worker after current request." and starts a graceful drain.
    */
   protected requestDone(): void {
     this.requests += 1;
+    this.#counters?.finished();
     if (this.maxRequests > 0 && this.requests === this.maxRequests) {
       this.log.info('Autorestarting worker after current request.');
       this.retire('max_requests');

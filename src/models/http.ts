@@ -116,6 +116,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
       const st = conns.get(req.socket);
       inflight += 1;
+      this.requestStarted();
       if (st) {
         st.inflight += 1;
         st.current = req;

@@ -1,17 +1,16 @@
 import net from 'node:net';
-import { isMainThread } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, ENV, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
+import { APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
-import { startWatchdog } from './watchdog.js';
+import { workerProcess } from './guard.js';
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
-  return process.env[ENV.age] !== undefined && typeof process.send === 'function' && isMainThread;
+  return workerProcess() !== undefined;
 }
 
 function send(msg: WorkerMessage): void {
@@ -21,27 +20,18 @@ function send(msg: WorkerMessage): void {
 /**
  * The worker side: runs in a process the master spawned from the same entry script.
  * Loads the app, opens the inherited listeners, runs the worker model until it drains, exits.
- * Never returns.
+ * Never returns. The watchdog and the orphan guard already run (see `guard.ts`).
  */
 export async function runWorker(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
-  const env = process.env;
-  const age = Number(env[ENV.age]);
-  const slot = Number(env[ENV.slot]);
-  // One group of listener fds per serving loop: "5,6" (one group) or "5,6;7,8" (threaded, two threads).
-  const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
-  const watchdogFd = Number(env[ENV.watchdog]);
-  const masterPid = Number(env[ENV.master]);
-  for (const key of Object.values(ENV)) delete env[key]; // the app's own child processes are not workers
+  const context = workerProcess()!;
+  const { age, slot, fdGroups, watchdog } = context;
+  // The master gives a worker `timeout` ms to get here (a worker that never calls run() is a boot failure).
+  send({ cmd: 'run' });
+  watchdog.markRunning();
 
   const log = new OperatorLog(config.logger, config.logLevel);
   if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
   const Model = resolveModel(config);
-  const threads = Model.inThreads ? config.threads : 0;
-  const watchdog = startWatchdog({ fd: watchdogFd, timeout: config.timeout, masterPid, slots: 1 + threads });
-  watchdog.notify();
-  // Keep beating while the app loads asynchronously; a synchronously blocked load() is caught.
-  const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.notify, watchdog.interval) : undefined;
-  bootBeat?.unref();
 
   const controller = new AbortController();
   let worker: WorkerClass | undefined;
@@ -114,14 +104,15 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       age,
       slot,
       signal: controller.signal,
-      notify: watchdog.notify,
+      notify: watchdog.main.notify,
+      counters: watchdog.main,
       heartbeatInterval: watchdog.interval,
       maxRequests: effectiveMaxRequests(config),
       retire: (reason) => {
         send({ cmd: 'retiring', reason });
         controller.abort();
       },
-      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.beats } : undefined,
+      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.buffer } : undefined,
       fetchListeners: listenerFetcher(config.backlog),
       acceptStopped: () => send({ cmd: 'accept_stopped' }),
     });
@@ -140,7 +131,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     exit(WORKER_BOOT_ERROR);
   });
   const running = worker.run();
-  if (bootBeat) clearInterval(bootBeat);
+  context.stopBootBeat();
   booted = true;
   send({ cmd: 'ready' });
   trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, slot);

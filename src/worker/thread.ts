@@ -6,6 +6,7 @@ import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../models/async.js';
 import { listenAll } from './listen.js';
+import { loopVitals } from './watchdog.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */
 export const THREAD_MARK = '__arbiterThread__';
@@ -41,8 +42,8 @@ export function isArbiterThread(): boolean {
 export async function runThread(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const data = workerData as ThreadData;
   const port = parentPort!;
-  const beats = new Int32Array(data.beats);
-  const notify = (): void => void Atomics.add(beats, data.index, 1);
+  const vitals = loopVitals(data.beats, data.index);
+  const notify = vitals.notify;
   notify();
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
   const log = new OperatorLog(config.logger, config.logLevel);
@@ -68,6 +69,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
     slot: data.slot,
     signal: controller.signal,
     notify,
+    counters: vitals,
     heartbeatInterval: data.heartbeatInterval,
     maxRequests: data.maxRequests,
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
@@ -120,7 +121,10 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     await worker.boot();
     await config.postWorkerInit?.(worker);
   } catch (err) {
-    log.exception('Exception while booting the worker', err);
+    // Our own errors (a handler the model cannot serve, a thread that failed to boot: they carry
+    // their exit status) are a message for the operator, not a bug with a stack.
+    if (err instanceof ArbiterError || exitCodeOf(err, -1) !== -1) log.error(`${(err as Error).message} (pid: ${process.pid})`);
+    else log.exception('Exception while booting the worker', err);
     return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }
 

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
@@ -75,6 +76,13 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
     acceptStopped: () => port.postMessage({ type: 'accept_stopped' } satisfies ThreadMessage),
   });
+  try {
+    await worker.boot(); // checks that load() returned a request listener
+  } catch (err) {
+    if (err instanceof ArbiterError) log.error(`${err.message} (pid: ${process.pid}, thread ${data.index})`);
+    else log.exception(`Exception while booting worker thread ${data.index}`, err);
+    return process.exit(WORKER_BOOT_ERROR);
+  }
   listenAll(listeners, data.fds, config.backlog, (err, fd) => {
     log.exception(`Thread ${data.index} cannot listen on inherited fd ${fd}`, err);
     process.exit(WORKER_BOOT_ERROR);

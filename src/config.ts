@@ -12,20 +12,35 @@ import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
  * `ArbiterConfig<H>`). Hook errors are logged with their stack; they never kill the master.
  */
 export interface WorkerHooks<W = unknown> {
-  /** Right after the worker process started and before `load()` (gunicorn `post_fork`, worker side). */
+  /**
+   * Once the app is loaded (after `load()`), before `boot()` and before the worker accepts
+   * (gunicorn `post_fork`, worker side; gunicorn runs it before loading the app). Awaited; a
+   * throw or rejection fails the boot (exit status 3).
+   */
   postFork?(worker: W): void | Promise<void>;
-  /** After the app loaded and the worker is about to accept (gunicorn `post_worker_init`). */
+  /** After `boot()`, just before the worker accepts (gunicorn `post_worker_init`). Awaited; a throw or rejection fails the boot. */
   postWorkerInit?(worker: W): void | Promise<void>;
-  /** Before each HTTP request is handed to the app (gunicorn `pre_request`). */
+  /** Before each HTTP request is handed to the app (gunicorn `pre_request`). Not awaited. */
   preRequest?(worker: W, req: IncomingMessage): void;
-  /** After each HTTP request, even when the handler threw (gunicorn `post_request`). */
+  /** After each HTTP request, even when the handler threw (gunicorn `post_request`). Not awaited. */
   postRequest?(worker: W, req: IncomingMessage, res: ServerResponse): void;
-  /** The worker got SIGINT/SIGQUIT (gunicorn `worker_int`). */
-  workerInt?(worker: W): void;
-  /** The worker got SIGABRT, usually because the master timed it out (gunicorn `worker_abort`). */
-  workerAbort?(worker: W): void;
-  /** The worker is about to exit (gunicorn `worker_exit`, worker side). */
-  workerExit?(worker: W): void;
+  /**
+   * The worker got SIGINT/SIGQUIT (gunicorn `worker_int`); `workerExit` follows. A returned
+   * promise is awaited, within the same bound as `workerExit`.
+   */
+  workerInt?(worker: W): void | Promise<void>;
+  /**
+   * The worker got SIGABRT, usually because the master timed it out (gunicorn `worker_abort`);
+   * `workerExit` follows. Both together get about one second: the master's SIGKILL follows.
+   */
+  workerAbort?(worker: W): void | Promise<void>;
+  /**
+   * The worker is about to exit (gunicorn `worker_exit`, worker side): close pools, flush, finish
+   * async work. A returned promise is awaited, until `gracefulTimeout` after the stop was asked
+   * (the master's SIGKILL deadline) less 100 ms; a hook still running then is cut off with a
+   * warning in the log.
+   */
+  workerExit?(worker: W): void | Promise<void>;
 }
 
 /**

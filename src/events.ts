@@ -60,7 +60,10 @@ export interface WorkerExit {
 export interface TimeoutDetail {
   /** The configured `timeout`, milliseconds. */
   readonly timeout: number;
-  /** `'heartbeat'` when the worker's watchdog reported a stalled loop, `'boot'` when it never started one. */
+  /**
+   * `'heartbeat'` when the worker's watchdog reported a stalled event loop; `'boot'` when the worker
+   * did not call `run()` within `timeout` of starting, or was not ready within `bootTimeout`.
+   */
   readonly kind: 'heartbeat' | 'boot';
 }
 
@@ -76,6 +79,14 @@ export interface ReloadFailure {
   readonly reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
   /** How many workers of the previous generation keep serving. */
   readonly keptWorkers: number;
+}
+
+/** Detail of a `reloaded` event. */
+export interface ReloadSuccess {
+  /** The generation that now serves. */
+  readonly generation: number;
+  /** How many workers of that generation are live (booting or ready) when the old generation is retired. */
+  readonly workers: number;
 }
 
 /**
@@ -109,6 +120,11 @@ export interface ArbiterEvents {
    * until the next reload (the code on disk is broken), unless no worker is left at all.
    */
   reload_failed: (detail: ReloadFailure) => void;
+  /**
+   * A reload succeeded: its new generation is ready and every worker of the previous one has been
+   * told to retire (they may still be draining). The counterpart of `reload_failed`.
+   */
+  reloaded: (detail: ReloadSuccess) => void;
   /** Just before a USR2 re-exec (`pre_exec`). */
   pre_exec: () => void;
   /** The master is about to halt with this status (`on_exit`). */

@@ -3,6 +3,8 @@
  * so a user's own `process.send()` messages pass through untouched.
  */
 export type WorkerMessage =
+  /** the entry script called `run()` (the worker now loads the app) */
+  | { cmd: 'run' }
   /** the app is loaded and the listeners accept */
   | { cmd: 'ready' }
   /** the worker stops accepting and will exit once drained; the master may replace it now */
@@ -32,11 +34,36 @@ export function unwrap<M extends WorkerMessage | MasterMessage = WorkerMessage>(
 }
 
 /**
- * Bytes the watchdog thread writes on its dedicated pipe (one byte each, so reads never split them).
- * `H`: the watchdog runs (the worker got past the entry script); `T`: the main loop stalled for `timeout`.
+ * The watchdog channel: a socket pair between the master and each worker's watchdog thread, which
+ * runs its own event loop and so answers even while the worker's main thread is blocked. One JSON
+ * object per line in each direction. The master holds the only other end: when the master dies,
+ * the watchdog sees the channel close and kills its own process (no orphan, whatever the main
+ * thread is doing).
  */
-export const WATCHDOG_HELLO = 'H';
-export const WATCHDOG_TIMEOUT = 'T';
+export type WatchdogReport =
+  /** the watchdog runs (the arbiter package was loaded in the worker) */
+  | { t: 'hello' }
+  /** heartbeat slot `slot` (0: the main thread; i: serving thread i) has not moved for `ms` >= timeout */
+  | { t: 'stalled'; slot: number; ms: number }
+  /** answer to a `vitals` query */
+  | { t: 'vitals'; id: number; vitals: WorkerVitals };
+
+/** Queries from the master to a worker's watchdog. */
+export type WatchdogQuery = { t: 'vitals'; id: number };
+
+/** Figures about a worker that its watchdog gathers without needing the worker's event loop. */
+export interface WorkerVitals {
+  /** Milliseconds since the stalest event loop of the worker last beat (grows while it hangs). */
+  heartbeatAge: number;
+  /** Requests finished so far (every serving loop of the process). */
+  requests: number;
+  /** Requests being handled now. */
+  inflight: number;
+  /** Resident set size, bytes. */
+  rss: number;
+  /** CPU time used so far (user + system), milliseconds. */
+  cpu: number;
+}
 
 /** Environment variables through which the master describes a worker to itself. */
 export const ENV = {
@@ -50,6 +77,10 @@ export const ENV = {
   watchdog: 'ARBITER_WATCHDOG_FD',
   /** pid of the master, for the orphan check */
   master: 'ARBITER_MASTER_PID',
+  /** the master's `timeout` (ms), so the watchdog can start before the worker has read its config */
+  timeout: 'ARBITER_TIMEOUT',
+  /** heartbeat slots the watchdog watches: 1 + serving threads */
+  slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */
   probe: 'ARBITER_CONFIG_PROBE',
   /** `fd:seat,seat…`: the shared balance table and this worker's seats in it, one per serving loop */
@@ -65,6 +96,12 @@ export const BALANCE_SEAT_BYTES = 8;
 
 /** stdio index of the watchdog pipe; listeners follow it. */
 export const WATCHDOG_STDIO_INDEX = 4;
+
+/**
+ * How long (ms) a worker aborted for a timeout (SIGABRT) gets to run `workerAbort`/`workerExit`
+ * and exit before the master sends SIGKILL.
+ */
+export const ABORT_GRACE = 1000;
 
 /** Exit status of a worker that failed before it booted (gunicorn `WORKER_BOOT_ERROR`): the master halts with it. */
 export const WORKER_BOOT_ERROR = 3;

@@ -5,7 +5,7 @@ import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { modelName, resolveModel } from '../models/registry.js';
@@ -14,7 +14,8 @@ import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { BalanceTable } from './balance-table.js';
-import { ProcessWorkerHandle, type WorkerHandle } from './worker-handle.js';
+import type { SupervisorView } from './stats.js';
+import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
 export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters<ArbiterEvents[K]>) => void;
@@ -33,8 +34,10 @@ interface WorkerRecord {
   killAt?: number;
   /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
   killSent: boolean;
-  /** Monotonic deadline for the watchdog's hello (a worker hung in its entry script). */
-  helloBy?: number;
+  /** Monotonic deadline for reaching `run()` (the entry script must call it in every process). */
+  runBy?: number;
+  /** The worker reached `run()`. */
+  ran?: boolean;
   /** Monotonic deadline for reporting ready (`bootTimeout`). */
   readyBy?: number;
   /** The worker closed its listeners for good (draining). */
@@ -46,8 +49,6 @@ const QUICK_DEATH = 5000;
 const RESTART_BACKOFF_MIN = 100;
 const RESTART_BACKOFF_MAX = 10_000;
 
-/** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
-const ABORT_GRACE = 1000;
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'retiring', 'timed_out', 'exited'],
@@ -122,14 +123,18 @@ export class Supervisor {
   #exitCode = 0;
   #haltReason: string | undefined;
   #tickQueued = false;
-  /** Copies of the listeners each worker gets: one per serving thread for `inThreads` models. */
-  #copies: number;
+  /** Serving threads per worker (`inThreads` models), 0 when the main thread serves. */
+  #threads: number;
+  /** Some worker has been ready (so a worker that fails to reach run() is retried once, not fatal at once). */
+  #everReady = false;
+  /** Workers in a row that did not reach run(). */
+  #notRunning = 0;
   /** Listeners came from systemd: a reload keeps them whatever `bind` says. */
   #fixedListeners = false;
   /** A config probe is running (HUP). */
   #reloading = false;
   /** The last proven state, kept until the reload generation has fully replaced it (for rollback). */
-  #previous: { config: ResolvedConfig; listeners: MasterListener[]; copies: number; target: number } | undefined;
+  #previous: { config: ResolvedConfig; listeners: MasterListener[]; threads: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
   /** Per slot: consecutive workers that died soon after they started, and when to respawn. */
@@ -148,7 +153,7 @@ export class Supervisor {
     this.#emit = emit;
     this.log = new OperatorLog(config.logger, config.logLevel);
     this.target = config.workers;
-    this.#copies = resolveModel(config).inThreads ? config.threads : 1;
+    this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
@@ -223,6 +228,18 @@ export class Supervisor {
     return new Map([...this.#workers].map(([pid, w]) => [pid, snapshot(w)]));
   }
 
+  /** What `stats()` reads (see stats.ts): plain values and each worker's vitals query; the loop is not involved. */
+  inspect(): SupervisorView {
+    return {
+      generation: this.#generation,
+      target: this.target,
+      binds: this.#listeners.map((l) => l.url),
+      procName: this.#config.procName,
+      workerClass: modelName(this.#config.workerClass),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+    };
+  }
+
   get running(): boolean {
     return this.#phase === 'running';
   }
@@ -263,10 +280,10 @@ export class Supervisor {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
       return;
     }
-    this.#previous ??= { config: this.#config, listeners: this.#listeners, copies: this.#copies, target: this.target };
+    this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
     const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = fresh;
     this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
-    this.#copies = fresh.inThreads ? threads : 1;
+    this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
     if (procName) process.title = `arbiter: master [${procName}]`;
     this.#generation = ++this.#generationSeq;
@@ -293,6 +310,8 @@ export class Supervisor {
     if (!this.#previous || oldLive) return;
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
+    const workers = [...this.#workers.values()].filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
   }
 
   /** Changes the target number of workers (at least 1). */
@@ -427,9 +446,9 @@ export class Supervisor {
   #enforceDeadlines(): void {
     const now = performance.now();
     for (const w of this.#workers.values()) {
-      if (w.helloBy !== undefined && now >= w.helloBy) {
-        w.helloBy = undefined;
-        this.#timedOut(w, 'boot');
+      if (w.runBy !== undefined && now >= w.runBy) {
+        w.runBy = undefined;
+        this.#runDeadline(w);
       }
       if (w.readyBy !== undefined && now >= w.readyBy) {
         w.readyBy = undefined;
@@ -452,7 +471,7 @@ export class Supervisor {
     let next = Infinity;
     for (const w of this.#workers.values()) {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.helloBy !== undefined) next = Math.min(next, w.helloBy);
+      if (w.runBy !== undefined) next = Math.min(next, w.runBy);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
     for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
@@ -489,10 +508,20 @@ export class Supervisor {
     let rec: WorkerRecord | undefined;
     try {
       const handle = new ProcessWorkerHandle(
-        { age, slot, generation: base.generation, fds: this.#listeners.map((l) => l.fd), copies: this.#copies, env: this.#config.env, balance: this.#balance },
+        {
+          age,
+          slot,
+          generation: base.generation,
+          fds: this.#listeners.map((l) => l.fd),
+          copies: this.#threads || 1,
+          slots: 1 + this.#threads,
+          env: this.#config.env,
+          timeout: this.#config.timeout,
+          balance: this.#balance,
+        },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
-          watchdog: (what) => rec && this.#onWatchdog(rec, what),
+          watchdog: (report) => rec && this.#onWatchdog(rec, report),
         },
       );
       rec = { ...base, pid: handle.pid, handle, killSent: false };
@@ -502,7 +531,7 @@ export class Supervisor {
       return undefined;
     }
     const w = rec;
-    if (this.#config.timeout > 0) w.helloBy = performance.now() + this.#config.timeout;
+    if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
     this.log.info(`Booting worker with pid: ${w.pid}`);
@@ -527,13 +556,60 @@ export class Supervisor {
     // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows (gunicorn: on the next
     // one-second pass). Its replacement does not wait for this: a timed-out worker no longer counts.
     w.killAt = performance.now() + ABORT_GRACE;
+    if (!w.ran) this.#bootFailed(w);
     this.wakeup();
+  }
+
+  /**
+   * The worker did not reach `run()` within `timeout` of its spawn. Its watchdog says which: an
+   * event loop that has not beaten for a while (or no watchdog at all: stuck before the package
+   * was even loaded) is a hang; a loop that beats runs an entry script that never calls `run()`.
+   */
+  #runDeadline(w: WorkerRecord): void {
+    void w.handle.vitals(250).then((vitals) => {
+      if (w.ran || w.state !== 'booting') return;
+      if (!vitals || vitals.heartbeatAge >= this.#config.timeout / 2) this.#timedOut(w, 'boot');
+      else this.#didNotRun(w);
+    });
+  }
+
+  /** The worker's event loop runs, but its entry script never called `run()`. */
+  #didNotRun(w: WorkerRecord): void {
+    if (!transition(w, 'timed_out')) return;
+    w.reason = 'boot_error';
+    const { timeout } = this.#config;
+    this.log.error(
+      `Worker (pid:${w.pid}) did not call run() within ${timeout} ms (timeout) of starting: does the entry script call run() in every process? (Slow start-up work belongs in load(), which bootTimeout bounds.)`,
+    );
+    this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
+    w.killSent = true;
+    w.handle.kill('SIGKILL');
+    this.#bootFailed(w);
+    this.wakeup();
+  }
+
+  /**
+   * A worker did not get as far as `run()` (it hung or idled in its entry script): a boot failure,
+   * never a respawn loop. A reload's new generation rolls back; otherwise the master halts with
+   * status 3 when no worker was ever ready or the previous attempt failed the same way, and
+   * retries once when the failure may have been a passing one.
+   */
+  #bootFailed(w: WorkerRecord): void {
+    if (this.#phase !== 'running' || this.#reloadFailed(w, 'boot_error')) return;
+    this.#notRunning += 1;
+    if (!this.#everReady || this.#notRunning >= 2) this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
   }
 
   #onMessage(w: WorkerRecord, msg: WorkerMessage): void {
     switch (msg.cmd) {
+      case 'run':
+        w.ran = true;
+        w.runBy = undefined;
+        this.#notRunning = 0;
+        return; // no state change
       case 'ready':
         w.readyBy = undefined;
+        this.#everReady = true;
         if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
         break;
       case 'retiring':
@@ -549,12 +625,9 @@ export class Supervisor {
     this.wakeup();
   }
 
-  #onWatchdog(w: WorkerRecord, what: 'hello' | 'stalled'): void {
-    if (what === 'hello') {
-      w.helloBy = undefined;
-      return;
-    }
-    if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
+  #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
+    if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
+    else if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -628,7 +701,7 @@ export class Supervisor {
     if (this.#previous) {
       // back to the config and listeners the fallback generation runs with
       for (const l of this.#listeners) if (!this.#previous.listeners.includes(l)) l.close();
-      ({ config: this.#config, listeners: this.#listeners, copies: this.#copies, target: this.target } = this.#previous);
+      ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = this.#previous);
       this.#previous = undefined;
     }
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');

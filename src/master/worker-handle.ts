@@ -1,6 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { ENV, unwrap, WATCHDOG_HELLO, WATCHDOG_STDIO_INDEX, WATCHDOG_TIMEOUT, type WorkerMessage } from '../protocol.js';
+import type { Duplex } from 'node:stream';
+import {
+  ENV,
+  unwrap,
+  WATCHDOG_STDIO_INDEX,
+  type WatchdogQuery,
+  type WatchdogReport,
+  type WorkerMessage,
+  type WorkerVitals,
+} from '../protocol.js';
 import { trace } from '../trace.js';
 import type { BalanceTable } from './balance-table.js';
 import { entryArgs } from './entry.js';
@@ -13,14 +21,19 @@ export interface WorkerHandle {
   kill(signal: NodeJS.Signals): boolean;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Asks the worker's watchdog thread for its figures (it answers even while the worker's main
+   * thread is blocked); `undefined` when no answer comes within `deadline` ms.
+   */
+  vitals(deadline: number): Promise<WorkerVitals | undefined>;
 }
 
 /** Callbacks from a worker to the supervisor. */
 export interface WorkerHandleEvents {
   /** An arbiter protocol message. */
   message(msg: WorkerMessage): void;
-  /** The watchdog thread started (`'hello'`) or saw the main loop stall (`'stalled'`). */
-  watchdog(what: 'hello' | 'stalled'): void;
+  /** The watchdog thread started (`hello`) or saw an event loop stall (`stalled`). */
+  watchdog(report: Exclude<WatchdogReport, { t: 'vitals' }>): void;
 }
 
 /** Everything needed to start one worker process. */
@@ -34,6 +47,10 @@ export interface SpawnOptions {
   copies: number;
   /** Extra environment (`config.env`). */
   env: Readonly<Record<string, string>>;
+  /** The master's `timeout` (the watchdog starts before the worker has read its own config). */
+  timeout: number;
+  /** Heartbeat slots to watch: 1 + serving threads. */
+  slots: number;
   /** The shared balance table: the worker gets one seat per copy, released when it exits. */
   balance?: BalanceTable | undefined;
 }
@@ -46,6 +63,9 @@ export class ProcessWorkerHandle implements WorkerHandle {
   readonly pid: number;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #child: ChildProcess;
+  readonly #channel: Duplex | null;
+  readonly #queries = new Map<number, (v: WorkerVitals | undefined) => void>();
+  #querySeq = 0;
 
   /** Spawns the process; throws when the OS refuses (the supervisor treats it as a boot failure). */
   constructor(opts: SpawnOptions, events: WorkerHandleEvents) {
@@ -70,6 +90,8 @@ export class ProcessWorkerHandle implements WorkerHandle {
           [ENV.fds]: groups,
           [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
           [ENV.master]: String(process.pid),
+          [ENV.timeout]: String(opts.timeout),
+          [ENV.slots]: String(opts.slots),
           ...balanceEnv,
         },
         serialization: 'json',
@@ -97,13 +119,43 @@ export class ProcessWorkerHandle implements WorkerHandle {
       const msg = unwrap(payload);
       if (msg) events.message(msg);
     });
-    const pipe = child.stdio[WATCHDOG_STDIO_INDEX] as Readable | null;
-    pipe?.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('latin1');
-      if (text.includes(WATCHDOG_HELLO)) events.watchdog('hello');
-      if (text.includes(WATCHDOG_TIMEOUT)) events.watchdog('stalled');
+    const channel = (this.#channel = child.stdio[WATCHDOG_STDIO_INDEX] as Duplex | null);
+    let pending = '';
+    channel?.setEncoding('utf8');
+    channel?.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        let report: WatchdogReport;
+        try {
+          report = JSON.parse(line) as WatchdogReport;
+        } catch {
+          continue;
+        }
+        if (report.t === 'vitals') this.#queries.get(report.id)?.(report.vitals);
+        else events.watchdog(report);
+      }
     });
-    pipe?.on('error', () => {});
+    channel?.on('error', () => {});
+  }
+
+  vitals(deadline: number): Promise<WorkerVitals | undefined> {
+    const channel = this.#channel;
+    if (!channel || channel.destroyed || !channel.writable) return Promise.resolve(undefined);
+    const id = ++this.#querySeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(undefined), deadline);
+      const answer = (v: WorkerVitals | undefined): void => {
+        clearTimeout(timer);
+        this.#queries.delete(id);
+        resolve(v);
+      };
+      this.#queries.set(id, answer);
+      void this.exited.then(() => answer(undefined));
+      channel.write(`${JSON.stringify({ t: 'vitals', id } satisfies WatchdogQuery)}\n`);
+    });
   }
 
   kill(signal: NodeJS.Signals): boolean {

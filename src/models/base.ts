@@ -32,10 +32,18 @@ export interface AcceptBalance {
 export interface InheritedSockets {
   /** Raw listener fds, one group per serving thread (each thread owns its copies). */
   fds: readonly (readonly number[])[];
-  /** Shared heartbeat slots: slot 0 is the process's main thread, slot i the i-th serving thread. */
+  /** The shared block of heartbeat and request counters: slot 0 is the process's main thread, slot i the i-th serving thread. */
   beats: SharedArrayBuffer;
   /** Seats in the master's balance table, one per serving thread (empty without a table). */
   balance: readonly BalanceSeat[];
+}
+
+/** Request counters a worker model keeps up to date (they feed `arbiter status` and the metrics). */
+export interface RequestCounters {
+  /** A request started. */
+  started(): void;
+  /** A request finished. */
+  finished(): void;
 }
 
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
@@ -56,6 +64,8 @@ export interface WorkerInit<H = unknown> {
   signal: AbortSignal;
   /** Heartbeat: proves the worker is alive to its watchdog. */
   notify: () => void;
+  /** Where {@link WorkerClass.requestStarted} and {@link WorkerClass.requestDone} count (read by the watchdog for the master). */
+  counters?: RequestCounters;
   /** How often (ms) a healthy worker should call `notify()`; 0 when `timeout` is disabled. */
   heartbeatInterval: number;
   /** Requests after which the worker recycles itself (jitter applied); 0 = never. */
@@ -86,6 +96,11 @@ export type WorkerClassConstructor<H = any> = new (init: WorkerInit<H>) => Worke
  * {@link WorkerClass.signal} is aborted and every accepted connection is finished.
  * The process then exits 0.
  *
+ * `H` is the type of the handler the model serves: what the app's `load()` returns, available as
+ * {@link WorkerClass.handler}. Passing the class as `workerClass` makes the compiler check that
+ * `load()` returns an `H` (see `ArbiterConfig<H>` and docs/worker-models.md).
+ *
+ * @typeParam H - the handler type this model serves
  * @example
  * ```ts
  * class EchoWorker extends WorkerClass<(line: string) => string> {
@@ -131,6 +146,7 @@ export abstract class WorkerClass<H = unknown> {
   /** See {@link WorkerInit.inherited}; only set for `inThreads` models. */
   readonly inherited: WorkerInit['inherited'];
   readonly #notify: () => void;
+  readonly #counters: RequestCounters | undefined;
   readonly #retire: (reason: 'max_requests') => void;
   /** See {@link WorkerInit.balance}; the built-in `async` model uses it, a custom model may. */
   protected readonly balance: AcceptBalance | undefined;
@@ -148,6 +164,7 @@ export abstract class WorkerClass<H = unknown> {
     this.heartbeatInterval = init.heartbeatInterval;
     this.maxRequests = init.maxRequests;
     this.#notify = init.notify;
+    this.#counters = init.counters;
     this.#retire = init.retire;
     this.inherited = init.inherited;
     this.balance = init.balance;
@@ -193,26 +210,39 @@ export abstract class WorkerClass<H = unknown> {
     this.#retire(reason);
   }
 
+  /** Counts one request in flight (shown by `arbiter status`); pair it with {@link WorkerClass.requestDone}. */
+  protected requestStarted(): void {
+    this.#counters?.started();
+  }
+
   /**
    * Counts one finished request; when `maxRequests` is reached the worker logs
    * "Autorestarting worker after current request." and starts a graceful drain.
    */
   protected requestDone(): void {
     this.requests += 1;
+    this.#counters?.finished();
     if (this.maxRequests > 0 && this.requests === this.maxRequests) {
       this.log.info('Autorestarting worker after current request.');
       this.retire('max_requests');
     }
   }
 
-  /** Runs a worker-side hook from the config with this worker first; a throwing hook is logged, never fatal. */
-  hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void {
+  /**
+   * Runs a worker-side hook from the config with this worker first; a throwing (or rejecting) hook
+   * is logged, never fatal. Returns the hook's promise (settled, never rejecting) when it returned
+   * one, so that callers who must wait for it (the exit hooks) can, and others need not.
+   */
+  hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void | Promise<void> {
     const fn = this.config[name] as ((...a: unknown[]) => unknown) | undefined;
     if (!fn) return;
     try {
       const r = fn(this, ...args);
       if (r && typeof (r as Promise<unknown>).then === 'function') {
-        (r as Promise<unknown>).catch((err: unknown) => this.log.exception(`Exception in ${name} hook`, err));
+        return Promise.resolve(r as Promise<unknown>).then(
+          () => undefined,
+          (err: unknown) => this.log.exception(`Exception in ${name} hook`, err),
+        );
       }
     } catch (err) {
       this.log.exception(`Exception in ${name} hook`, err);

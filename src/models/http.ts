@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
+import { checkRequestListener } from './handler.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -54,6 +55,16 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   protected abstract readonly policy: HttpServingPolicy;
   /** Accepted connections and what each is doing (also read by the abort log line). */
   readonly #conns = new Map<Socket, ConnState>();
+
+  /**
+   * Checks that `load()` returned a request listener: anything else (a Fastify instance, a Koa
+   * app, a server…) fails the boot (exit status 3) with a message saying how to serve it,
+   * instead of answering every request with 500.
+   */
+  override async boot(): Promise<void> {
+    const { workerClass } = this.config;
+    checkRequestListener(this.handler, typeof workerClass === 'string' ? workerClass : this.constructor.name);
+  }
 
   /** Logs the requests that were running when the worker was aborted. */
   override aborting(): void {
@@ -110,6 +121,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
       const st = conns.get(req.socket);
       inflight += 1;
+      this.requestStarted();
       if (st) {
         st.inflight += 1;
         st.current = req;

@@ -1,13 +1,14 @@
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../models/async.js';
 import { AcceptBalancer, type BalanceSeat } from './accept-balance.js';
 import { listenAll } from './listen.js';
+import { loopVitals } from './watchdog.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */
 export const THREAD_MARK = '__arbiterThread__';
@@ -42,11 +43,11 @@ export function isArbiterThread(): boolean {
  * `async` model on its own event loop, beating its own heartbeat slot. Exit codes tell the
  * process's main thread what happened: 4 load error, 3 boot error, 0 drained.
  */
-export async function runThread(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+export async function runThread(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const data = workerData as ThreadData;
   const port = parentPort!;
-  const beats = new Int32Array(data.beats);
-  const notify = (): void => void Atomics.add(beats, data.index, 1);
+  const vitals = loopVitals(data.beats, data.index);
+  const notify = vitals.notify;
   notify();
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
   const log = new OperatorLog(config.logger, config.logLevel);
@@ -72,12 +73,20 @@ export async function runThread(app: ApplicationLike<unknown>, config: ResolvedC
     slot: data.slot,
     signal: controller.signal,
     notify,
+    counters: vitals,
     heartbeatInterval: data.heartbeatInterval,
     maxRequests: data.maxRequests,
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
     balance: data.balance ? new AcceptBalancer(data.balance) : undefined,
     acceptStopped: () => port.postMessage({ type: 'accept_stopped' } satisfies ThreadMessage),
   });
+  try {
+    await worker.boot(); // checks that load() returned a request listener
+  } catch (err) {
+    if (err instanceof ArbiterError) log.error(`${err.message} (pid: ${process.pid}, thread ${data.index})`);
+    else log.exception(`Exception while booting worker thread ${data.index}`, err);
+    return process.exit(WORKER_BOOT_ERROR);
+  }
   listenAll(listeners, data.fds, config.backlog, (err, fd) => {
     log.exception(`Thread ${data.index} cannot listen on inherited fd ${fd}`, err);
     process.exit(WORKER_BOOT_ERROR);

@@ -1,47 +1,130 @@
 import { Worker } from 'node:worker_threads';
-import { WATCHDOG_HELLO, WATCHDOG_TIMEOUT } from '../protocol.js';
 
 /**
- * The watchdog thread. It shares one Int32Array with the worker: one heartbeat slot per event
- * loop (slot 0 is the process's main thread; `threaded` workers add one per serving thread), and
- * `notify(slot)` bumps it. The thread wakes every `check` ms (its own event loop, unaffected by a blocked main
- * loop) and:
- *  - writes `T` on the watchdog pipe when any slot has not moved for `timeout` ms (once per stall),
- *    so the master learns of a hang within `timeout + 2*check` without polling anything itself;
- *  - SIGKILLs its own process when the master is gone (parent pid changed), so even a worker
- *    whose main loop spins can never outlive its master.
+ * The watchdog thread of a worker process. It shares one block of memory with the worker's
+ * serving loops (see {@link vitalsBuffer}): a heartbeat counter per loop (slot 0 is the process's
+ * main thread; `threaded` workers add one per serving thread) and per-loop request counters.
+ * It runs its own event loop, so it works while the main thread is blocked, and it:
+ *  - reports `stalled` on the watchdog channel when a slot has not moved for `timeout` ms (once
+ *    per stall), so the master learns of a hang within `timeout + 2*check` without polling;
+ *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU) from that memory;
+ *  - SIGKILLs its own process when the master is gone: as soon as the channel closes (the master
+ *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker reached `run()`, so
+ *    it can exit cleanly — or when the parent pid changes (a backstop).
  * It is plain JS evaluated in the thread, so it needs no file path (works from ESM, CJS and a tarball).
  */
+/** How long (ms) a worker whose master died may take to exit by itself before its watchdog kills it. */
+export const ORPHAN_GRACE = 500;
+
 const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
-const { writeSync } = require('node:fs');
-const { buffer, fd, timeout, check, masterPid, hello, stalled } = workerData;
-const beats = new Int32Array(buffer);
-const send = (b) => { try { writeSync(fd, b); } catch {} };
+const net = require('node:net');
+const { buffer, fd, slots, timeout, check, masterPid } = workerData;
+const mem = new Int32Array(buffer);
+const die = () => process.kill(process.pid, 'SIGKILL');
+// The master is gone. Before run() there is nothing to finish: die now. A running worker's IPC
+// 'disconnect' handler exits cleanly (workerExit hook); whatever it does, it is killed ORPHAN_GRACE ms later.
+const orphaned = () => (Atomics.load(mem, 3 * slots) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
+const channel = new net.Socket({ fd, readable: true, writable: true });
+channel.on('end', orphaned);
+channel.on('error', orphaned);
+const send = (msg) => channel.write(JSON.stringify(msg) + '\\n');
 const start = performance.now();
-const slots = Array.from(beats, (v) => ({ seen: v, changedAt: start, reported: false }));
-send(hello);
-setInterval(() => {
-  if (process.ppid !== masterPid) process.kill(process.pid, 'SIGKILL');
+const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
+let requests = 0;
+const sample = (now) => {
+  // Serving threads' slots are watched once the main thread reached run() (before, they do not exist).
+  const armed = Atomics.load(mem, 3 * slots) === 1;
+  for (let i = 0; i < slots; i++) {
+    const l = loops[i];
+    const beat = Atomics.load(mem, i);
+    if (beat !== l.beat || (i > 0 && !armed)) { l.beat = beat; l.at = now; l.reported = false; }
+    const done = Atomics.load(mem, slots + i);
+    requests += (done - l.done) >>> 0; // wrap-safe: the shared counter is 32-bit
+    l.done = done;
+  }
+};
+const vitals = () => {
   const now = performance.now();
-  for (let i = 0; i < slots.length; i++) {
-    const s = slots[i];
-    const v = Atomics.load(beats, i);
-    if (v !== s.seen) { s.seen = v; s.changedAt = now; s.reported = false; continue; }
-    if (timeout > 0 && !s.reported && now - s.changedAt >= timeout) { s.reported = true; send(stalled); }
+  sample(now);
+  let inflight = 0;
+  let oldest = now;
+  for (let i = 0; i < slots; i++) { inflight += Atomics.load(mem, 2 * slots + i); oldest = Math.min(oldest, loops[i].at); }
+  const cpu = process.cpuUsage();
+  return { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: (cpu.user + cpu.system) / 1000 };
+};
+let pending = '';
+channel.setEncoding('utf8');
+channel.on('data', (chunk) => {
+  pending += chunk;
+  let nl;
+  while ((nl = pending.indexOf('\\n')) >= 0) {
+    const line = pending.slice(0, nl);
+    pending = pending.slice(nl + 1);
+    let q;
+    try { q = JSON.parse(line); } catch { continue; }
+    if (q && q.t === 'vitals') send({ t: 'vitals', id: q.id, vitals: vitals() });
+  }
+});
+send({ t: 'hello' });
+setInterval(() => {
+  if (process.ppid !== masterPid) die();
+  const now = performance.now();
+  sample(now);
+  if (timeout <= 0) return;
+  for (let i = 0; i < slots; i++) {
+    const l = loops[i];
+    if (!l.reported && now - l.at >= timeout) { l.reported = true; send({ t: 'stalled', slot: i, ms: Math.round(now - l.at) }); }
   }
 }, check);
 `;
 
-/** The heartbeat side of a running watchdog. */
-export interface Watchdog {
-  /** Proves liveness of slot 0 (the main thread): one atomic add, callable from any hot path. */
+/**
+ * The shared block of a worker process: `slots` heartbeat counters, then `slots` finished-request
+ * counters, then `slots` in-flight counters (Int32 each; slot 0 is the main thread, slot i the
+ * i-th serving thread of a `threaded` worker), then one flag: the worker reached `run()`.
+ */
+export function vitalsBuffer(slots: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * (3 * slots + 1));
+}
+
+/** One serving loop's handle on the shared block: its heartbeat and its request counters. */
+export interface LoopVitals {
+  /** Proves this loop is alive: one atomic add, callable from any hot path. */
   notify(): void;
-  /** The shared heartbeat slots, for serving threads (`Atomics.add(new Int32Array(beats), slot, 1)`). */
-  readonly beats: SharedArrayBuffer;
-  /** The interval (ms) at which healthy code should call `notify()`; 0 when `timeout` is 0. */
+  /** A request started on this loop. */
+  started(): void;
+  /** A request finished on this loop. */
+  finished(): void;
+}
+
+/** The counters of heartbeat slot `slot` in a block made by {@link vitalsBuffer}. */
+export function loopVitals(buffer: SharedArrayBuffer, slot: number): LoopVitals {
+  const mem = new Int32Array(buffer);
+  const slots = (mem.length - 1) / 3;
+  const done = slots + slot;
+  const inflight = 2 * slots + slot;
+  return {
+    notify: () => void Atomics.add(mem, slot, 1),
+    started: () => void Atomics.add(mem, inflight, 1),
+    finished: () => {
+      Atomics.sub(mem, inflight, 1);
+      Atomics.add(mem, done, 1);
+    },
+  };
+}
+
+/** A running watchdog: the shared block and the main thread's handle on it. */
+export interface Watchdog {
+  /** The main thread's heartbeat and request counters (slot 0). */
+  readonly main: LoopVitals;
+  /** The shared block, for serving threads ({@link loopVitals} with their own slot). */
+  readonly buffer: SharedArrayBuffer;
+  /** The interval (ms) at which healthy code should beat; 0 when `timeout` is 0. */
   readonly interval: number;
+  /** The worker reached `run()`: the serving threads' slots are watched from now on, and an orphan gets {@link ORPHAN_GRACE} ms to exit. */
+  markRunning(): void;
 }
 
 /**
@@ -53,32 +136,18 @@ export function heartbeatPeriod(timeout: number): number {
   return timeout > 0 ? Math.min(1000, Math.max(5, Math.floor(timeout / 30))) : 0;
 }
 
-/** Starts the watchdog thread for this worker process. */
+/** Starts the watchdog thread for this worker process (`fd`: its end of the watchdog channel). */
 export function startWatchdog(options: { fd: number; timeout: number; masterPid: number; slots: number }): Watchdog {
-  const buffer = new SharedArrayBuffer(4 * options.slots);
-  const beats = new Int32Array(buffer);
+  const buffer = vitalsBuffer(options.slots);
   const interval = heartbeatPeriod(options.timeout);
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: {
-      buffer,
-      fd: options.fd,
-      timeout: options.timeout,
-      check: interval || 1000,
-      masterPid: options.masterPid,
-      hello: WATCHDOG_HELLO,
-      stalled: WATCHDOG_TIMEOUT,
-    },
+    workerData: { buffer, fd: options.fd, slots: options.slots, timeout: options.timeout, check: interval || 1000, masterPid: options.masterPid },
     stdout: false,
     stderr: false,
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
   });
   thread.unref();
-  return {
-    interval,
-    beats: buffer,
-    notify: () => {
-      Atomics.add(beats, 0, 1);
-    },
-  };
+  const mem = new Int32Array(buffer);
+  return { interval, buffer, main: loopVitals(buffer, 0), markRunning: () => Atomics.store(mem, mem.length - 1, 1) };
 }

@@ -41,6 +41,12 @@ export interface WorkerHooks<W = unknown> {
    * warning in the log.
    */
   workerExit?(worker: W): void | Promise<void>;
+  /**
+   * The master got SIGUSR1 (logrotate's `postrotate kill -USR1 <master pid>`): reopen the log
+   * files the app writes. Runs once in every worker (in every serving thread of a `threaded`
+   * worker, where the app lives); the master emits `reopen_logs`. Not awaited; errors are logged.
+   */
+  onReopenLogs?(worker: W): void | Promise<void>;
 }
 
 /**
@@ -151,6 +157,7 @@ const HOOK_NAMES = [
   'workerInt',
   'workerAbort',
   'workerExit',
+  'onReopenLogs',
 ] as const satisfies readonly (keyof WorkerHooks)[];
 
 function integer(name: string, value: unknown, min: number, unit = ''): number {

@@ -112,6 +112,11 @@ export interface ArbiterEvents {
    * until the next reload (the code on disk is broken), unless no worker is left at all.
    */
   reload_failed: (detail: ReloadFailure) => void;
+  /**
+   * USR1: the master was asked to reopen log files (logrotate's `postrotate`). Reopen the files
+   * the host writes here; every worker runs its `onReopenLogs` hook.
+   */
+  reopen_logs: () => void;
   /** Just before a USR2 re-exec (`pre_exec`). */
   pre_exec: () => void;
   /** The master is about to halt with this status (`on_exit`). */

@@ -308,9 +308,13 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /** USR1: workers reopen their logs. */
+  /**
+   * USR1: emits `reopen_logs` (the host reopens its own files) and asks every worker, over IPC,
+   * to reopen theirs (the `onReopenLogs` hook). No signal goes to the workers.
+   */
   reopenLogs(): void {
-    for (const w of this.#workers.values()) w.handle.kill('SIGUSR1');
+    this.#emit('reopen_logs');
+    for (const w of this.#workers.values()) w.handle.send({ cmd: 'reopen_logs' });
   }
 
   /** TERM (graceful) or INT/QUIT (quick). Resolves with the exit status. */

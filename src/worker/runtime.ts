@@ -86,6 +86,12 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     SIGWINCH: () => {},
   };
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
+  // USR1 reaches the master; it asks each worker over IPC (the worker's own SIGUSR1 is left alone).
+  process.on('message', (payload: unknown) => {
+    if (unwrap<MasterMessage>(payload)?.cmd !== 'reopen_logs') return;
+    log.info('Worker reopening logs.');
+    worker?.reopenLogs();
+  });
   process.on('disconnect', () => {
     trace.worker('master disconnected');
     void exit(0, undefined, performance.now() + ORPHAN_GRACE); // the watchdog kills an orphan then

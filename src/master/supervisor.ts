@@ -294,6 +294,10 @@ export class Supervisor {
     if (!this.#previous || oldLive) return;
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
+    const all = [...this.#workers.values()];
+    const ready = all.filter((w) => w.generation === this.#generation && w.state === 'ready').length;
+    const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
+    this.log.info(`Reload complete: generation ${this.#generation} is ready (${ready} workers); the previous generation retired (${retired} workers)`);
   }
 
   /** Changes the target number of workers (at least 1). */

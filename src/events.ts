@@ -88,7 +88,11 @@ export interface ReloadFailure {
 export interface ArbiterEvents {
   /** Before listeners are bound (`on_starting`). */
   starting: () => void;
-  /** Listeners bound and the loop running (`when_ready`); addresses like `http://127.0.0.1:8000`, `unix:/tmp/s`. */
+  /**
+   * Listeners bound and the loop running (`when_ready`); addresses like `http://127.0.0.1:8000`,
+   * `http://[::1]:8000`, `unix:/tmp/s` — `tcp://127.0.0.1:9000` when the worker model does not
+   * serve HTTP (a custom `WorkerClass` that is not an `HttpWorker`).
+   */
   ready: (addresses: string[]) => void;
   /** Just before a worker is spawned (`pre_fork`); `worker.pid` is 0. */
   pre_fork: (worker: WorkerInfo) => void;

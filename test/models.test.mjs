@@ -156,6 +156,9 @@ test('examples/echo-worker.mjs: a custom non-HTTP WorkerClass serves and stops g
     env: { ECHO_BIND: `127.0.0.1:${port}` },
   });
   await waitFor(() => m.stdout.includes('line echo server at'), `the banner\n${m.stderr}`);
+  // Not HTTP: announced as tcp://, in the log and in the ready event the banner prints.
+  assert.match(m.stdout, new RegExp(`line echo server at tcp://127\\.0\\.0\\.1:${port} `));
+  assert.match(m.stderr, new RegExp(`Listening at: tcp://127\\.0\\.0\\.1:${port} \\(${m.pid}\\)`));
   await waitFor(() => (m.stderr.match(/Booting worker/g) ?? []).length === 2, 'two workers');
   const client = net.connect(port, '127.0.0.1');
   client.setEncoding('utf8');

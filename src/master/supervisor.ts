@@ -7,8 +7,8 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
-import { modelName, resolveModel } from '../models/registry.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { listenerScheme, modelName, resolveModel } from '../models/registry.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -203,11 +203,12 @@ export class Supervisor {
       this.#finish();
       return this.done;
     }
-    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
+    const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
+    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`);
     log.info(`Using worker: ${modelName(config.workerClass)}`);
     if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
-    this.#emit('ready', this.#listeners.map((l) => l.url));
+    this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
     this.wakeup();
     return this.done;
   }
@@ -258,7 +259,7 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
-      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`);
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();

@@ -81,7 +81,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 'async'
    */
   workerClass?: WorkerClassValue<W>;
-  /** Threads per `threaded` worker. @default 1 */
+  /** Threads per `threaded` worker (other models ignore it, with a warning at start). @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
   workerConnections?: number;
@@ -103,7 +103,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   maxRequestsJitter?: number;
   /** Path of the master's pidfile, written atomically and removed on exit. @default null (none) */
   pidfile?: string | null;
-  /** Process title suffix: `arbiter: master [procName]`, `arbiter: worker [procName]`. @default null (titles unchanged) */
+  /**
+   * Process title suffix: `arbiter: master [procName]`, `arbiter: worker [procName]`. Linux keeps
+   * a process title in the memory of its original command line, so a title is cut to that length
+   * (`node server.js`: 14 characters); the master (and the first worker) then log a warning.
+   * Start node with a longer command line (e.g. the script's absolute path, as a systemd unit
+   * does) or use a shorter name.
+   * @default null (titles unchanged)
+   */
   procName?: string | null;
   /** Extra environment variables for the workers (gunicorn `raw_env`). @default {} */
   env?: Record<string, string>;

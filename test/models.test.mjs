@@ -1,5 +1,6 @@
 // Worker models (sync, async, threaded, custom) and worker-side hooks, against real processes.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -172,4 +173,20 @@ test('examples/echo-worker.mjs: a custom non-HTTP WorkerClass serves and stops g
   assert.equal(received, 'HELLO\nWORLD\nbye\n');
   client.end();
   assert.equal((await m.exited).code, 0);
+});
+
+test('start-up warnings: threads with a model that ignores it; a procName longer than the command line', async (t) => {
+  const port = await freePort();
+  const procName = 'x'.repeat(200); // longer than `node <this fixture's path>`
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'async', threads: 4, procName }));
+  await m.ready(1);
+  await m.waitForLog(/\[WARNING\] threads \(4\) is ignored by the async worker: only 'threaded' runs threads/);
+  await m.waitForLog(new RegExp(`\\[${m.pid}\\] \\[WARNING\\] procName: the process title was cut to "arbiter: master \\[x+" \\(\\d+ characters\\): Linux keeps at most the length of the command line`));
+  const cmdline = readFileSync(`/proc/${m.pid}/cmdline`, 'utf8');
+  assert.ok(cmdline.startsWith('arbiter: master [xxx'), JSON.stringify(cmdline));
+
+  const port2 = await freePort();
+  const threaded = Master.start(t, 'app.mjs', base(port2, { workers: 1, workerClass: 'threaded', threads: 2, procName: 'app' }));
+  await threaded.ready(1);
+  assert.doesNotMatch(threaded.stderr, /WARNING/, 'threaded uses threads; a short procName fits');
 });

@@ -8,7 +8,8 @@ import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
-import { listenerScheme, modelName, resolveModel } from '../models/registry.js';
+import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
+import { setProcessTitle } from '../title.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -206,7 +207,8 @@ export class Supervisor {
     const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
     for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`);
     log.info(`Using worker: ${modelName(config.workerClass)}`);
-    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
+    for (const warning of modelWarnings(config)) log.warning(warning);
+    if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
     this.wakeup();
@@ -270,7 +272,7 @@ export class Supervisor {
     this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
-    if (procName) process.title = `arbiter: master [${procName}]`;
+    if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
     this.#generation = ++this.#generationSeq;
     this.#spawnPaused = false;
     if (this.target !== workers) this.scale(workers);

@@ -44,6 +44,15 @@ export function listenerScheme(config: ResolvedConfig): 'http' | 'tcp' {
   return Model === ThreadedWorker || Model.prototype instanceof ThreadedWorker || Model.prototype instanceof HttpWorker ? 'http' : 'tcp';
 }
 
+/** Options given that the model ignores, as warnings for the start-up log. */
+export function modelWarnings(config: ResolvedConfig): string[] {
+  const warnings: string[] = [];
+  if (config.threads > 1 && !resolveModel(config).inThreads) {
+    warnings.push(`threads (${config.threads}) is ignored by the ${modelName(config.workerClass)} worker: only 'threaded' runs threads (workerClass: 'threaded')`);
+  }
+  return warnings;
+}
+
 /** Display name of a model (`'async'`, or the class name of a custom one). */
 export function modelName(option: ResolvedConfig['workerClass']): string {
   return typeof option === 'function' ? option.name : option;

@@ -8,6 +8,7 @@ import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type 
 import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
+import { setProcessTitle } from '../title.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 
@@ -33,7 +34,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markRunning();
 
   const log = new OperatorLog(config.logger, config.logLevel);
-  if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
+  if (config.procName) setProcessTitle(`arbiter: worker [${config.procName}]`, log, age === 1); // warn once, not per worker
   const Model = resolveModel(config);
 
   const controller = new AbortController();

@@ -9,6 +9,7 @@ import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.
 import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
 import { setProcessTitle } from '../title.js';
+import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 
@@ -34,6 +35,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markRunning();
 
   const log = new OperatorLog(config.logger, config.logLevel);
+  warnOnAppListen(log);
   if (config.procName) setProcessTitle(`arbiter: worker [${config.procName}]`, log, age === 1); // warn once, not per worker
   const Model = resolveModel(config);
 

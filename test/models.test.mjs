@@ -136,13 +136,14 @@ test('every worker-side hook fires with the right arguments', async (t) => {
   process.kill(pid, 'SIGQUIT');
   await waitFor(() => named('workerInt').length === 1 && named('workerExit').length === 1, 'workerInt then workerExit');
   assert.equal(named('workerInt')[0].pid, pid);
-  await waitFor(() => m.readyWorkers().length === 1, 'a replacement');
-  const [second] = m.readyWorkers();
+  // The worker prints its workerExit line before the master sees it exit: until then
+  // readyWorkers() still lists it. Wait for a worker other than the one signalled.
+  const replacement = (gone) => waitFor(() => m.readyWorkers().find((p) => p !== gone), `a replacement for ${gone}`);
+  const second = await replacement(pid);
   process.kill(second, 'SIGABRT');
   await waitFor(() => named('workerAbort').length === 1 && named('workerExit').length === 2, 'workerAbort then workerExit');
   assert.deepEqual([named('workerAbort')[0].pid, named('workerAbort')[0].age], [second, 2]);
-  await waitFor(() => m.readyWorkers().length === 1, 'another replacement');
-  const [third] = m.readyWorkers();
+  const third = await replacement(second);
   m.signal('SIGTERM');
   assert.equal((await m.exited).code, 0);
   const last = named('workerExit').at(-1);

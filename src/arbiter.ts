@@ -1,4 +1,5 @@
 import type { RequestListener } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
 import type { ApplicationLike, NeedsWorkerClass } from './application.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
@@ -6,7 +7,9 @@ import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
+import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
+import { Tally } from './master/tally.js';
 import type { WorkerClass } from './models/base.js';
 import { checkWorkerClass, resolveModel } from './models/registry.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
@@ -49,6 +52,14 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   readonly #app: ApplicationLike<H>;
   #supervisor: Supervisor | undefined;
   readonly #log: OperatorLog;
+  /**
+   * The master's own subscribers (counters, control socket) hear every event before the host's
+   * listeners, on an emitter the host cannot clear with `removeAllListeners()`.
+   */
+  readonly #internal = new EventEmitter<ArbiterEvents>();
+  readonly #tally = new Tally(this.#internal);
+  /** `performance.now()` when `run()` started in the master. */
+  #startedAt = 0;
 
   /**
    * Validates the whole config.
@@ -79,7 +90,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     if (isArbiterThread()) return runThread(this.#app, this.config);
     if (isWorkerProcess()) return runWorker(this.#app, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
-    this.#supervisor = new Supervisor(this.config, (event, ...args) => this.#safeEmit(event, args));
+    this.#startedAt = performance.now();
+    this.#supervisor = new Supervisor(this.config, (event, ...args) => {
+      (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      this.#safeEmit(event, args);
+    });
     return this.#supervisor.run();
   }
 
@@ -108,6 +123,28 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     this.#running().reexec();
   }
 
+  /** USR1: the workers reopen their log files. */
+  reopenLogs(): void {
+    this.#running().reopenLogs();
+  }
+
+  /**
+   * The master and a line per worker: the data of `arbiter status --json` and `/status`
+   * ({@link ArbiterStats}). Each worker's figures come from its watchdog thread, so a blocked
+   * worker still answers (its `heartbeatAge` grows); CPU % is measured over a 200 ms window, so
+   * this takes about that long. Works from `run()` until the
+   * arbiter has halted (then with no workers).
+   * @throws {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` and in a worker.
+   */
+  stats(): Promise<ArbiterStats> {
+    return collectStats(this.#started().inspect(), this.#tally, this.#startedAt);
+  }
+
+  /** The cheap part of {@link Arbiter.stats} (no worker is asked anything): one row of `arbiter ls --json`. */
+  summary(): MasterSummary {
+    return summarize(this.#started().inspect(), this.#startedAt);
+  }
+
   /** The live workers, keyed by pid (read-only snapshots; empty before `run()` and in workers). */
   get workers(): ReadonlyMap<number, WorkerInfo> {
     return this.#supervisor?.workers() ?? new Map();
@@ -116,6 +153,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   /** The target number of workers (changes with TTIN/TTOU/`scale()`, resets on reload). */
   get numWorkers(): number {
     return this.#supervisor?.target ?? this.config.workers;
+  }
+
+  #started(): Supervisor {
+    if (!this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'the arbiter has not started (call run() in the master first)');
+    return this.#supervisor;
   }
 
   #running(): Supervisor {

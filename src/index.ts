@@ -16,8 +16,9 @@ export {
   type WorkerClassValue,
   type WorkerHooks,
 } from './config.js';
-export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
-export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
+export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
+export type { ArbiterEvents, ExitReason, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export { WorkerClass, type InheritedSockets, type PreparedListeners, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';
 export { SyncWorker } from './models/sync.js';

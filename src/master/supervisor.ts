@@ -14,6 +14,7 @@ import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
+import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
@@ -227,6 +228,18 @@ export class Supervisor {
     return new Map([...this.#workers].map(([pid, w]) => [pid, snapshot(w)]));
   }
 
+  /** What `stats()` reads (see stats.ts): plain values and each worker's vitals query; the loop is not involved. */
+  inspect(): SupervisorView {
+    return {
+      generation: this.#generation,
+      target: this.target,
+      binds: this.#listeners.map((l) => l.url),
+      procName: this.#config.procName,
+      workerClass: modelName(this.#config.workerClass),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+    };
+  }
+
   get running(): boolean {
     return this.#phase === 'running';
   }
@@ -298,9 +311,10 @@ export class Supervisor {
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
     const all = [...this.#workers.values()];
-    const ready = all.filter((w) => w.generation === this.#generation && w.state === 'ready').length;
+    const workers = all.filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
     const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
-    this.log.info(`Reload complete: generation ${this.#generation} is ready (${ready} workers); the previous generation retired (${retired} workers)`);
+    this.log.info(`Reload complete: generation ${this.#generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
+    this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
   }
 
   /** Changes the target number of workers (at least 1). */

@@ -93,7 +93,11 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   process.on('message', (payload: unknown) => {
     if (unwrap<MasterMessage>(payload)?.cmd !== 'reopen_logs') return;
     log.info('Worker reopening logs.');
-    worker?.reopenLogs();
+    try {
+      worker?.reopenLogs();
+    } catch (err) {
+      log.exception('Exception in reopenLogs()', err);
+    }
   });
   process.on('disconnect', () => {
     trace.worker('master disconnected');

@@ -14,8 +14,13 @@ export type WorkerMessage =
   /** a config probe (reload) reports the config it evaluated */
   | { cmd: 'config'; config: unknown };
 
-/** Messages from the master to a worker (none yet: signals carry everything). */
-export type MasterMessage = never;
+/** Messages from the master to a worker. */
+export type MasterMessage =
+  /**
+   * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
+   * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
+   */
+  { cmd: 'reopen_logs' };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';

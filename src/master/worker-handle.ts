@@ -2,8 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import {
   ENV,
+  envelope,
   unwrap,
   WATCHDOG_STDIO_INDEX,
+  type MasterMessage,
   type WatchdogQuery,
   type WatchdogReport,
   type WorkerMessage,
@@ -19,6 +21,8 @@ export interface WorkerHandle {
   readonly pid: number;
   /** Sends a signal; false when the worker is already gone. */
   kill(signal: NodeJS.Signals): boolean;
+  /** Sends a message (dropped when the worker is gone). */
+  send(msg: MasterMessage): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
@@ -155,6 +159,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
       channel.write(`${JSON.stringify({ t: 'vitals', id } satisfies WatchdogQuery)}\n`);
+    });
+  }
+
+  send(msg: MasterMessage): void {
+    if (!this.#child.connected) return;
+    this.#child.send(envelope(msg), (err: Error | null) => {
+      if (err) trace.master('worker %d: cannot send %s: %s', this.pid, msg.cmd, err.message);
     });
   }
 

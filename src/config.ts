@@ -95,6 +95,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * worker is aborted and replaced. 0 disables. @default 60000
    */
   bootTimeout?: number;
+  /**
+   * Warm spares: processes that have booted and loaded the app but do not accept. When a worker
+   * dies, times out or retires, a spare takes its slot over at once (it only has to start
+   * accepting, not to boot), and a new spare boots behind it. Spares never serve, are not counted
+   * in `workers`, are replaced with fresh code on reload, and show with state `'spare'`.
+   * Each costs a worker's memory. @default 0
+   */
+  spareWorkers?: number;
   /** Idle keep-alive timeout (milliseconds) of `async`/`threaded` workers. @default 2000 */
   keepAlive?: number;
   /** Recycle a worker after this many requests; 0 = never. @default 0 */
@@ -136,7 +144,7 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -148,6 +156,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   timeout: 30_000,
   gracefulTimeout: 30_000,
   bootTimeout: 60_000,
+  spareWorkers: 0,
   keepAlive: 2000,
   maxRequests: 0,
   maxRequestsJitter: 0,
@@ -222,6 +231,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),
   gracefulTimeout: (v) => (v === undefined ? DEFAULTS.gracefulTimeout : duration('gracefulTimeout', v)),
   bootTimeout: (v) => (v === undefined ? DEFAULTS.bootTimeout : duration('bootTimeout', v)),
+  spareWorkers: (v) => (v === undefined ? DEFAULTS.spareWorkers : integer('spareWorkers', v, 0)),
   keepAlive: (v) => (v === undefined ? DEFAULTS.keepAlive : duration('keepAlive', v)),
   maxRequests: (v) => (v === undefined ? DEFAULTS.maxRequests : integer('maxRequests', v, 0)),
   maxRequestsJitter: (v) => (v === undefined ? DEFAULTS.maxRequestsJitter : integer('maxRequestsJitter', v, 0)),

@@ -1,13 +1,16 @@
 /**
  * Lifecycle of a worker as the master sees it. Only the supervisor's transition function writes it.
  *
- * - `booting`: spawned, loading the app
+ * - `booting`: spawned, loading the app (a spare, too, until it is warm; and a spare taking a
+ *   slot over, until it accepts)
+ * - `spare`: a warm spare (`spareWorkers`): the app is loaded, the process does not accept; it
+ *   takes over the slot of the next worker that dies, times out or retires (slot −1 until then)
  * - `ready`: the app is loaded and the worker accepts connections
  * - `retiring`: asked to stop gracefully (reload, scale-down, shutdown, max_requests)
  * - `timed_out`: missed its heartbeat; being aborted (SIGABRT, then SIGKILL)
  * - `exited`: reaped
  */
-export type WorkerState = 'booting' | 'ready' | 'retiring' | 'timed_out' | 'exited';
+export type WorkerState = 'booting' | 'spare' | 'ready' | 'retiring' | 'timed_out' | 'exited';
 
 /** Why a worker is gone. Data, never a log string to parse. */
 export type ExitReason =
@@ -36,7 +39,10 @@ export interface WorkerInfo {
   readonly pid: number;
   /** Spawn counter, strictly increasing over the master's life (gunicorn's `worker.age`). */
   readonly age: number;
-  /** Stable index `0..workers-1`; a replacement inherits the slot of the worker it replaces. */
+  /**
+   * Stable index `0..workers-1`; a replacement inherits the slot of the worker it replaces.
+   * −1 for a spare until it takes a slot over.
+   */
   readonly slot: number;
   /** Reload generation: bumped by every HUP / `reload()`. */
   readonly generation: number;
@@ -106,8 +112,10 @@ export interface ArbiterEvents {
   pre_fork: (worker: WorkerInfo) => void;
   /** A worker process exists (`post_fork`, master side). */
   spawn: (worker: WorkerInfo) => void;
-  /** The worker loaded the app and accepts work (`post_worker_init`). */
+  /** The worker loaded the app and accepts work (`post_worker_init`); also a spare that took a slot over. */
   worker_ready: (worker: WorkerInfo) => void;
+  /** A spare (`spareWorkers`) has loaded the app and waits, not accepting, to take a slot over (state `'spare'`, slot −1). */
+  spare_ready: (worker: WorkerInfo) => void;
   /** The worker missed its heartbeat and is being aborted (`WORKER TIMEOUT`). */
   worker_timeout: (worker: WorkerInfo, detail: TimeoutDetail) => void;
   /** A worker was reaped (`child_exit`). */

@@ -7,6 +7,8 @@ export type WorkerMessage =
   | { cmd: 'run' }
   /** the app is loaded and the listeners accept */
   | { cmd: 'ready' }
+  /** a spare has loaded the app and waits for `serve` (it does not accept yet) */
+  | { cmd: 'spare_ready' }
   /** the worker stops accepting and will exit once drained; the master may replace it now */
   | { cmd: 'retiring'; reason: 'max_requests' }
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
@@ -20,7 +22,9 @@ export type MasterMessage =
    * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
    * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
    */
-  { cmd: 'reopen_logs' };
+  | { cmd: 'reopen_logs' }
+  /** a spare takes slot `slot` over: start accepting now */
+  | { cmd: 'serve'; slot: number };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';
@@ -88,6 +92,8 @@ export const ENV = {
   slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */
   probe: 'ARBITER_CONFIG_PROBE',
+  /** `1`: this process is a warm spare (it boots, then waits for `serve` before accepting) */
+  spare: 'ARBITER_SPARE',
   /** `fd:seat,seat…`: the shared balance table and this worker's seats in it, one per serving loop */
   balance: 'ARBITER_BALANCE',
 } as const;

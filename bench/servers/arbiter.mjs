@@ -21,7 +21,7 @@ const arbiter = new Arbiter({
 });
 
 const emit = (e, w) => process.stdout.write(`EV ${JSON.stringify({ e, pid: w?.pid, slot: w?.slot, state: w?.state, t: String(process.hrtime.bigint()) })}\n`);
-for (const e of ['spawn', 'worker_ready', 'worker_timeout', 'worker_exit', 'reload', 'spare_ready', 'spare_promoted']) {
+for (const e of ['spawn', 'worker_ready', 'worker_timeout', 'worker_exit', 'reload', 'spare_ready']) {
   arbiter.on(e, (w) => emit(e, w));
 }
 arbiter.on('worker_ready', (w) => {

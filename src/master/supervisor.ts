@@ -14,6 +14,7 @@ import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
+import { pickSpare, planSpares } from './spares.js';
 import { BalanceTable } from './balance-table.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
@@ -24,7 +25,12 @@ export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters
 interface WorkerRecord {
   readonly pid: number;
   readonly age: number;
-  readonly slot: number;
+  /** −1 for a spare until it takes a slot over. */
+  slot: number;
+  /** Started as a warm spare and not promoted yet (see spares.ts). */
+  spare: boolean;
+  /** When a spare took its slot over (`Date.now()`): restart backoff counts from there. */
+  promotedAt?: number;
   readonly generation: number;
   readonly bootedAt: number;
   state: WorkerState;
@@ -52,7 +58,8 @@ const RESTART_BACKOFF_MAX = 10_000;
 
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
-  booting: ['ready', 'retiring', 'timed_out', 'exited'],
+  booting: ['ready', 'spare', 'retiring', 'timed_out', 'exited'],
+  spare: ['booting', 'retiring', 'timed_out', 'exited'],
   ready: ['retiring', 'timed_out', 'exited'],
   retiring: ['timed_out', 'exited'],
   timed_out: ['exited'],
@@ -284,8 +291,8 @@ export class Supervisor {
       return;
     }
     this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = fresh;
-    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
+    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName } = fresh;
+    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
     if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
@@ -489,9 +496,9 @@ export class Supervisor {
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
 
-  /** Applies {@link planWorkers}: spawn up to the target, retire the oldest surplus. */
+  /** Applies {@link planWorkers}: spawn up to the target (a warm spare first), retire the oldest surplus; then the spares. */
   #manageWorkers(): void {
-    const plan = planWorkers(this.#workers.values(), this.target, this.#generation);
+    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation);
     if (this.#spawnPaused && plan.spawn.length > 0) {
       const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready');
       if (live) plan.spawn = [];
@@ -503,15 +510,32 @@ export class Supervisor {
     const now = performance.now();
     for (const slot of plan.spawn) {
       if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
-      if (!this.#spawn(slot)) return;
+      const spare = pickSpare(this.#workers.values(), this.#generation);
+      if (spare) this.#promote(spare, slot);
+      else if (!this.#spawn(slot)) return;
     }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
       if (w) this.#retire(w, reason);
     }
+    const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#generation);
+    for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
+    const spareBackoff = (this.#backoff.get(-1)?.notBefore ?? 0) > now;
+    for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff; i++) if (!this.#spawn(-1, true)) return;
   }
 
-  #spawn(slot: number): WorkerRecord | undefined {
+  /** A warm spare takes `slot` over: it only has to start accepting (it reports ready as a worker does). */
+  #promote(w: WorkerRecord, slot: number): void {
+    if (!transition(w, 'booting')) return;
+    w.spare = false;
+    w.slot = slot;
+    w.promotedAt = Date.now();
+    if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
+    this.log.info(`Spare worker (pid:${w.pid}) takes over slot ${slot}`);
+    w.handle.send({ cmd: 'serve', slot });
+  }
+
+  #spawn(slot: number, spare = false): WorkerRecord | undefined {
     const age = ++this.#age;
     const base = { pid: 0, age, slot, generation: this.#generation, bootedAt: Date.now(), state: 'booting' as WorkerState };
     this.#emit('pre_fork', snapshot(base));
@@ -528,13 +552,14 @@ export class Supervisor {
           env: this.#config.env,
           timeout: this.#config.timeout,
           balance: this.#balance,
+          spare,
         },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
           watchdog: (report) => rec && this.#onWatchdog(rec, report),
         },
       );
-      rec = { ...base, pid: handle.pid, handle, killSent: false };
+      rec = { ...base, pid: handle.pid, handle, killSent: false, spare };
     } catch (err) {
       this.log.exception('Error spawning a worker', err);
       this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
@@ -544,7 +569,7 @@ export class Supervisor {
     if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
-    this.log.info(`Booting worker with pid: ${w.pid}`);
+    this.log.info(`Booting ${spare ? 'spare ' : ''}worker with pid: ${w.pid}`);
     this.#emit('spawn', snapshot(w));
     void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
     return w;
@@ -622,6 +647,10 @@ export class Supervisor {
         this.#everReady = true;
         if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
         break;
+      case 'spare_ready':
+        w.readyBy = undefined;
+        if (w.spare && w.state === 'booting' && transition(w, 'spare')) this.#emit('spare_ready', snapshot(w));
+        break;
       case 'retiring':
         if (transition(w, 'retiring')) {
           w.reason = msg.reason;
@@ -682,7 +711,7 @@ export class Supervisor {
    * respawn waits 100 ms, doubling up to 10 s. A worker that lived longer resets its slot.
    */
   #noteUnplannedDeath(w: WorkerRecord): void {
-    const lived = Date.now() - w.bootedAt;
+    const lived = Date.now() - (w.promotedAt ?? w.bootedAt);
     const prev = this.#backoff.get(w.slot);
     if (lived >= QUICK_DEATH) {
       this.#backoff.delete(w.slot);

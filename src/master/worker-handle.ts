@@ -57,6 +57,8 @@ export interface SpawnOptions {
   slots: number;
   /** The shared balance table: the worker gets one seat per copy, released when it exits. */
   balance?: BalanceTable | undefined;
+  /** Start it as a warm spare (it boots, then waits for `serve`). */
+  spare?: boolean;
 }
 
 /**
@@ -97,6 +99,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
           [ENV.timeout]: String(opts.timeout),
           [ENV.slots]: String(opts.slots),
           ...balanceEnv,
+          ...(opts.spare ? { [ENV.spare]: '1' } : {}),
         },
         serialization: 'json',
       });

@@ -131,8 +131,7 @@ export abstract class WorkerClass<H = unknown> {
   readonly log: OperatorLog;
   /** Spawn counter of this worker. */
   readonly age: number;
-  /** Stable slot index of this worker. */
-  readonly slot: number;
+  #slot: number;
   /** This worker's process id. */
   readonly pid: number = process.pid;
   /** Aborted when the worker must stop accepting and drain. */
@@ -159,7 +158,7 @@ export abstract class WorkerClass<H = unknown> {
     this.config = init.config;
     this.log = init.log;
     this.age = init.age;
-    this.slot = init.slot;
+    this.#slot = init.slot;
     this.signal = init.signal;
     this.heartbeatInterval = init.heartbeatInterval;
     this.maxRequests = init.maxRequests;
@@ -178,6 +177,19 @@ export abstract class WorkerClass<H = unknown> {
    */
   protected stoppedAccepting(): void {
     this.#acceptStopped?.();
+  }
+
+  /** Stable slot index of this worker (−1 for a warm spare until it takes a slot over). */
+  get slot(): number {
+    return this.#slot;
+  }
+
+  /**
+   * Moves a warm spare into the slot it takes over (called by the worker runtime).
+   * @internal
+   */
+  takeSlot(slot: number): void {
+    this.#slot = slot;
   }
 
   /** `false` once the worker has been asked to stop (gunicorn's `worker.alive`). */

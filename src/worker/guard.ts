@@ -15,6 +15,8 @@ export interface WorkerProcessContext {
   readonly timeout: number;
   /** Seats in the master's balance table, one per serving loop (none without a table). */
   readonly balance: readonly BalanceSeat[];
+  /** Started as a warm spare: boot, then wait for the master's `serve` before accepting. */
+  readonly spare: boolean;
   /** Started as soon as the package was loaded. */
   readonly watchdog: Watchdog;
   /** Stops the start-up heartbeat (once the worker model beats by itself). */
@@ -62,6 +64,7 @@ function install(): void {
   const slot = number(ENV.slot);
   const generation = number(ENV.generation);
   const balance = balanceSeats(env[ENV.balance]);
+  const spare = env[ENV.spare] === '1';
   for (const key of Object.values(ENV)) delete env[key];
 
   const watchdog = startWatchdog({ fd, timeout, masterPid, slots });
@@ -76,6 +79,7 @@ function install(): void {
     masterPid,
     timeout,
     balance,
+    spare,
     watchdog,
     stopBootBeat: () => {
       if (bootBeat) clearInterval(bootBeat);

@@ -145,8 +145,12 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       acceptStopped: () => send({ cmd: 'accept_stopped' }),
     });
     await config.postFork?.(worker);
+    // A warm spare waits here for a slot, booted as far as it can be without accepting (a model
+    // whose boot() starts serving threads waits before it).
+    if (context.spare && Model.inThreads) worker.takeSlot(await promotion());
     await worker.boot();
     await config.postWorkerInit?.(worker);
+    if (context.spare && !Model.inThreads) worker.takeSlot(await promotion());
   } catch (err) {
     // Our own errors (a handler the model cannot serve, a thread that failed to boot: they carry
     // their exit status) are a message for the operator, not a bug with a stack.
@@ -165,7 +169,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   context.stopBootBeat();
   booted = true;
   send({ cmd: 'ready' });
-  trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, slot);
+  trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, worker.slot);
   try {
     await running;
   } catch (err) {
@@ -173,6 +177,21 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     return exit(exitCodeOf(err, 1));
   }
   return exit(0);
+}
+
+/** A warm spare: tells the master it is ready to take a slot over and resolves with the slot it is given. */
+function promotion(): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (payload: unknown): void => {
+      const msg = unwrap<MasterMessage>(payload);
+      if (msg?.cmd !== 'serve') return;
+      process.off('message', onMessage);
+      trace.worker('spare %d takes slot %d over', process.pid, msg.slot);
+      resolve(msg.slot);
+    };
+    process.on('message', onMessage);
+    send({ cmd: 'spare_ready' });
+  });
 }
 
 /** Time (ms) kept before the master's kill deadline, to log and exit by ourselves. */

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
@@ -50,6 +51,15 @@ interface WorkerRecord {
   /** The worker closed its listeners for good (draining). */
   acceptStopped?: boolean;
 }
+
+/**
+ * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
+ * loading modules, which is CPU work). With 64 or 256 workers on a few cores, starting them all
+ * at once would make every one of them take the whole boot to get ready (and risk the `timeout`
+ * deadline for reaching `run()`); in waves, the first are ready after one boot. `load()` is not
+ * limited: it may wait on I/O.
+ */
+const MAX_STARTING = Math.max(2, 2 * availableParallelism());
 
 /** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
 const QUICK_DEATH = 5000;
@@ -508,10 +518,12 @@ export class Supervisor {
       }
     }
     const now = performance.now();
+    let room = MAX_STARTING - [...this.#workers.values()].filter((w) => w.state === 'booting' && !w.ran).length;
     for (const slot of plan.spawn) {
       if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
       const spare = pickSpare(this.#workers.values(), this.#generation);
       if (spare) this.#promote(spare, slot);
+      else if (room-- <= 0) break; // the next wave starts when one of these reaches run()
       else if (!this.#spawn(slot)) return;
     }
     for (const { pid, reason } of plan.retire) {
@@ -641,7 +653,7 @@ export class Supervisor {
         w.ran = true;
         w.runBy = undefined;
         this.#notRunning = 0;
-        return; // no state change
+        break; // no state change, but the next process may start now (MAX_STARTING)
       case 'ready':
         w.readyBy = undefined;
         this.#everReady = true;

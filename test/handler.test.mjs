@@ -8,8 +8,11 @@ import fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { ArbiterError } from 'arbiter';
-import { checkRequestListener, describeHandler, handlerKind, isRequestListener } from '../dist/esm/models/handler.js';
+import { createRequire } from 'node:module';
 import { Master, freePort } from './helpers.mjs';
+
+// Internals come from the CommonJS build, which the package entry loads (one ArbiterError class).
+const { checkRequestListener, describeHandler, handlerKind, isRequestListener } = createRequire(import.meta.url)('../dist/cjs/models/handler.js');
 
 test('handlerKind recognises real framework objects', () => {
   const koa = new Koa();

@@ -1,7 +1,9 @@
 // Unit tests for the loop's decisions (manage_workers as a pure function).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planWorkers } from '../dist/esm/master/plan.js';
+import { createRequire } from 'node:module';
+
+const { planWorkers } = createRequire(import.meta.url)('../dist/cjs/master/plan.js');
 
 const w = (pid, age, slot, generation = 0, state = 'ready') => ({ pid, age, slot, generation, state });
 

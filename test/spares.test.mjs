@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pickSpare, planSpares } from '../dist/esm/master/spares.js';
+import { createRequire } from 'node:module';
 import { Master, freePort, isAlive, request, waitFor } from './helpers.mjs';
+
+const { pickSpare, planSpares } = createRequire(import.meta.url)('../dist/cjs/master/spares.js');
 
 const base = (port, extra = {}) => ({ bind: `127.0.0.1:${port}`, timeout: 10_000, gracefulTimeout: 5000, ...extra });
 const spareReady = (m) => m.all('spare_ready').map((e) => e.args[0]);

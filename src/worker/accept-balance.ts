@@ -8,8 +8,10 @@ export type { BalanceSeat } from '../models/base.js';
 
 /** Seats read at most (a bigger table is read up to here). */
 const MAX_SEATS = 4096;
-/** Table reads and writes happen at most this often per loop (ms); decisions in between use the last view. */
-const SYNC_PERIOD = 1;
+/** Our seat is rewritten at most this often (ms), and only when our count moved by {@link drift}. */
+const WRITE_PERIOD = 1;
+/** The table is read at most this often (ms) on the accept path (a decision to yield always reads it). */
+const READ_PERIOD = 5;
 /** A loop holding more than its share stops accepting and looks again after this long (ms). */
 const PAUSE_MS = 2;
 /**
@@ -17,9 +19,11 @@ const PAUSE_MS = 2;
  * (a blocked loop, a stopped process), and connections must not wait for them.
  */
 const MAX_STALL = 200;
-/** A loop yields above `fair share * RATIO + SLACK` connections. */
+/** A loop yields above `fair share * RATIO + SLACK` connections (so never with SLACK or fewer). */
 const RATIO = 1.25;
 const SLACK = 2;
+/** How far our published count may lag the real one: the others' view is good to about SLACK. */
+const drift = (published: number): number => Math.max(SLACK, Math.ceil(published / 4));
 
 /**
  * Fair-share accepting across workers (Puma's `wait_for_less_busy_worker`, with the other workers'
@@ -29,14 +33,18 @@ const SLACK = 2;
  * the connections that arrive together: 64 keep-alive connections opened in one burst can land
  * 42/11/9/2 on four workers and stay that way for their whole life. So each accepting loop
  * publishes how many connections it holds in a small table shared through an inherited file
- * (tmpfs: no disk I/O; `pwrite`/`pread` of a few bytes, at most once a millisecond per loop), and a
- * loop that holds more than its fair share (the average over the loops accepting right now, times
- * 1.25, plus 2) stops accepting for 2 ms, leaving the queued connections to the others.
+ * (tmpfs: no disk I/O), and a loop that holds more than its fair share (the average over the loops
+ * accepting right now, times 1.25, plus 2) stops accepting for 2 ms at a time, leaving the queued
+ * connections to the others.
  *
  * Connections never wait long for a worker that cannot take them: a loop yields only while the
  * others keep accepting; when they have accepted nothing for 200 ms (a blocked or stopped loop),
- * it accepts greedily again until they do. Under connection-per-request load every loop's count
- * stays near the average, so nobody pauses and the only cost is the throttled table I/O.
+ * it accepts greedily again until they do.
+ *
+ * The accept path stays cheap: a loop rewrites its seat only when its count has moved by 2 (or a
+ * quarter) since it last did, at most once a millisecond, and reads the table at most every 5 ms,
+ * or when it is about to yield; with 2 connections or fewer it never yields, so under
+ * connection-per-request load (a few connections per loop at any time) there is almost no I/O.
  */
 export class AcceptBalancer implements AcceptBalance {
   readonly #fd: number;
@@ -47,8 +55,10 @@ export class AcceptBalancer implements AcceptBalance {
   readonly #index: number;
   #conns = 0;
   #accepted = 0;
-  #lastSync = -Infinity;
-  #timer: NodeJS.Timeout | undefined;
+  /** The count in our seat, and when we wrote it / last read the table (performance.now()). */
+  #published = 0;
+  #wroteAt = -Infinity;
+  #readAt = -Infinity;
   /** Connections above which this loop yields (from the last view of the table). */
   #limit = Infinity;
   /** Sum of the other loops' accept counters at the last sync. */
@@ -68,17 +78,16 @@ export class AcceptBalancer implements AcceptBalance {
   /** Starts publishing (the loop accepts from now on). */
   join(): void {
     this.#active = true;
-    this.#sync();
+    this.#write();
+    this.#read();
   }
 
   /** Stops publishing and clears the seat (the loop no longer accepts: draining). */
   leave(): void {
     if (!this.#active) return;
     this.#active = false;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
     this.#own.fill(0);
-    this.#write();
+    this.#pwrite();
   }
 
   /**
@@ -89,7 +98,13 @@ export class AcceptBalancer implements AcceptBalance {
     if (!this.#active) return 0;
     this.#accepted = (this.#accepted + 1) | 0;
     this.#conns = conns;
-    this.#soon();
+    if (conns <= SLACK) {
+      this.#publishIfMoved();
+      return 0;
+    }
+    const now = performance.now();
+    this.#publishIfMoved(now);
+    if (now - this.#readAt >= READ_PERIOD) this.#read(now);
     return conns > this.#limit ? this.#decide(true) : 0;
   }
 
@@ -100,14 +115,22 @@ export class AcceptBalancer implements AcceptBalance {
     return this.#decide(false);
   }
 
+  /** A connection closed; this loop now holds `conns`. */
+  closed(conns: number): void {
+    if (!this.#active) return;
+    this.#conns = conns;
+    this.#publishIfMoved();
+  }
+
   /**
    * Above the limit of the last view: yield, unless a fresh view says otherwise or, during this
    * pause (`starting` one, or going on with one), the others have stopped accepting.
    */
   #decide(starting: boolean): number {
-    this.#sync();
-    if (this.#conns <= this.#limit) return 0;
     const now = performance.now();
+    this.#write(now);
+    this.#read(now);
+    if (this.#conns <= this.#limit) return 0;
     if (starting || this.#others !== this.#othersSeen) {
       this.#othersSeen = this.#others;
       this.#othersMovedAt = now;
@@ -117,31 +140,25 @@ export class AcceptBalancer implements AcceptBalance {
     return PAUSE_MS;
   }
 
-  /** A connection closed; this loop now holds `conns`. */
-  closed(conns: number): void {
-    if (!this.#active) return;
-    this.#conns = conns;
-    this.#soon();
+  /** Rewrites our seat when our count has drifted from what it says (at most every WRITE_PERIOD ms). */
+  #publishIfMoved(now?: number): void {
+    if (Math.abs(this.#conns - this.#published) < drift(this.#published)) return;
+    const t = now ?? performance.now();
+    if (t - this.#wroteAt >= WRITE_PERIOD) this.#write(t);
   }
 
-  /** Syncs now if the last sync is a period old, else once the period is over. */
-  #soon(): void {
-    if (performance.now() - this.#lastSync >= SYNC_PERIOD) this.#sync();
-    else if (!this.#timer) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (this.#active) this.#sync();
-      }, SYNC_PERIOD);
-      this.#timer.unref();
-    }
-  }
-
-  /** Publishes our count, reads everyone's, recomputes the limit. */
-  #sync(): void {
-    this.#lastSync = performance.now();
+  /** Publishes our count and accept counter. */
+  #write(now = performance.now()): void {
+    this.#wroteAt = now;
+    this.#published = this.#conns;
     this.#own.writeInt32LE(this.#conns + 1, 0);
     this.#own.writeInt32LE(this.#accepted, 4);
-    if (!this.#write()) return;
+    this.#pwrite();
+  }
+
+  /** Reads everyone's counts and recomputes the limit. */
+  #read(now = performance.now()): void {
+    this.#readAt = now;
     let bytes: number;
     try {
       bytes = readSync(this.#fd, this.#table, 0, this.#table.length, 0);
@@ -164,13 +181,11 @@ export class AcceptBalancer implements AcceptBalance {
     this.#limit = loops > 1 ? (total / loops) * RATIO + SLACK : Infinity;
   }
 
-  #write(): boolean {
+  #pwrite(): void {
     try {
       writeSync(this.#fd, this.#own, 0, SEAT_BYTES, this.#offset);
-      return true;
     } catch (err) {
       this.#fail(err);
-      return false;
     }
   }
 

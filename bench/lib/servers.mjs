@@ -1,5 +1,5 @@
 // The contenders. Every one serves bench/servers/handler.cjs on 127.0.0.1 and a fresh port:
-//   arbiter       bench/servers/arbiter.mjs (async workers accept directly; the master never accepts)
+//   arbiter       bench/servers/arbiter.cjs (async workers accept directly; the master never accepts)
 //   cluster-rr    node:cluster, default SCHED_RR (the primary accepts and hands each connection over)
 //   cluster-none  node:cluster, SCHED_NONE (the workers accept directly from the shared socket)
 //   pm2           PM2 cluster mode (its daemon is a SCHED_RR cluster primary)
@@ -72,7 +72,7 @@ export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = f
   };
   const server = { name, port, url: `http://${HOST}:${port}/`, workers, readyDir, statsDir, proc: null, pm2: null, root: 0 };
   if (name === 'arbiter') {
-    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'arbiter.mjs')], {
+    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'arbiter.cjs')], {
       cwd: repo,
       env: { ...env, BENCH_CONFIG: JSON.stringify({ workers, ...config }) },
     });
@@ -124,7 +124,7 @@ async function waitReady(server, n, timeoutMs) {
   }
 }
 
-/** Arbiter master events printed by bench/servers/arbiter.mjs: [{ e, pid, slot, state, t (ns, BigInt) }]. */
+/** Arbiter master events printed by bench/servers/arbiter.cjs: [{ e, pid, slot, state, t (ns, BigInt) }]. */
 export function events(server, name) {
   return server.proc.lines
     .filter((l) => l.line.startsWith('EV '))

@@ -145,7 +145,7 @@ export async function run(ctx) {
     ];
   });
   const section = [
-    `SIGKILL of the only worker (up for at least ${p.minAge / 1000} s), then requests on new connections; ${p.trials} kill(s) per contender, contenders interleaved. The step columns give, from the kill, when the master saw the exit, spawned the replacement and heard it was ready (arbiter's events; for bare, when the parent spawned the child and the child listened). *Failed requests*: refused, reset or never answered (the listening socket was closed with the last worker, or the connection was handed to a dead worker).`,
+    `SIGKILL of the only worker (up for at least ${p.minAge / 1000} s), then requests on new connections; ${p.trials} kill(s) per contender, contenders interleaved. The step columns give, from the kill, when the master saw the exit, spawned the replacement and heard it was ready (arbiter's events; for arbiter+spare, *ready* is the spare taking the slot over and *spawned* the new spare booting behind it; for bare, when the parent spawned the child and the child listened). *Failed requests*: refused, reset or never answered (the listening socket was closed with the last worker, or the connection was handed to a dead worker).`,
     table(['contender', 'serving again (ms)', 'vs bare', 'exit seen', 'spawned', 'ready', 'failed requests', 'runs'], rows),
     ...notes,
   ].join('\n\n');

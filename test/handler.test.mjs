@@ -7,12 +7,14 @@ import express from 'express';
 import fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
-import { ArbiterError } from 'arbiter';
 import { createRequire } from 'node:module';
 import { Master, freePort } from './helpers.mjs';
 
-// Internals come from the CommonJS build, which the package entry loads (one ArbiterError class).
-const { checkRequestListener, describeHandler, handlerKind, isRequestListener } = createRequire(import.meta.url)('../dist/cjs/models/handler.js');
+// Internals come from dist/cjs's module tree (the package entry is a bundle of it): the error
+// class they throw is that tree's too.
+const internal = createRequire(import.meta.url);
+const { checkRequestListener, describeHandler, handlerKind, isRequestListener } = internal('../dist/cjs/models/handler.js');
+const { ArbiterError } = internal('../dist/cjs/errors.js');
 
 test('handlerKind recognises real framework objects', () => {
   const koa = new Koa();

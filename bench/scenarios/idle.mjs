@@ -7,7 +7,7 @@ import { LABELS, startServer } from '../lib/servers.mjs';
 import { fmt, median, table } from '../lib/stats.mjs';
 
 export async function run(ctx) {
-  const p = ctx.quick ? { workers: 16, settle: 3, seconds: 5 } : { workers: 64, settle: 8, seconds: 20 };
+  const p = ctx.quick ? { workers: 16, settle: 5, seconds: 5 } : { workers: 64, settle: 8, seconds: 20 };
   const contenders = ['arbiter', 'cluster-rr', ...(ctx.pm2 ? ['pm2'] : [])];
   const res = {};
   for (const name of contenders) {

@@ -3,6 +3,7 @@ import { ArbiterError, configError } from './errors.js';
 import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
 import type { WorkerClass } from './models/base.js';
 import { checkWorkerClass, type WorkerClassOption } from './models/registry.js';
+import { checkGroup, checkUmask, checkUser } from './master/privileges.js';
 
 /**
  * Worker-side hooks (they run inside each worker process, never in the master).
@@ -76,12 +77,46 @@ export interface ArbiterConfig extends WorkerHooks {
   logger?: LogSink | false;
   /** Minimum level of operator log lines. @default 'info' */
   logLevel?: LogLevel;
+  /**
+   * Resident memory (RSS, bytes) above which a worker is recycled gracefully: a replacement
+   * starts first, then the worker drains (no failed request); one that keeps growing past 1.5×
+   * while draining is killed. Checked by the worker's watchdog every heartbeat period.
+   * 0 = off; otherwise at least 16 MiB. Exit reason `memory`.
+   * @default 0
+   */
+  maxWorkerMemory?: number;
+  /**
+   * Restart budget (Erlang/OTP's intensity): more than this many unplanned worker deaths (crashes,
+   * unexpected exits, timeouts) within `restartWindow` halts the master with status 5 after
+   * stopping the remaining workers, so systemd or Kubernetes can act. 0 = no budget.
+   * @default 0
+   */
+  maxRestarts?: number;
+  /** The window (milliseconds) over which `maxRestarts` counts deaths. @default 60000 */
+  restartWindow?: number;
+  /**
+   * Run the workers as this user: a name or a uid. The master keeps its own user and the sockets
+   * it bound (start it as root). Names are looked up in /etc/passwd, then with `getent`.
+   * @default null (the master's user)
+   */
+  user?: string | number | null;
+  /**
+   * Run the workers with this group: a name or a gid.
+   * @default null (the user's primary group when `user` is set, else the master's group)
+   */
+  group?: string | number | null;
+  /**
+   * The workers' umask (also applied to the mode of unix sockets the master binds): an integer,
+   * or octal digits as a string (`'027'`).
+   * @default null (inherited from the master)
+   */
+  umask?: number | string | null;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link ArbiterConfig} for each field). */
 export interface ResolvedConfig
   extends WorkerHooks,
-    Required<Omit<ArbiterConfig, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+    Required<Omit<ArbiterConfig, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask'>> {
   /** Every address to listen on, see {@link ArbiterConfig.bind}. */
   bind: string[];
   /** See {@link ArbiterConfig.pidfile}; `null` when none. */
@@ -90,11 +125,17 @@ export interface ResolvedConfig
   procName: string | null;
   /** See {@link ArbiterConfig.env}. */
   env: Readonly<Record<string, string>>;
+  /** The workers' uid (see {@link ArbiterConfig.user}); `null`: the master's. */
+  user: number | null;
+  /** The workers' gid (see {@link ArbiterConfig.group}); `null`: the user's primary group, or the master's. */
+  group: number | null;
+  /** The workers' umask (see {@link ArbiterConfig.umask}); `null`: inherited. */
+  umask: number | null;
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -112,6 +153,12 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   pidfile: null,
   procName: null,
   logLevel: 'info',
+  maxWorkerMemory: 0,
+  maxRestarts: 0,
+  restartWindow: 60_000,
+  user: null,
+  group: null,
+  umask: null,
 });
 
 const HOOK_NAMES = [
@@ -139,6 +186,16 @@ function duration(name: string, value: unknown): number {
   if (ms > 2_147_483_647) throw configError(name, 'at most 2147483647 (milliseconds)', value);
   return ms;
 }
+
+/** A duration that must be at least 1 ms. */
+function positiveDuration(name: string, value: unknown): number {
+  const ms = duration(name, value);
+  if (ms === 0) throw configError(name, 'a positive integer (milliseconds)', value);
+  return ms;
+}
+
+/** Smallest non-zero `maxWorkerMemory`: below it the value is surely a unit mistake (megabytes for bytes). */
+const MIN_WORKER_MEMORY = 16 * 1024 * 1024;
 
 function optionalPath(name: string, value: unknown): string | null {
   if (value === null || value === undefined) return null;
@@ -202,6 +259,17 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return v;
     throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
   },
+  maxWorkerMemory: (v) => {
+    if (v === undefined) return DEFAULTS.maxWorkerMemory;
+    const bytes = integer('maxWorkerMemory', v, 0, 'bytes');
+    if (bytes > 0 && bytes < MIN_WORKER_MEMORY) throw configError('maxWorkerMemory', `0 (off) or at least ${MIN_WORKER_MEMORY} (bytes, 16 MiB: a Node process uses more than that)`, v);
+    return bytes;
+  },
+  maxRestarts: (v) => (v === undefined ? DEFAULTS.maxRestarts : integer('maxRestarts', v, 0, 'unplanned worker deaths; 0 = no budget')),
+  restartWindow: (v) => (v === undefined ? DEFAULTS.restartWindow : positiveDuration('restartWindow', v)),
+  user: (v) => (v === undefined || v === null ? DEFAULTS.user : checkUser(v)),
+  group: (v) => (v === undefined || v === null ? DEFAULTS.group : checkGroup(v)),
+  umask: (v) => (v === undefined || v === null ? DEFAULTS.umask : checkUmask(v)),
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [
       name,

@@ -47,13 +47,26 @@ export function unwrap<M extends WorkerMessage | MasterMessage = WorkerMessage>(
 export type WatchdogReport =
   /** the watchdog runs (the arbiter package was loaded in the worker) */
   | { t: 'hello' }
-  /** heartbeat slot `slot` (0: the main thread; i: serving thread i) has not moved for `ms` >= timeout */
-  | { t: 'stalled'; slot: number; ms: number }
+  /**
+   * heartbeat slot `slot` (0: the main thread; i: serving thread i) has not moved for `ms` >= timeout.
+   * `stack`: that thread's JavaScript stack, taken by the watchdog just before reporting (see
+   * `src/worker/stack.ts`; it took `captureMs`); absent when it could not be taken, then `noStack`
+   * says why. `idle`: the thread ran no JavaScript — its event loop is free, not blocked.
+   */
+  | { t: 'stalled'; slot: number; ms: number; stack?: string; noStack?: string; idle?: boolean; captureMs?: number }
+  /** the process's RSS reached `maxWorkerMemory` × 1, then × 1.5, × 2, … (one report per step) */
+  | { t: 'memory'; rss: number }
   /** answer to a `vitals` query */
   | { t: 'vitals'; id: number; vitals: WorkerVitals };
 
-/** Queries from the master to a worker's watchdog. */
-export type WatchdogQuery = { t: 'vitals'; id: number };
+/** Queries and orders from the master to a worker's watchdog. */
+export type WatchdogQuery =
+  | { t: 'vitals'; id: number }
+  /**
+   * the master just sent SIGABRT (timeout): unless the main thread's SIGABRT handler starts within
+   * `grace` ms (its event loop returned), the watchdog SIGKILLs its process at once
+   */
+  | { t: 'abort'; grace: number };
 
 /** Figures about a worker that its watchdog gathers without needing the worker's event loop. */
 export interface WorkerVitals {
@@ -87,6 +100,10 @@ export const ENV = {
   slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */
   probe: 'ARBITER_CONFIG_PROBE',
+  /** `maxWorkerMemory` (bytes; 0 = off), checked by the watchdog every heartbeat period */
+  maxMemory: 'ARBITER_MAX_MEMORY',
+  /** `umask` for the worker process (octal digits), applied before the entry script's own code */
+  umask: 'ARBITER_UMASK',
 } as const;
 
 /** stdio index of the watchdog pipe; listeners follow it. */

@@ -89,7 +89,9 @@ test('a worker whose event loop blocks is killed after timeout and replaced, whi
   for (let i = 0; i < 5; i++) assert.equal((await request(port, '/')).body, 'ok');
   const [ev] = await m.waitForEvents('worker_timeout');
   const caughtAfter = Date.now() - started;
-  assert.deepEqual(ev.args[1], { timeout, kind: 'heartbeat' });
+  const { stack, ...detail } = ev.args[1];
+  assert.deepEqual(detail, { timeout, kind: 'heartbeat' });
+  assert.match(stack, /^ {4}at .*fixtures\/app\.mjs:\d+:\d+/m, 'the stack of the blocked loop');
   assert.ok(caughtAfter >= timeout * 0.9, `not before the timeout (${caughtAfter} ms)`);
   assert.ok(caughtAfter < timeout * 2.5, `caught promptly (${caughtAfter} ms)`);
   await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${ev.args[0].pid}\\)`));

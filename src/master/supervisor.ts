@@ -5,7 +5,7 @@ import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { modelName, resolveModel } from '../models/registry.js';
@@ -13,6 +13,9 @@ import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
+import { memoryAction, memoryMessage, mebibytes } from './memory.js';
+import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
+import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
@@ -40,6 +43,8 @@ interface WorkerRecord {
   readyBy?: number;
   /** The worker closed its listeners for good (draining). */
   acceptStopped?: boolean;
+  /** Over `maxWorkerMemory`: being replaced, then retired (see `planWorkers`). */
+  recycle?: boolean;
 }
 
 /** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
@@ -49,6 +54,12 @@ const RESTART_BACKOFF_MAX = 10_000;
 
 /** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
 const ABORT_GRACE = 1000;
+/**
+ * How long after SIGABRT a timed-out worker's main thread has to start its SIGABRT handler; if it
+ * does not (a spinning loop never will), its watchdog SIGKILLs it at once. {@link ABORT_GRACE} stays
+ * the backstop (a handler that runs but does not finish, or no watchdog).
+ */
+const ABORT_WATCH = 50;
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'retiring', 'timed_out', 'exited'],
@@ -143,6 +154,10 @@ export class Supervisor {
   #childMaster: ChildProcess | undefined;
   /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
   #upgraded = false;
+  /** `maxRestarts` / `restartWindow`. */
+  readonly #budget: RestartBudget;
+  /** `user` / `group`: who the workers run as. */
+  #identity: WorkerIdentity = { uid: undefined, gid: undefined, description: undefined };
   readonly done: Promise<number>;
 
   /** @param config - resolved config; @param emit - event sink of the host `Arbiter` */
@@ -152,6 +167,7 @@ export class Supervisor {
     this.log = new OperatorLog(config.logger, config.logLevel);
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
+    this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
@@ -169,6 +185,9 @@ export class Supervisor {
     const log = this.log;
     this.#emit('starting');
     log.info(`Starting arbiter ${VERSION}`);
+    if (process.pid === 1) {
+      log.warning('The master runs as PID 1: Node does not reap orphaned processes it did not start, so zombies would pile up. Run it under an init: docker run --init, tini, or dumb-init.');
+    }
     // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.
     for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
       const handler = (): void => {
@@ -179,6 +198,7 @@ export class Supervisor {
       process.on(sig, handler);
     }
     try {
+      this.#identity = workerIdentity(config.user, config.group);
       const inherited = upgradeListeners();
       if (config.pidfile) {
         // A master started by USR2 writes <pidfile>.2 and takes over <pidfile> when the old one exits.
@@ -198,6 +218,7 @@ export class Supervisor {
         return this.done;
       }
       this.#listeners = listeners;
+      shareUnixSockets(listeners, this.#identity, config.umask);
     } catch (err) {
       if (this.#phase !== 'starting') return this.done; // stopped while binding: not a failure
       log.error(err instanceof Error ? err.message : String(err));
@@ -207,6 +228,7 @@ export class Supervisor {
     }
     for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
     log.info(`Using worker: ${modelName(config.workerClass)}`);
+    if (this.#identity.description) log.info(`Workers run as ${this.#identity.description}`);
     if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => l.url));
@@ -260,6 +282,7 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
+      shareUnixSockets(added, this.#identity, this.#config.umask);
       for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`);
     }
     if (this.#phase !== 'running') {
@@ -267,8 +290,8 @@ export class Supervisor {
       return;
     }
     this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName } = fresh;
-    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
+    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName, maxWorkerMemory } = fresh;
+    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName, maxWorkerMemory });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
     if (procName) process.title = `arbiter: master [${procName}]`;
@@ -501,6 +524,10 @@ export class Supervisor {
           slots: 1 + this.#threads,
           env: this.#config.env,
           timeout: this.#config.timeout,
+          maxMemory: this.#config.maxWorkerMemory,
+          uid: this.#identity.uid,
+          gid: this.#identity.gid,
+          umask: this.#config.umask ?? undefined,
         },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
@@ -530,15 +557,30 @@ export class Supervisor {
     w.handle.kill('SIGTERM');
   }
 
-  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind']): void {
+  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind'], stall?: Extract<WatchdogReport, { t: 'stalled' }>): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'timeout';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
-    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind });
-    w.handle.kill('SIGABRT');
-    // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows (gunicorn: on the next
-    // one-second pass). Its replacement does not wait for this: a timed-out worker no longer counts.
-    w.killAt = performance.now() + ABORT_GRACE;
+    const thread = stall && stall.slot > 0 ? ` (serving thread ${stall.slot})` : '';
+    const detail = stall?.stack
+      ? `\nJavaScript stack of the stalled thread${thread}:\n${stall.stack}`
+      : stall?.noStack
+        ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
+        : '';
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`);
+    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
+    // Its replacement does not wait for what follows: a timed-out worker no longer counts.
+    if (stall?.stack && stall.slot === 0) {
+      // The main thread was running JavaScript after `timeout` ms without a beat: a loop that never
+      // returns, whose SIGABRT handler could never run. Kill at once.
+      w.killSent = true;
+      w.handle.kill('SIGKILL');
+    } else {
+      // The loop may be free (an idle loop, a stalled serving thread): SIGABRT runs `workerAbort`.
+      // If the handler does not start within ABORT_WATCH ms, the watchdog SIGKILLs the process;
+      // ABORT_GRACE is the backstop (a handler that does not finish, or no watchdog).
+      w.handle.abort(ABORT_WATCH);
+      w.killAt = performance.now() + ABORT_GRACE;
+    }
     if (!w.ran) this.#bootFailed(w);
     this.wakeup();
   }
@@ -615,7 +657,30 @@ export class Supervisor {
 
   #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
     if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
-    else if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
+    else if (report.t === 'memory') this.#onMemory(w, report.rss);
+    else if (this.#config.timeout > 0) {
+      trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
+      this.#timedOut(w, 'heartbeat', report);
+    }
+  }
+
+  /** `maxWorkerMemory` (see `memory.ts`): recycle gracefully, or kill one that keeps growing. */
+  #onMemory(w: WorkerRecord, rss: number): void {
+    const limit = this.#config.maxWorkerMemory;
+    const action = memoryAction(rss, limit, w.recycle === true || w.state === 'retiring');
+    if (action === 'none' || w.state === 'timed_out' || w.state === 'exited') return;
+    if (w.state === 'booting') this.log.warning(`Worker (pid:${w.pid}) uses ${mebibytes(rss)} before it is ready: is maxWorkerMemory (${mebibytes(limit)}) too low for this app?`);
+    if (action === 'recycle') {
+      this.log.warning(memoryMessage(action, w.pid, rss, limit));
+      w.recycle = true;
+    } else {
+      this.log.error(memoryMessage(action, w.pid, rss, limit));
+      if (w.state !== 'retiring') transition(w, 'retiring');
+      w.reason = 'memory';
+      w.killSent = true;
+      w.handle.kill('SIGKILL');
+    }
+    this.wakeup();
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -633,11 +698,12 @@ export class Supervisor {
       this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`);
     }
 
-    if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
+    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
     else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
+    const budget = UNPLANNED.has(reason) && this.#phase === 'running' ? this.#budget.note(performance.now()) : undefined;
 
     const info = snapshot(w);
     const exit: WorkerExit = Object.freeze({ code, signal, reason });
@@ -650,6 +716,11 @@ export class Supervisor {
         // the previous generation keeps serving
       } else if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
       else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+    }
+    if (budget?.exhausted && this.#phase === 'running') {
+      const why = this.#budget.describe(budget.count);
+      this.log.error(why);
+      this.stop(true, BUDGET_EXHAUSTED, why);
     }
     this.wakeup();
   }

@@ -20,6 +20,11 @@ export interface WorkerHandle {
   readonly pid: number;
   /** Sends a signal; false when the worker is already gone. */
   kill(signal: NodeJS.Signals): boolean;
+  /**
+   * Timeout: SIGABRT, and tells the worker's watchdog to SIGKILL the process unless its main
+   * thread starts the SIGABRT handler within `grace` ms (a spinning loop never will).
+   */
+  abort(grace: number): void;
   /** Sends a message with a copy of a socket handle (the master keeps its own). */
   sendHandle(msg: MasterMessage, handle: object): void;
   /** Resolves when the worker process has been reaped. */
@@ -35,7 +40,7 @@ export interface WorkerHandle {
 export interface WorkerHandleEvents {
   /** An arbiter protocol message. */
   message(msg: WorkerMessage): void;
-  /** The watchdog thread started (`hello`) or saw an event loop stall (`stalled`). */
+  /** The watchdog thread started (`hello`), saw an event loop stall (`stalled`) or the RSS over `maxWorkerMemory` (`memory`). */
   watchdog(report: Exclude<WatchdogReport, { t: 'vitals' }>): void;
 }
 
@@ -54,6 +59,13 @@ export interface SpawnOptions {
   timeout: number;
   /** Heartbeat slots to watch: 1 + serving threads. */
   slots: number;
+  /** `maxWorkerMemory` (bytes; 0 = off): the watchdog reports an RSS above it. */
+  maxMemory: number;
+  /** Run the worker as this user and group (`user`/`group` options); absent: as the master. */
+  uid?: number | undefined;
+  gid?: number | undefined;
+  /** The worker's umask (`umask` option); absent: inherited from the master. */
+  umask?: number | undefined;
 }
 
 /**
@@ -89,8 +101,12 @@ export class ProcessWorkerHandle implements WorkerHandle {
         [ENV.master]: String(process.pid),
         [ENV.timeout]: String(opts.timeout),
         [ENV.slots]: String(opts.slots),
+        [ENV.maxMemory]: String(opts.maxMemory),
+        ...(opts.umask !== undefined ? { [ENV.umask]: opts.umask.toString(8) } : {}),
       },
       serialization: 'json',
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
     });
     this.#child = child;
     this.exited = new Promise((resolve) => {
@@ -129,6 +145,18 @@ export class ProcessWorkerHandle implements WorkerHandle {
     channel?.on('error', () => {});
   }
 
+  /** Writes one query to the watchdog; false when the channel is gone. */
+  #ask(query: WatchdogQuery): boolean {
+    const channel = this.#channel;
+    if (!channel || channel.destroyed || !channel.writable) return false;
+    channel.write(`${JSON.stringify(query)}\n`);
+    return true;
+  }
+
+  abort(grace: number): void {
+    if (this.kill('SIGABRT')) this.#ask({ t: 'abort', grace });
+  }
+
   vitals(deadline: number): Promise<WorkerVitals | undefined> {
     const channel = this.#channel;
     if (!channel || channel.destroyed || !channel.writable) return Promise.resolve(undefined);
@@ -142,7 +170,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
       };
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
-      channel.write(`${JSON.stringify({ t: 'vitals', id } satisfies WatchdogQuery)}\n`);
+      this.#ask({ t: 'vitals', id });
     });
   }
 

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
+import { servingThreadName } from '../worker/stack.js';
 import { THREAD_MARK, type ThreadData, type ThreadMessage } from '../worker/thread.js';
 import { WorkerClass } from './base.js';
 
@@ -44,7 +45,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
         age: this.age,
         slot: this.slot,
       };
-      const thread = new Worker(entry, { workerData: data });
+      const thread = new Worker(entry, { workerData: data, name: servingThreadName(i + 1) });
       this.#threads.push(thread);
       return new Promise<void>((resolve, reject) => {
         let booted = false;

@@ -34,7 +34,9 @@ export function workerProcess(): WorkerProcessContext | undefined {
  * channel closes (the master died, however) or the parent pid changes — even while the main
  * thread spins or never reaches `run()`. A start-up heartbeat keeps beating while the event loop
  * turns (a top-level spin is reported as a stall). The `ARBITER_*` variables are removed from the
- * environment so that the app's own child processes are not mistaken for workers.
+ * environment so that the app's own child processes are not mistaken for workers. The `umask`
+ * option is applied here, and a SIGUSR1 listener replaces Node's default action (start the
+ * inspector on 127.0.0.1:9229, reachable by any local user) from the first moment.
  * (No `disconnect` listener here: it would keep an entry script that never calls `run()` alive.)
  */
 function install(): void {
@@ -58,9 +60,14 @@ function install(): void {
   const age = number(ENV.age);
   const slot = number(ENV.slot);
   const generation = number(ENV.generation);
+  const maxMemory = number(ENV.maxMemory) || 0;
+  const umask = env[ENV.umask];
   for (const key of Object.values(ENV)) delete env[key];
 
-  const watchdog = startWatchdog({ fd, timeout, masterPid, slots });
+  // A USR1 sent to a worker must never open a debugger port (runtime.ts adds its own handler later).
+  process.on('SIGUSR1', () => {});
+  if (umask !== undefined) process.umask(Number.parseInt(umask, 8));
+  const watchdog = startWatchdog({ fd, timeout, masterPid, slots, maxMemory });
   watchdog.main.notify();
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
   bootBeat?.unref();

@@ -55,6 +55,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     SIGINT: quickExit,
     SIGQUIT: quickExit,
     SIGABRT: () => {
+      watchdog.markAborting(); // the loop returned: the watchdog lets this handler finish
       try {
         worker?.aborting();
       } catch (err) {

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync } from 'node:fs';
-import { ArbiterError, configError } from '../errors.js';
+import { chmodSync, chownSync } from 'node:fs';
+import { ArbiterError } from '../errors.js';
+import { lookup } from '../users.js';
 import type { MasterListener } from './listeners.js';
 
 /**
@@ -9,78 +9,8 @@ import type { MasterListener } from './listeners.js';
  * and gid (the kernel switches them before the worker runs any code; libuv also drops the
  * supplementary groups, as gunicorn does without `initgroups`), and apply the umask first thing.
  *
- * Names are looked up in `/etc/passwd` and `/etc/group`, then with `getent` (which also asks NSS:
- * LDAP, sssd, systemd-userdb…) when the file does not have them.
+ * The options are validated in `src/users.ts`.
  */
-
-/** One entry of the user or group database. */
-interface Entry {
-  name: string;
-  id: number;
-  /** A user's primary group. */
-  gid?: number;
-}
-
-function parse(line: string): Entry | undefined {
-  const [name, , id, gid] = line.split(':');
-  if (!name || id === undefined || !/^\d+$/.test(id)) return undefined;
-  return { name, id: Number(id), ...(gid && /^\d+$/.test(gid) ? { gid: Number(gid) } : {}) };
-}
-
-/** Finds a user or group by name or id: `/etc/<db>` first, then `getent <db> <key>`. */
-function lookup(db: 'passwd' | 'group', key: string | number): Entry | undefined {
-  const matches = (e: Entry | undefined): e is Entry => e !== undefined && (typeof key === 'number' ? e.id === key : e.name === key);
-  try {
-    const found = readFileSync(`/etc/${db}`, 'utf8').split('\n').map(parse).find(matches);
-    if (found) return found;
-  } catch {
-    // no such file (not Linux, or a minimal container): ask getent
-  }
-  const r = spawnSync('getent', [db, String(key)], { encoding: 'utf8', timeout: 5000 });
-  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
-  return r.stdout.split('\n').map(parse).find(matches);
-}
-
-/** An id option's value: an integer id, or a string of digits. */
-function asId(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xfffffffe) return v;
-  if (typeof v === 'string' && /^\d{1,10}$/.test(v) && Number(v) <= 0xfffffffe) return Number(v);
-  return undefined;
-}
-
-/**
- * Validates the `user` option: a user name that exists on this system, or a uid. Returns the uid.
- * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the user when it does not exist.
- */
-export function checkUser(v: unknown): number {
-  const id = asId(v);
-  if (id !== undefined) return id;
-  const found = typeof v === 'string' && v.length > 0 ? lookup('passwd', v) : undefined;
-  if (!found) throw configError('user', 'the name of an existing user (looked up in /etc/passwd, then with getent) or a uid (integer >= 0)', v);
-  return found.id;
-}
-
-/**
- * Validates the `group` option: a group name that exists on this system, or a gid. Returns the gid.
- * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the group when it does not exist.
- */
-export function checkGroup(v: unknown): number {
-  const id = asId(v);
-  if (id !== undefined) return id;
-  const found = typeof v === 'string' && v.length > 0 ? lookup('group', v) : undefined;
-  if (!found) throw configError('group', 'the name of an existing group (looked up in /etc/group, then with getent) or a gid (integer >= 0)', v);
-  return found.id;
-}
-
-/**
- * Validates the `umask` option: an integer 0–0o777, or octal digits as a string (`'022'`, `'0o027'`).
- * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG`
- */
-export function checkUmask(v: unknown): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^(0o)?[0-7]{1,4}$/i.test(v) ? Number.parseInt(v.replace(/^0o/i, ''), 8) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 0o777) throw configError('umask', 'an integer from 0 to 0o777 (511), or octal digits as a string such as "022"', v);
-  return n;
-}
 
 /** Who the workers run as. */
 export interface WorkerIdentity {

@@ -44,16 +44,22 @@ function asId(v: unknown): number | undefined {
   return undefined;
 }
 
+/** Validates `user` or `group`: a name that exists on this system, or an id. Returns the id. */
+function checkAccount(option: 'user' | 'group', v: unknown): number {
+  const id = asId(v);
+  if (id !== undefined) return id;
+  const [db, idName] = option === 'user' ? (['passwd', 'uid'] as const) : (['group', 'gid'] as const);
+  const found = typeof v === 'string' && v.length > 0 ? lookup(db, v) : undefined;
+  if (!found) throw configError(option, `the name of an existing ${option} (looked up in /etc/${db}, then with getent) or a ${idName} (integer >= 0)`, v);
+  return found.id;
+}
+
 /**
  * Validates the `user` option: a user name that exists on this system, or a uid. Returns the uid.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the user when it does not exist.
  */
 export function checkUser(v: unknown): number {
-  const id = asId(v);
-  if (id !== undefined) return id;
-  const found = typeof v === 'string' && v.length > 0 ? lookup('passwd', v) : undefined;
-  if (!found) throw configError('user', 'the name of an existing user (looked up in /etc/passwd, then with getent) or a uid (integer >= 0)', v);
-  return found.id;
+  return checkAccount('user', v);
 }
 
 /**
@@ -61,11 +67,7 @@ export function checkUser(v: unknown): number {
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the group when it does not exist.
  */
 export function checkGroup(v: unknown): number {
-  const id = asId(v);
-  if (id !== undefined) return id;
-  const found = typeof v === 'string' && v.length > 0 ? lookup('group', v) : undefined;
-  if (!found) throw configError('group', 'the name of an existing group (looked up in /etc/group, then with getent) or a gid (integer >= 0)', v);
-  return found.id;
+  return checkAccount('group', v);
 }
 
 /**

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unl
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Arbiter } from '../dist/esm/index.js';
 import { RestartBudget } from '../dist/esm/master/restarts.js';
 import { Master, canConnect, childrenOf, fixture, freePort, isAlive, loadGenerator, request, waitFor } from './helpers.mjs';
 
@@ -131,6 +132,16 @@ test('maxWorkerMemory: a worker that keeps growing past 1.5× while it waits to 
   assert.deepEqual(exit.args[1], { code: null, signal: 'SIGKILL', reason: 'memory' });
   await m.waitForLog(new RegExp(`Worker \\(pid:${old}\\) kept growing to [\\d.]+ MiB \\(1\\.5 × maxWorkerMemory is 192\\.0 MiB\\) while being recycled: killing it`));
   assert.doesNotMatch(m.stderr, /Perhaps out of memory/);
+});
+
+test('the new options: defaults, and user/group/umask resolved to numbers', () => {
+  const config = (c) => new Arbiter({ config: c, load: () => () => {} }).config;
+  const d = config({});
+  assert.deepEqual([d.maxWorkerMemory, d.maxRestarts, d.restartWindow, d.user, d.group, d.umask], [0, 0, 60_000, null, null, null]);
+  const hasNobody = /^nobody:[^:]*:65534:/m.test(readFileSync('/etc/passwd', 'utf8'));
+  const c = config({ user: hasNobody ? 'nobody' : 65534, group: 'root', umask: '027', maxWorkerMemory: 64 * MiB, maxRestarts: 5, restartWindow: 10_000 });
+  assert.deepEqual([c.user, c.group, c.umask, c.maxWorkerMemory, c.maxRestarts, c.restartWindow], [65534, 0, 0o27, 64 * MiB, 5, 10_000]);
+  assert.deepEqual([config({ user: '1000' }).user, config({ umask: '0o077' }).umask, config({ umask: 18 }).umask], [1000, 0o77, 18]);
 });
 
 test('RestartBudget: more than maxRestarts deaths within the window exhaust it; older ones are forgotten', () => {

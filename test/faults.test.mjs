@@ -58,7 +58,7 @@ test('a for(;;) handler: WORKER TIMEOUT logs its stack (file:line), worker_timeo
 
 test('a stalled serving thread of a threaded worker: its stack is logged, and the free main thread still runs workerAbort', async (t) => {
   const port = await freePort();
-  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 1000, workerClass: 'threaded', threads: 2 }));
+  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 2000, workerClass: 'threaded', threads: 2 }));
   await m.ready(1);
   const [pid] = m.readyWorkers();
   await request(port, '/spin').catch(() => {});
@@ -72,7 +72,7 @@ test('a stalled serving thread of a threaded worker: its stack is logged, and th
 
 test('a sync request that waits past timeout (idle loop): no stack, and SIGABRT still runs workerAbort', async (t) => {
   const port = await freePort();
-  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 1000, workerClass: 'sync' }));
+  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 2000, workerClass: 'sync' }));
   await m.ready(1);
   const [pid] = m.readyWorkers();
   await request(port, '/wait?ms=10000').catch(() => {});

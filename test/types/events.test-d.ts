@@ -17,6 +17,13 @@ arbiter.on('child_exit', (_w: WorkerInfo, _e: WorkerExit) => {});
 arbiter.on('nworkers_changed', (next: number, previous: number) => void (next + previous));
 arbiter.on('ready', (addresses: string[]) => void addresses);
 arbiter.on('worker_timeout', (_w, detail) => void detail.timeout);
+arbiter.on('worker_timeout', (_w, detail) => {
+  const stack: string | undefined = detail.stack; // the stalled thread's JavaScript stack, when taken
+  void stack;
+});
+arbiter.on('worker_exit', (_w, exit) => {
+  if (exit.reason === 'memory') void exit.code; // maxWorkerMemory
+});
 arbiter.on('exit', (code: number) => void code);
 arbiter.on('reload_failed', (detail) => {
   const reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout' = detail.reason;

@@ -27,6 +27,8 @@ export interface WorkerHandle {
   abort(grace: number): void;
   /** Sends a message with a copy of a socket handle (the master keeps its own). */
   sendHandle(msg: MasterMessage, handle: object): void;
+  /** Sends a message (dropped when the worker is gone). */
+  send(msg: MasterMessage): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
@@ -171,6 +173,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
       this.#ask({ t: 'vitals', id });
+    });
+  }
+
+  send(msg: MasterMessage): void {
+    if (!this.#child.connected) return;
+    this.#child.send(envelope(msg), (err: Error | null) => {
+      if (err) trace.master('worker %d: cannot send %s: %s', this.pid, msg.cmd, err.message);
     });
   }
 

@@ -54,6 +54,8 @@ export interface SpawnOptions {
   env: Readonly<Record<string, string>>;
   /** The master's `timeout` (the watchdog starts before the worker has read its own config). */
   timeout: number;
+  /** The master's `bootTimeout`. */
+  bootTimeout: number;
   /** Heartbeat slots to watch: 1 + serving threads. */
   slots: number;
 }
@@ -90,6 +92,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
         [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
         [ENV.master]: String(process.pid),
         [ENV.timeout]: String(opts.timeout),
+        [ENV.bootTimeout]: String(opts.bootTimeout),
         [ENV.slots]: String(opts.slots),
       },
       serialization: 'json',

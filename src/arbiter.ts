@@ -6,6 +6,8 @@ import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
+import { ControlServer } from './control/server.js';
+import { UPGRADE_ENV } from './master/listeners.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
@@ -88,6 +90,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
       (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
       this.#safeEmit(event, args);
     });
+    const { controlSocket } = this.config;
+    if (controlSocket !== false) {
+      const upgraded = UPGRADE_ENV in process.env; // read before the supervisor consumes it
+      void new ControlServer(this, this.#internal, this.#log).listen(controlSocket, upgraded);
+    }
     return this.#supervisor.run();
   }
 

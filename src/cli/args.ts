@@ -177,6 +177,21 @@ export interface RunArgs {
   version: boolean;
 }
 
+/** `--max-requests -1` → `--max-requests=-1` (parseArgs would take `-1` for a flag), so that the value reaches validation. */
+function withNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.startsWith('--') ? arg.slice(2) : Object.keys(OPTION_FLAGS).find((n) => arg === `-${OPTION_FLAGS[n]!.short}`);
+    const next = argv[i + 1];
+    if (name !== undefined && Object.hasOwn(OPTION_FLAGS, name) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 /**
  * Parses run-mode arguments. Each flag's value is validated on its own by the library's own
  * validator (`resolveConfig`), so a bad value is reported against the flag that carried it.
@@ -186,7 +201,7 @@ export interface RunArgs {
 export function parseRunArgs(argv: readonly string[]): RunArgs {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: withNegativeValues(argv), options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     throw parseError(err);
   }

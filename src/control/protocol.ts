@@ -17,22 +17,61 @@ export const CONTROL_PROTOCOL = 1;
 /** Largest frame accepted (bytes of JSON); a bigger length prefix is a protocol error. */
 export const MAX_FRAME = 1 << 20;
 
+/** Arguments of `scale`: a new target, or a change of the current one. */
+export type ScaleArgs =
+  | {
+      /** The new number of workers. */
+      n: number;
+    }
+  | {
+      /** Add (positive) or remove (negative) this many workers. */
+      delta: number;
+    };
+
+/** Answer of `scale`. */
+export interface ScaleResult {
+  /** The target before. */
+  previous: number;
+  /** The target now. */
+  target: number;
+}
+
+/** Arguments of `stop`. */
+export interface StopArgs {
+  /** `true` (default): like TERM; `false`: like QUIT. */
+  graceful?: boolean;
+}
+
+/** Answer of `stop`, sent as the master halts. */
+export interface StopResult {
+  /** The master's exit status. */
+  status: number;
+}
+
+/** One command: the shape of its arguments and of its answer's data. */
+export interface CommandSpec<A, D> {
+  /** The request's `args`. */
+  args: A;
+  /** The answer's `data`. */
+  data: D;
+}
+
 /** Every command: its arguments and the data of its answer. */
 export interface ControlCommands {
   /** Discovery (`arbiter ls`): the master in one row; no worker is asked anything. */
-  info: { args: Record<string, never>; data: MasterSummary };
+  info: CommandSpec<Record<string, never>, MasterSummary>;
   /** `arbiter status`: `stats()`. */
-  status: { args: Record<string, never>; data: ArbiterStats };
+  status: CommandSpec<Record<string, never>, ArbiterStats>;
   /** `arbiter reload`: `reload()`, answered once the reload succeeded (`reloaded`) or failed (then an error). */
-  reload: { args: Record<string, never>; data: ReloadSuccess };
+  reload: CommandSpec<Record<string, never>, ReloadSuccess>;
   /** `arbiter scale`: `scale()` to `n`, or by `delta` from the current target. */
-  scale: { args: { n: number } | { delta: number }; data: { previous: number; target: number } };
+  scale: CommandSpec<ScaleArgs, ScaleResult>;
   /** `arbiter stop`: `stop({ graceful })`, answered when the master halts, with its exit status. */
-  stop: { args: { graceful?: boolean }; data: { status: number } };
+  stop: CommandSpec<StopArgs, StopResult>;
   /** `arbiter upgrade`: `reexec()` (USR2). */
-  upgrade: { args: Record<string, never>; data: Record<string, never> };
+  upgrade: CommandSpec<Record<string, never>, Record<string, never>>;
   /** `arbiter reopen`: `reopenLogs()` (USR1). */
-  reopen: { args: Record<string, never>; data: Record<string, never> };
+  reopen: CommandSpec<Record<string, never>, Record<string, never>>;
 }
 
 /** A command name. */

@@ -219,6 +219,30 @@ test('an explicit --control-socket replaces a stale one, and is still found by l
   assert.deepEqual(readdirSync(join(env.XDG_RUNTIME_DIR, 'arbiter')), [], 'discovery link removed');
 });
 
+test('upgrade with an explicit --control-socket: the new master listens at <path>.2, then takes <path> over', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const path = join(env.XDG_RUNTIME_DIR, 'app.sock');
+  const m = serve(t, ['-w', '1', '--control-socket', path, '-b', `127.0.0.1:${await freePort()}`, APP], env);
+  await waitFor(() => controlRequest(path, 'info', {}).then((i) => i.ready === 1, () => false), 'the master on its explicit socket');
+  assert.equal((await cli(['upgrade', path], { env })).code, 0);
+  const next = await waitFor(() => controlRequest(`${path}.2`, 'info', {}).then((i) => i.ready === 1 && i.pid, () => false), 'the new master at <path>.2');
+  m.pids.add(next);
+  t.after(() => {
+    try {
+      process.kill(next, 'SIGKILL');
+    } catch {}
+  });
+  assert.equal((await json(['status', path], env)).pid, m.pid, 'the old master keeps <path> meanwhile');
+  assert.equal((await cli(['stop', String(m.pid)], { env })).code, 0);
+  await m.exited;
+  await waitFor(() => controlRequest(path, 'info', {}).then((i) => i.pid === next, () => false), 'the new master at <path>');
+  assert.ok(!existsSync(`${path}.2`));
+  assert.equal((await json(['status', String(next)], env)).pid, next, 'found by pid (discovery link)');
+  assert.equal((await cli(['stop', path], { env })).code, 0);
+  await waitFor(() => !isAlive(next), 'the new master to exit');
+  assert.ok(!existsSync(path));
+});
+
 test('--no-control-socket: no socket at all', async (t) => {
   const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
   const port = await freePort();

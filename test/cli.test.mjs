@@ -403,7 +403,7 @@ test('module exports: listener, factory, Application, Express, Fastify; anything
   assert.equal(ok.code, 0, ok.stderr);
 });
 
-test('--help lists every flag; --version prints the version', async () => {
+test('--help and docs/cli.md list every flag; --version prints the version', async () => {
   const { OPTION_FLAGS } = await import('../dist/esm/cli/args.js');
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
@@ -413,6 +413,10 @@ test('--help lists every flag; --version prints the version', async () => {
   }
   for (const other of ['--config', '--check-config', '--print-config', '--version', '--no-control-socket', 'ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'reopen']) {
     assert.ok(help.stdout.includes(other), `${other} in --help`);
+  }
+  const doc = readFileSync(new URL('../docs/cli.md', import.meta.url), 'utf8');
+  for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
+    assert.ok(doc.includes(`\`--${name} `) || doc.includes(`--${name} ${flag.value}`), `--${name} in docs/cli.md`);
   }
   const version = await cli(['-v']);
   assert.equal(version.stdout, `arbiter ${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);

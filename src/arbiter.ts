@@ -132,8 +132,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * The master and a line per worker: the data of `arbiter status --json` and `/status`
    * ({@link ArbiterStats}). Each worker's figures come from its watchdog thread, so a blocked
    * worker still answers (its `heartbeatAge` grows); CPU % is measured over a 200 ms window, so
-   * this takes about that long. Works from `run()` until the
-   * arbiter has halted (then with no workers).
+   * this takes about that long. Works from `run()` on, also once the arbiter has halted (then
+   * with no workers). Nothing is sampled between calls.
    * @throws {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` and in a worker.
    */
   stats(): Promise<ArbiterStats> {

@@ -135,11 +135,13 @@ test('every worker-side hook fires with the right arguments', async (t) => {
   process.kill(pid, 'SIGQUIT');
   await waitFor(() => named('workerInt').length === 1 && named('workerExit').length === 1, 'workerInt then workerExit');
   assert.equal(named('workerInt')[0].pid, pid);
+  await m.waitForEvents('worker_exit', 1, (w) => w.pid === pid); // until then readyWorkers() still lists it
   await waitFor(() => m.readyWorkers().length === 1, 'a replacement');
   const [second] = m.readyWorkers();
   process.kill(second, 'SIGABRT');
   await waitFor(() => named('workerAbort').length === 1 && named('workerExit').length === 2, 'workerAbort then workerExit');
   assert.deepEqual([named('workerAbort')[0].pid, named('workerAbort')[0].age], [second, 2]);
+  await m.waitForEvents('worker_exit', 1, (w) => w.pid === second);
   await waitFor(() => m.readyWorkers().length === 1, 'another replacement');
   const [third] = m.readyWorkers();
   m.signal('SIGTERM');

@@ -330,7 +330,20 @@ export function parseControlArgs(command: ControlCommandName, argv: readonly str
 /** The help text: every flag, from the one table. */
 export function helpText(): string {
   const sections = new Map<string, string[]>();
-  const line = (left: string, help: string): string => `  ${left.padEnd(34)} ${help}`;
+  const line = (left: string, help: string): string => {
+    // help wrapped at 100 columns, continuation lines under the help column
+    const words = help.split(' ');
+    const lines: string[] = [];
+    let current = '';
+    for (const w of words) {
+      if (current && current.length + 1 + w.length > 100 - 37) {
+        lines.push(current);
+        current = w;
+      } else current = current ? `${current} ${w}` : w;
+    }
+    lines.push(current);
+    return `  ${left.padEnd(34)} ${lines.join(`\n${' '.repeat(37)}`)}`;
+  };
   for (const [name, f] of Object.entries(OPTION_FLAGS)) {
     const left = `${f.short ? `-${f.short}, ` : '    '}--${name} ${f.value}`;
     const list = sections.get(f.section) ?? [];

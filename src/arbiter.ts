@@ -1,7 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
-import type { ApplicationLike } from './application.js';
+import type { ApplicationLike, NeedsWorkerClass } from './application.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
@@ -12,7 +12,8 @@ import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
 import { Tally } from './master/tally.js';
-import { resolveModel } from './models/registry.js';
+import type { WorkerClass } from './models/base.js';
+import { checkWorkerClass, resolveModel } from './models/registry.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
 import { isArbiterThread, runThread } from './worker/thread.js';
 
@@ -30,6 +31,12 @@ export interface StopOptions {
  * The same entry script runs in the master and in every worker: in the master `run()`
  * supervises; in a worker it serves `app.load()`'s handler until told to stop.
  *
+ * `H` is the type of that handler, inferred from `load()`: a Node `http.RequestListener` for the
+ * built-in models (the default), or whatever a custom `WorkerClass<H>` serves. A handler that
+ * does not fit `workerClass` is a compile error (see {@link NeedsWorkerClass}).
+ *
+ * @typeParam H - the handler type `load()` returns
+ *
  * @example
  * ```ts
  * import { Arbiter } from 'arbiter';
@@ -43,7 +50,7 @@ export interface StopOptions {
  */
 export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   /** The validated config with every default filled in (frozen). */
-  readonly config: ResolvedConfig;
+  readonly config: ResolvedConfig<WorkerClass<H>>;
   readonly #app: ApplicationLike<H>;
   #supervisor: Supervisor | undefined;
   readonly #log: OperatorLog;
@@ -60,13 +67,13 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * Validates the whole config.
    * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the option, the value and what was expected.
    */
-  constructor(app: ApplicationLike<H>) {
+  constructor(app: ApplicationLike<H> & NeedsWorkerClass<H>) {
     super();
     if (typeof app !== 'object' || app === null || typeof app.load !== 'function') {
       throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`app\` to be an object with a load() function, got ${String(app)}`);
     }
     this.#app = app;
-    this.config = resolveConfig(app.config);
+    this.config = resolveConfig(app.config, checkWorkerClass) as ResolvedConfig<WorkerClass<H>>;
     this.#log = new OperatorLog(this.config.logger, this.config.logLevel);
   }
 
@@ -82,8 +89,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    */
   run(): Promise<number> {
     if (isProbe()) return answerProbe(masterConfig(this.config, resolveModel(this.config).inThreads));
-    if (isArbiterThread()) return runThread(this.#app as ApplicationLike<unknown>, this.config);
-    if (isWorkerProcess()) return runWorker(this.#app as ApplicationLike<unknown>, this.config);
+    if (isArbiterThread()) return runThread(this.#app, this.config);
+    if (isWorkerProcess()) return runWorker(this.#app, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#startedAt = performance.now();
     this.#supervisor = new Supervisor(this.config, (event, ...args) => {

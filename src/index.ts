@@ -6,13 +6,14 @@
 // before any code of the entry script runs (see worker/guard.ts).
 import './worker/guard.js';
 export { Arbiter, type StopOptions } from './arbiter.js';
-export { Application, type ApplicationLike } from './application.js';
+export { Application, type ApplicationLike, type ArbiterConfig, type NeedsWorkerClass } from './application.js';
 export { ArbiterError, type ArbiterErrorCode } from './errors.js';
 export {
   DEFAULTS,
-  type ArbiterConfig,
+  type BaseConfig,
   type ResolvedConfig,
   type StaticDefaults,
+  type WorkerClassValue,
   type WorkerHooks,
 } from './config.js';
 export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';

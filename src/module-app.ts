@@ -4,9 +4,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ApplicationLike } from './application.js';
-import type { ArbiterConfig } from './config.js';
+import type { ArbiterConfig } from './application.js';
 import { ArbiterError } from './errors.js';
 import { importModule } from './import.js';
+import { describeHandler, handlerKind, handlerRecipe } from './models/handler.js';
 
 
 /** A parsed `<module>[:export]`. */
@@ -47,64 +48,43 @@ export function resolveModuleSpecifier(specifier: string, cwd = process.cwd()): 
   throw new ArbiterError('ARBITER_ERR_APP', `Cannot find the app module ${JSON.stringify(request)} (looked for ${asPath})`);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'function') return `a function of ${value.length} parameter${value.length === 1 ? '' : 's'}`;
-  if (typeof value === 'object') return `an object with keys ${Object.keys(value).slice(0, 8).join(', ') || '(none)'}`;
-  return `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} (${String(value)})`;
-}
-
 const EXPECTED =
-  'a request listener (req, res) => ..., an object with load() (an Application), a function of no arguments returning either, a Fastify instance or a Koa app';
+  'a request listener (req, res) => ... (an express app, koa.callback()), a Fastify instance, a Koa app, an object with load(), or a function of no arguments returning one of these';
 
-/** The kinds of export an app module may have, in the order they are recognised. */
-const KINDS: readonly { test(v: unknown): boolean; adapt(v: never, what: string, depth: number): Promise<RequestListener> }[] = [
-  {
-    // Fastify: served through its router after ready() (its own server is never started).
-    test: (v) => isObjectLike(v) && typeof v.routing === 'function' && typeof v.ready === 'function',
-    adapt: async (app: { ready(): Promise<unknown>; routing: RequestListener }) => {
+/** Turns a value into a request listener, by its kind ({@link handlerKind}); `depth` bounds factories returning factories. */
+async function adapt(value: unknown, what: string, depth: number): Promise<RequestListener> {
+  const kind = depth <= 3 ? handlerKind(value) : 'other';
+  switch (kind) {
+    case 'express':
+      return value as RequestListener;
+    case 'request-listener': {
+      // Two or more parameters: (req, res) => ...; fewer: a factory (sync or async) to call.
+      const fn = value as (...args: unknown[]) => unknown;
+      return fn.length >= 2 ? (fn as RequestListener) : adapt(await fn(), `${what}()`, depth + 1);
+    }
+    case 'fastify': {
+      // served through its router once ready; its own server is never started
+      const app = value as { ready(): Promise<unknown>; routing: RequestListener };
       await app.ready();
       return (req, res) => app.routing(req, res);
-    },
-  },
-  {
-    // Koa: its callback() is the listener.
-    test: (v) => isObjectLike(v) && typeof v.callback === 'function' && typeof v.use === 'function',
-    adapt: async (app: { callback(): RequestListener }) => app.callback(),
-  },
-  {
-    // A request listener: express apps, koa.callback(), (req, res) => ...
-    test: (v) => typeof v === 'function' && v.length >= 2,
-    adapt: async (fn: RequestListener) => fn,
-  },
-  {
-    // An Application (object with load()).
-    test: (v) => isObjectLike(v) && typeof v.load === 'function',
-    adapt: async (app: { load(): unknown }, what, depth) => adapt(await app.load(), `${what}.load()`, depth + 1),
-  },
-  {
-    // A factory (sync or async) returning any of the above.
-    test: (v) => typeof v === 'function' && v.length < 2,
-    adapt: async (factory: () => unknown, what, depth) => adapt(await factory(), `${what}()`, depth + 1),
-  },
-];
-
-function isObjectLike(v: unknown): v is Record<string, unknown> {
-  return (typeof v === 'object' && v !== null) || typeof v === 'function';
-}
-
-async function adapt(value: unknown, what: string, depth: number): Promise<RequestListener> {
-  const kind = depth <= 3 ? KINDS.find((k) => k.test(value)) : undefined;
-  if (!kind) throw new ArbiterError('ARBITER_ERR_APP', `${what} is ${describe(value)}; expected ${EXPECTED}`);
-  return kind.adapt(value as never, what, depth);
+    }
+    case 'koa':
+      return (value as { callback(): RequestListener }).callback();
+    case 'application':
+      return adapt(await (value as { load(): unknown }).load(), `${what}.load()`, depth + 1);
+    default: {
+      const recipe = handlerRecipe(value);
+      throw new ArbiterError('ARBITER_ERR_APP', `${what} is ${describeHandler(value)}; expected ${EXPECTED}${recipe ? ` (${recipe})` : ''}`);
+    }
+  }
 }
 
 /**
- * Turns whatever an app module exports into a request listener: a request listener (a function
- * of two or more parameters: an express app, `koa.callback()`), a Koa app, a Fastify instance
- * (after `await app.ready()`, served through `app.routing`), an object with `load()` (an
- * `Application`), or a function of fewer parameters (a factory, sync or async) returning any of these.
+ * Turns whatever an app module exports into a request listener: a request listener (an express
+ * app, or a function of two or more parameters such as `koa.callback()`), a Koa app, a Fastify
+ * instance (after `await app.ready()`, served through `app.routing`), an object with `load()` (an
+ * `Application`), or a function of fewer parameters (a factory, sync or async) returning any of
+ * these. Kinds are recognised by `models/handler.ts`, as the worker models do.
  * @param what - how to name the value in an error message
  * @throws {@link ArbiterError} `ARBITER_ERR_APP` saying what was found and what is expected.
  */

@@ -395,10 +395,13 @@ test('module exports: listener, factory, Application, Express, Fastify; anything
 
   const answer = serve(t, ['-w', '1', '-b', `127.0.0.1:${await freePort()}`, `${APP}:answer`], env);
   assert.equal((await answer.exited).code, 4, 'app load error');
-  assert.match(answer.stderr, /The export `answer` of .*app.mjs is a number \(42\); expected a request listener/);
+  assert.match(answer.stderr, /The export `answer` of .*app.mjs is 42 \(number\); expected a request listener/);
+  const fetchApp = await cli(['--check-config', `${APP}:fetchApp`]);
+  assert.equal(fetchApp.code, 1);
+  assert.match(fetchApp.stderr, /^arbiter: The export `fetchApp` of .*app.mjs is an object with a fetch\(\) method \(a Hono app\?\); expected .*getRequestListener/);
   const check = await cli(['--check-config', `${APP}:nope`]);
   assert.equal(check.code, 1);
-  assert.match(check.stderr, /has no export `nope` \(it exports: answer, application, default, factory\)/);
+  assert.match(check.stderr, /has no export `nope` \(it exports: answer, application, default, factory, fetchApp\)/);
   const ok = await cli(['--check-config', '-w', '3', `${APP}:factory`]);
   assert.equal(ok.code, 0, ok.stderr);
 });

@@ -2,9 +2,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { resolveConfig, type ArbiterConfig } from '../config.js';
+import type { ArbiterConfig } from '../application.js';
+import { resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
 import { importModule } from '../import.js';
+import { checkWorkerClass } from '../models/registry.js';
 
 /** How a flag's text becomes an option value. */
 type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
@@ -213,7 +215,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     if (raw === undefined) continue;
     const value = convert(name, flag, raw as string | string[]);
     try {
-      resolveConfig({ [flag.key]: value }, {}); // the library's validator for this one option
+      resolveConfig({ [flag.key]: value }, checkWorkerClass, {}); // the library's validator for this one option
     } catch (err) {
       if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${flagName(name)} ${Array.isArray(raw) ? raw.join(' ') : raw}: ${err.message}`);
       throw err;
@@ -255,7 +257,7 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     throw new UsageError(`cannot read the config file ${file}: ${e.code === 'ENOENT' || e.code === 'ERR_MODULE_NOT_FOUND' ? 'no such file' : e.message.split('\n')[0]}`);
   }
   try {
-    resolveConfig(config, {});
+    resolveConfig(config, checkWorkerClass, {});
   } catch (err) {
     if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${file}: ${err.message}`);
     throw err;

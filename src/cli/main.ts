@@ -2,7 +2,7 @@ import { Arbiter } from '../arbiter.js';
 import { resolveConfig, type ResolvedConfig } from '../config.js';
 import { controlRequest, findMaster, listMasters } from '../control/client.js';
 import { ArbiterError } from '../errors.js';
-import { modelName } from '../models/registry.js';
+import { checkWorkerClass, modelName } from '../models/registry.js';
 import { moduleApp } from '../module-app.js';
 import { VERSION } from '../version.js';
 import {
@@ -78,7 +78,7 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
   const file = args.configFile === undefined ? undefined : await readConfigFile(args.configFile);
   const config = mergeConfig(file, args.flags);
   if (args.printConfig) {
-    io.out(printable(resolveConfig(config)));
+    io.out(printable(resolveConfig(config, checkWorkerClass)));
     return 0;
   }
   if (args.module === undefined) throw new UsageError('missing the app module: arbiter [options] <module>[:export]');

@@ -2,7 +2,6 @@ import { chmodSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } f
 import net from 'node:net';
 import path from 'node:path';
 import type { EventEmitter } from 'eventemitter3';
-import type { StopOptions } from '../arbiter.js';
 import type { ArbiterEvents, ReloadFailure, ReloadSuccess } from '../events.js';
 import type { OperatorLog } from '../log.js';
 import type { ArbiterStats, MasterSummary } from '../master/stats.js';
@@ -18,7 +17,7 @@ export interface ControlTarget {
   reload(): void;
   scale(n: number): void;
   readonly numWorkers: number;
-  stop(options: StopOptions): Promise<number>;
+  stop(options: { graceful?: boolean }): Promise<number>;
   reexec(): void;
   reopenLogs(): void;
 }

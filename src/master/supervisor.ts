@@ -5,7 +5,7 @@ import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { modelName, resolveModel } from '../models/registry.js';
@@ -48,8 +48,6 @@ const QUICK_DEATH = 5000;
 const RESTART_BACKOFF_MIN = 100;
 const RESTART_BACKOFF_MAX = 10_000;
 
-/** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
-const ABORT_GRACE = 1000;
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'retiring', 'timed_out', 'exited'],

@@ -299,6 +299,7 @@ test('bad flags and values: one line naming the flag, exit 1, nothing left behin
     [[APP, 'extra'], /^arbiter: unexpected argument "extra": one app module only \(see arbiter --help\)$/],
     [[], /^arbiter: missing the app module/],
     [['nope.mjs'], /^arbiter: Cannot find the app module "nope.mjs" \(looked for .*nope.mjs\)$/],
+    [['stauts'], /^arbiter: Cannot find the app module "stauts" \(looked for .*\); nor is it a command \(ls, status, reload, scale, stop, upgrade, reopen\)$/],
     [['scale'], /^arbiter: scale needs a worker count: n, \+k or -k \(got nothing\)/],
     [['scale', 'lots'], /^arbiter: scale needs a worker count/],
     [['status', '--bogus'], /^arbiter: unknown option --bogus/],

@@ -82,7 +82,16 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
     return 0;
   }
   if (args.module === undefined) throw new UsageError('missing the app module: arbiter [options] <module>[:export]');
-  const app = moduleApp(args.module, config);
+  let app;
+  try {
+    app = moduleApp(args.module, config);
+  } catch (err) {
+    // `arbiter stauts` is more likely a mistyped command than a module
+    if (err instanceof ArbiterError && !/[./:]/.test(args.module)) {
+      throw new ArbiterError(err.code, `${err.message}; nor is it a command (${CONTROL_COMMANDS.join(', ')})`);
+    }
+    throw err;
+  }
   const arbiter = new Arbiter(app); // validates the whole config
   if (args.checkConfig) {
     await app.load(); // imports the module and checks its export, as a worker would

@@ -243,6 +243,17 @@ test('upgrade with an explicit --control-socket: the new master listens at <path
   assert.ok(!existsSync(path));
 });
 
+test('a --control-socket path that holds a regular file is left alone: a warning, no socket', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const path = join(env.XDG_RUNTIME_DIR, 'notes.txt');
+  writeFileSync(path, 'mine\n');
+  const port = await freePort();
+  const m = serve(t, ['-w', '1', '--control-socket', path, '-b', `127.0.0.1:${port}`, APP], env);
+  await m.waitForLog(/Cannot open the control socket: .*notes.txt exists and is not a socket; running without it/);
+  await waitFor(() => request(port, '/').then(() => true, () => false), 'serving anyway');
+  assert.equal(readFileSync(path, 'utf8'), 'mine\n');
+});
+
 test('--no-control-socket: no socket at all', async (t) => {
   const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
   const port = await freePort();

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { EventEmitter } from 'eventemitter3';
@@ -143,6 +143,11 @@ export class ControlServer {
     if (auto) ensurePrivateDir(path.dirname(wanted));
     else mkdirSync(path.dirname(wanted), { recursive: true, mode: 0o700 });
     let where = wanted;
+    try {
+      if (!lstatSync(wanted).isSocket()) throw new Error(`${wanted} exists and is not a socket`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     if (await connectable(wanted)) {
       const holder = await controlRequest(wanted, 'info', {}, 2000).catch(() => undefined);
       if (!upgraded || holder?.pid !== process.ppid) throw new Error(`${wanted} is in use by a running master${holder ? ` (pid ${holder.pid})` : ''}`);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArbiterError } from '../errors.js';
+import { isAlive } from '../master/pidfile.js';
 import type { MasterSummary } from '../master/stats.js';
 import { controlDir, currentUid } from './paths.js';
 import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, type ControlCommand, type ControlCommands, type ControlResponse } from './protocol.js';
@@ -32,15 +33,6 @@ function processUid(pid: number): number | undefined {
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

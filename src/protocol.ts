@@ -19,7 +19,12 @@ export type WorkerMessage =
 /** Messages from the master to a worker. */
 export type MasterMessage =
   /** one fresh copy of listener `index` (of `count`) travels with this message, in answer to request `id` */
-  { cmd: 'listener'; id: number; index: number; count: number };
+  | { cmd: 'listener'; id: number; index: number; count: number }
+  /**
+   * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
+   * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
+   */
+  | { cmd: 'reopen_logs' };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';

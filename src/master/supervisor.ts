@@ -7,8 +7,9 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
-import { modelName, resolveModel } from '../models/registry.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
+import { setProcessTitle } from '../title.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -204,11 +205,13 @@ export class Supervisor {
       this.#finish();
       return this.done;
     }
-    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
+    const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
+    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`);
     log.info(`Using worker: ${modelName(config.workerClass)}`);
-    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
+    for (const warning of modelWarnings(config)) log.warning(warning);
+    if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
-    this.#emit('ready', this.#listeners.map((l) => l.url));
+    this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
     this.wakeup();
     return this.done;
   }
@@ -271,7 +274,7 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
-      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`);
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
@@ -282,7 +285,7 @@ export class Supervisor {
     this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
-    if (procName) process.title = `arbiter: master [${procName}]`;
+    if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
     this.#generation = ++this.#generationSeq;
     this.#spawnPaused = false;
     if (this.target !== workers) this.scale(workers);
@@ -307,7 +310,10 @@ export class Supervisor {
     if (!this.#previous || oldLive) return;
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
-    const workers = [...this.#workers.values()].filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    const all = [...this.#workers.values()];
+    const workers = all.filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
+    this.log.info(`Reload complete: generation ${this.#generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
     this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
   }
 
@@ -323,9 +329,13 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /** USR1: workers reopen their logs. */
+  /**
+   * USR1: emits `reopen_logs` (the host reopens its own files) and asks every worker, over IPC,
+   * to reopen theirs (the `onReopenLogs` hook). No signal goes to the workers.
+   */
   reopenLogs(): void {
-    for (const w of this.#workers.values()) w.handle.kill('SIGUSR1');
+    this.#emit('reopen_logs');
+    for (const w of this.#workers.values()) w.handle.send({ cmd: 'reopen_logs' });
   }
 
   /** TERM (graceful) or INT/QUIT (quick). Resolves with the exit status. */

@@ -22,6 +22,8 @@ export interface WorkerHandle {
   kill(signal: NodeJS.Signals): boolean;
   /** Sends a message with a copy of a socket handle (the master keeps its own). */
   sendHandle(msg: MasterMessage, handle: object): void;
+  /** Sends a message (dropped when the worker is gone). */
+  send(msg: MasterMessage): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
@@ -143,6 +145,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
       channel.write(`${JSON.stringify({ t: 'vitals', id } satisfies WatchdogQuery)}\n`);
+    });
+  }
+
+  send(msg: MasterMessage): void {
+    if (!this.#child.connected) return;
+    this.#child.send(envelope(msg), (err: Error | null) => {
+      if (err) trace.master('worker %d: cannot send %s: %s', this.pid, msg.cmd, err.message);
     });
   }
 

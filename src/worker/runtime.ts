@@ -8,6 +8,8 @@ import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type 
 import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
+import { setProcessTitle } from '../title.js';
+import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 
@@ -33,7 +35,8 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markRunning();
 
   const log = new OperatorLog(config.logger, config.logLevel);
-  if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
+  warnOnAppListen(log);
+  if (config.procName) setProcessTitle(`arbiter: worker [${config.procName}]`, log, age === 1); // warn once, not per worker
   const Model = resolveModel(config);
 
   const controller = new AbortController();
@@ -86,6 +89,16 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     SIGWINCH: () => {},
   };
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
+  // USR1 reaches the master; it asks each worker over IPC (the worker's own SIGUSR1 is left alone).
+  process.on('message', (payload: unknown) => {
+    if (unwrap<MasterMessage>(payload)?.cmd !== 'reopen_logs') return;
+    log.info('Worker reopening logs.');
+    try {
+      worker?.reopenLogs();
+    } catch (err) {
+      log.exception('Exception in reopenLogs()', err);
+    }
+  });
   process.on('disconnect', () => {
     trace.worker('master disconnected');
     void exit(0, undefined, performance.now() + ORPHAN_GRACE); // the watchdog kills an orphan then

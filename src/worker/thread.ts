@@ -49,8 +49,10 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
   const log = new OperatorLog(config.logger, config.logLevel);
   const controller = new AbortController();
+  let worker: AsyncWorker | undefined; // set once the app is loaded
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();
+    else if (msg === 'reopen_logs') void worker?.hook('onReopenLogs');
   });
 
   let handler: unknown;
@@ -61,7 +63,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
     return process.exit(APP_LOAD_ERROR);
   }
   const listeners = data.fds.map(() => net.createServer());
-  const worker = new AsyncWorker({
+  worker = new AsyncWorker({
     listeners,
     handler: handler as never,
     config,

@@ -118,12 +118,20 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   logger?: LogSink | false;
   /** Minimum level of operator log lines. @default 'info' */
   logLevel?: LogLevel;
+  /**
+   * The master's control socket (what `arbiter ls|status|reload|scale|stop|upgrade|reopen` talk
+   * to): `true` for the automatic path `$XDG_RUNTIME_DIR/arbiter/<pid>.sock`, else
+   * `<os.tmpdir()>/arbiter-<uid>/<pid>.sock` (directory 0700, socket 0600, removed on exit);
+   * a path to put it there instead; `false` for none. See docs/cli.md.
+   * @default true
+   */
+  controlSocket?: string | boolean;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env' | 'controlSocket'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
   /** See {@link BaseConfig.pidfile}; `null` when none. */
@@ -132,11 +140,13 @@ export interface ResolvedConfig<W = unknown>
   procName: string | null;
   /** See {@link BaseConfig.env}. */
   env: Readonly<Record<string, string>>;
+  /** See {@link BaseConfig.controlSocket}: `true` (automatic path), a path, or `false`. */
+  controlSocket: string | boolean;
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'controlSocket'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -154,6 +164,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   pidfile: null,
   procName: null,
   logLevel: 'info',
+  controlSocket: true,
 });
 
 const HOOK_NAMES = [
@@ -245,6 +256,11 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v === undefined) return DEFAULTS.logLevel;
     if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return v;
     throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
+  },
+  controlSocket: (v) => {
+    if (v === undefined) return DEFAULTS.controlSocket;
+    if (typeof v === 'boolean' || (typeof v === 'string' && v.length > 0)) return v;
+    throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
   },
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [

@@ -1,12 +1,14 @@
 // Measures the two supervision claims of the core issue, with real processes:
-//  1. an idle master with N workers (default 16) uses well under 1% of a core;
+//  1. an idle master with N workers (default 16), its control socket open, uses well under 1% of a core;
 //  2. a worker whose event loop blocks is caught within ~10% of `timeout`.
 // Usage: node bench/supervision.mjs [--workers 16] [--settle-seconds 8] [--idle-seconds 10] [--timeout 2000] [--trials 5]
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { controlDir, controlRequest } from 'arbiter';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,6 +78,10 @@ const readyCount = (m) => m.lines.filter((l) => l.line.startsWith('worker_ready'
   const port = await freePort();
   const m = startMaster(port, WORKERS, 30_000);
   await until(() => readyCount(m) === WORKERS, `${WORKERS} workers`);
+  // The control socket is open (on by default); one `arbiter status` before the window shows that
+  // answering it leaves nothing running behind.
+  const socket = join(controlDir(), `${m.pid}.sock`);
+  const status = await controlRequest(socket, 'status', {});
   await sleep(arg('settle-seconds', 8) * 1000); // let start-up work (JIT, GC, heap shrinking) settle
   const pids = children(m.pid);
   const before = { master: cpuSeconds(m.pid), workers: pids.map(cpuSeconds) };
@@ -86,6 +92,7 @@ const readyCount = (m) => m.lines.filter((l) => l.line.startsWith('worker_ready'
   const workerPct = pids.map((p, i) => ((cpuSeconds(p) - before.workers[i]) / secs) * 100);
   const avgWorker = workerPct.reduce((a, b) => a + b, 0) / workerPct.length;
   console.log(`idle master, ${WORKERS} workers, ${secs.toFixed(1)} s: master ${masterPct.toFixed(3)}% of a core; workers ${avgWorker.toFixed(2)}% each (avg), max ${Math.max(...workerPct).toFixed(2)}%`);
+  console.log(`  control socket ${socket} open throughout; one status call before the window saw ${status.workers.length} workers`);
   m.kill('SIGTERM');
   await new Promise((r) => m.once('exit', r));
 }

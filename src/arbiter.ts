@@ -6,6 +6,8 @@ import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
+import { ControlServer } from './control/server.js';
+import { UPGRADE_ENV } from './master/listeners.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
@@ -95,6 +97,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
       (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
       this.#safeEmit(event, args);
     });
+    const { controlSocket } = this.config;
+    if (controlSocket !== false) {
+      const upgraded = UPGRADE_ENV in process.env; // read before the supervisor consumes it
+      void new ControlServer(this, this.#internal, this.#log).listen(controlSocket, upgraded);
+    }
     return this.#supervisor.run();
   }
 
@@ -132,8 +139,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * The master and a line per worker: the data of `arbiter status --json` and `/status`
    * ({@link ArbiterStats}). Each worker's figures come from its watchdog thread, so a blocked
    * worker still answers (its `heartbeatAge` grows); CPU % is measured over a 200 ms window, so
-   * this takes about that long. Works from `run()` until the
-   * arbiter has halted (then with no workers).
+   * this takes about that long. Works from `run()` on, also once the arbiter has halted (then
+   * with no workers). Nothing is sampled between calls.
    * @throws {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` and in a worker.
    */
   stats(): Promise<ArbiterStats> {

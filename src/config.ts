@@ -153,12 +153,20 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default null (inherited from the master)
    */
   umask?: number | string | null;
+  /**
+   * The master's control socket (what `arbiter ls|status|reload|scale|stop|upgrade|reopen` talk
+   * to): `true` for the automatic path `$XDG_RUNTIME_DIR/arbiter/<pid>.sock`, else
+   * `<os.tmpdir()>/arbiter-<uid>/<pid>.sock` (directory 0700, socket 0600, removed on exit);
+   * a path to put it there instead; `false` for none. See docs/cli.md.
+   * @default true
+   */
+  controlSocket?: string | boolean;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
   /** See {@link BaseConfig.pidfile}; `null` when none. */
@@ -173,11 +181,13 @@ export interface ResolvedConfig<W = unknown>
   group: number | null;
   /** The workers' umask (see {@link BaseConfig.umask}); `null`: inherited. */
   umask: number | null;
+  /** See {@link BaseConfig.controlSocket}: `true` (automatic path), a path, or `false`. */
+  controlSocket: string | boolean;
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'controlSocket'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -201,6 +211,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   user: null,
   group: null,
   umask: null,
+  controlSocket: true,
 });
 
 const HOOK_NAMES = [
@@ -314,6 +325,11 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   user: (v) => (v === undefined || v === null ? DEFAULTS.user : checkUser(v)),
   group: (v) => (v === undefined || v === null ? DEFAULTS.group : checkGroup(v)),
   umask: (v) => (v === undefined || v === null ? DEFAULTS.umask : checkUmask(v)),
+  controlSocket: (v) => {
+    if (v === undefined) return DEFAULTS.controlSocket;
+    if (typeof v === 'boolean' || (typeof v === 'string' && v.length > 0)) return v;
+    throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
+  },
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [
       name,

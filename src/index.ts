@@ -26,3 +26,7 @@ export { ThreadedWorker } from './models/threaded.js';
 export { OperatorLog, type LogLevel, type LogSink } from './log.js';
 export type { WorkerClassOption, WorkerModel } from './models/registry.js';
 export { VERSION } from './version.js';
+export { moduleApp, resolveModuleSpecifier, toRequestListener, type ModuleSpecifier } from './module-app.js';
+export { controlRequest, findMaster, listMasters, type MasterEntry } from './control/client.js';
+export { controlDir } from './control/paths.js';
+export { CONTROL_PROTOCOL, type CommandSpec, type ControlCommand, type ControlCommands, type ScaleArgs, type ScaleResult, type StopArgs, type StopResult } from './control/protocol.js';

@@ -101,6 +101,8 @@ export const ENV = {
   master: 'ARBITER_MASTER_PID',
   /** the master's `timeout` (ms), so the watchdog can start before the worker has read its config */
   timeout: 'ARBITER_TIMEOUT',
+  /** the master's `bootTimeout` (ms): the stall limit of the main thread before it reaches `run()` */
+  bootTimeout: 'ARBITER_BOOT_TIMEOUT',
   /** heartbeat slots the watchdog watches: 1 + serving threads */
   slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */

@@ -37,9 +37,7 @@ interface WorkerRecord {
   killAt?: number;
   /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
   killSent: boolean;
-  /** Monotonic deadline for reaching `run()` (the entry script must call it in every process). */
-  runBy?: number;
-  /** The worker reached `run()`. */
+  /** The worker reached `run()` (the entry script must call it in every process). */
   ran?: boolean;
   /** Monotonic deadline for reporting ready (`bootTimeout`). */
   readyBy?: number;
@@ -476,13 +474,10 @@ export class Supervisor {
   #enforceDeadlines(): void {
     const now = performance.now();
     for (const w of this.#workers.values()) {
-      if (w.runBy !== undefined && now >= w.runBy) {
-        w.runBy = undefined;
-        this.#runDeadline(w);
-      }
       if (w.readyBy !== undefined && now >= w.readyBy) {
         w.readyBy = undefined;
-        if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
+        if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
+        else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
           this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`);
           this.#timedOut(w, 'boot');
         }
@@ -501,7 +496,6 @@ export class Supervisor {
     let next = Infinity;
     for (const w of this.#workers.values()) {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.runBy !== undefined) next = Math.min(next, w.runBy);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
     for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
@@ -547,6 +541,7 @@ export class Supervisor {
           slots: 1 + this.#threads,
           env: this.#config.env,
           timeout: this.#config.timeout,
+          bootTimeout: this.#config.bootTimeout,
           maxMemory: this.#config.maxWorkerMemory,
           uid: this.#identity.uid,
           gid: this.#identity.gid,
@@ -564,7 +559,6 @@ export class Supervisor {
       return undefined;
     }
     const w = rec;
-    if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
     this.log.info(`Booting worker with pid: ${w.pid}`);
@@ -609,14 +603,16 @@ export class Supervisor {
   }
 
   /**
-   * The worker did not reach `run()` within `timeout` of its spawn. Its watchdog says which: an
-   * event loop that has not beaten for a while (or no watchdog at all: stuck before the package
-   * was even loaded) is a hang; a loop that beats runs an entry script that never calls `run()`.
+   * The worker did not reach `run()` within `bootTimeout` of its spawn. Its watchdog says why: no
+   * watchdog at all (stuck before the package was even loaded) or an event loop that has not
+   * beaten for a while is a hang; a loop that beats runs an entry script that never calls `run()`.
    */
   #runDeadline(w: WorkerRecord): void {
+    const { timeout } = this.#config;
     void w.handle.vitals(250).then((vitals) => {
       if (w.ran || w.state !== 'booting') return;
-      if (!vitals || vitals.heartbeatAge >= this.#config.timeout / 2) this.#timedOut(w, 'boot');
+      const hung = !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
+      if (hung) this.#timedOut(w, 'boot');
       else this.#didNotRun(w);
     });
   }
@@ -625,9 +621,9 @@ export class Supervisor {
   #didNotRun(w: WorkerRecord): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'boot_error';
-    const { timeout } = this.#config;
+    const { timeout, bootTimeout } = this.#config;
     this.log.error(
-      `Worker (pid:${w.pid}) did not call run() within ${timeout} ms (timeout) of starting: does the entry script call run() in every process? (Slow start-up work belongs in load(), which bootTimeout bounds.)`,
+      `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
     );
     this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
     w.killSent = true;
@@ -652,7 +648,6 @@ export class Supervisor {
     switch (msg.cmd) {
       case 'run':
         w.ran = true;
-        w.runBy = undefined;
         this.#notRunning = 0;
         return; // no state change
       case 'ready':
@@ -683,7 +678,7 @@ export class Supervisor {
     else if (report.t === 'memory') this.#onMemory(w, report.rss);
     else if (this.#config.timeout > 0) {
       trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
-      this.#timedOut(w, 'heartbeat', report);
+      this.#timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
     }
   }
 

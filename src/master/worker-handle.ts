@@ -59,6 +59,8 @@ export interface SpawnOptions {
   env: Readonly<Record<string, string>>;
   /** The master's `timeout` (the watchdog starts before the worker has read its own config). */
   timeout: number;
+  /** The master's `bootTimeout`. */
+  bootTimeout: number;
   /** Heartbeat slots to watch: 1 + serving threads. */
   slots: number;
   /** `maxWorkerMemory` (bytes; 0 = off): the watchdog reports an RSS above it. */
@@ -102,6 +104,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
         [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
         [ENV.master]: String(process.pid),
         [ENV.timeout]: String(opts.timeout),
+        [ENV.bootTimeout]: String(opts.bootTimeout),
         [ENV.slots]: String(opts.slots),
         [ENV.maxMemory]: String(opts.maxMemory),
         ...(opts.umask !== undefined ? { [ENV.umask]: opts.umask.toString(8) } : {}),

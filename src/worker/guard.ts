@@ -54,6 +54,7 @@ function install(): void {
   const number = (name: string): number => Number(env[name]);
   const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
   const timeout = number(ENV.timeout) || 0;
+  const bootTimeout = number(ENV.bootTimeout) || 0;
   const masterPid = number(ENV.master);
   const slots = Math.max(1, number(ENV.slots) || 1);
   const fd = env[ENV.watchdog] !== undefined ? number(ENV.watchdog) : WATCHDOG_STDIO_INDEX;
@@ -67,8 +68,7 @@ function install(): void {
   // A USR1 sent to a worker must never open a debugger port (runtime.ts adds its own handler later).
   process.on('SIGUSR1', () => {});
   if (umask !== undefined) process.umask(Number.parseInt(umask, 8));
-  const watchdog = startWatchdog({ fd, timeout, masterPid, slots, maxMemory });
-  watchdog.main.notify();
+  const watchdog = startWatchdog({ fd, timeout, bootTimeout, masterPid, slots, maxMemory });
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
   bootBeat?.unref();
   holder[KEY] = {

@@ -7,7 +7,8 @@ import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from '.
  * main thread; `threaded` workers add one per serving thread) and per-loop request counters.
  * It runs its own event loop, so it works while the main thread is blocked, and it:
  *  - reports `stalled` on the watchdog channel when a slot has not moved for `timeout` ms (once
- *    per stall), so the master learns of a hang within `timeout + 2*check` without polling;
+ *    per stall), so the master learns of a hang within `timeout + 2*check` without polling
+ *    (`bootTimeout` for the main thread before it reaches `run()`: module loading blocks the loop);
  *  - takes the JavaScript stack of a stalled loop first ({@link captureStack}, at most
  *    {@link CAPTURE_DEADLINE} ms) and puts it in the report;
  *  - when the master aborts the worker after a timeout (`abort`), SIGKILLs its own process unless
@@ -28,7 +29,7 @@ const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
-const { buffer, fd, slots, timeout, check, masterPid, maxMemory } = workerData;
+const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
 const mem = new Int32Array(buffer);
 const RUNNING = 3 * slots;
 const ABORTING = 3 * slots + 1;
@@ -42,7 +43,9 @@ const channel = new net.Socket({ fd, readable: true, writable: true });
 channel.on('end', orphaned);
 channel.on('error', orphaned);
 const send = (msg) => channel.write(JSON.stringify(msg) + '\\n');
-const start = performance.now();
+// The main thread beat last when it started this thread (bornAt, epoch ms), however late this
+// thread gets to run: a main thread that spins from then on is seen as stalled from then on.
+const start = performance.now() - Math.max(0, Date.now() - bornAt);
 const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
 let requests = 0;
 const sample = (now) => {
@@ -100,9 +103,11 @@ setInterval(() => {
     }
   }
   if (timeout <= 0) return;
+  // Before run(), the main thread runs the entry script's top-level code: it may block for up to bootTimeout.
+  const limit = Atomics.load(mem, 3 * slots) === 1 ? timeout : bootTimeout || timeout;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
-    if (!l.reported && now - l.at >= timeout) { l.reported = true; stalled(i, Math.round(now - l.at)); }
+    if (!l.reported && now - l.at >= limit) { l.reported = true; stalled(i, Math.round(now - l.at)); }
   }
 }, check);
 `;
@@ -173,9 +178,11 @@ export function heartbeatPeriod(timeout: number): number {
  * Starts the watchdog thread for this worker process (`fd`: its end of the watchdog channel;
  * `maxMemory`: RSS in bytes at which it reports `memory`, 0 = never).
  */
-export function startWatchdog(options: { fd: number; timeout: number; masterPid: number; slots: number; maxMemory: number }): Watchdog {
+export function startWatchdog(options: { fd: number; timeout: number; bootTimeout: number; masterPid: number; slots: number; maxMemory: number }): Watchdog {
   const buffer = vitalsBuffer(options.slots);
   const interval = heartbeatPeriod(options.timeout);
+  const main = loopVitals(buffer, 0);
+  main.notify();
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
     workerData: {
@@ -183,9 +190,11 @@ export function startWatchdog(options: { fd: number; timeout: number; masterPid:
       fd: options.fd,
       slots: options.slots,
       timeout: options.timeout,
+      bootTimeout: options.bootTimeout,
       check: interval || 1000,
       masterPid: options.masterPid,
       maxMemory: options.maxMemory,
+      bornAt: Date.now(),
     },
     stdout: false,
     stderr: false,
@@ -194,5 +203,5 @@ export function startWatchdog(options: { fd: number; timeout: number; masterPid:
   thread.unref();
   const mem = new Int32Array(buffer);
   const flag = (i: number) => () => void Atomics.store(mem, 3 * options.slots + i, 1);
-  return { interval, buffer, main: loopVitals(buffer, 0), markRunning: flag(0), markAborting: flag(1) };
+  return { interval, buffer, main, markRunning: flag(0), markAborting: flag(1) };
 }

@@ -10,9 +10,8 @@ import type * as Inspector from 'node:inspector';
  * *on top of* the spinning code and its stack trace shows the spinning frames — formatted by V8
  * (and by the app's `Error.prepareStackTrace`, so source maps apply), with no `Debugger.enable`
  * (which costs tens to hundreds of ms in a big app). Measured on Node 20.20: 2–30 ms on a loaded
- * 2-core machine. On a thread
- * whose event loop is idle the expression runs from the loop itself and finds no frame: that
- * tells an idle loop (a `sync` request waiting for I/O) from a blocked one. A thread blocked in a
+ * 2-core machine. On a thread whose event loop is idle the expression runs from the loop itself
+ * and finds no frame: that tells an idle loop (a `sync` request waiting for I/O) from a blocked one. A thread blocked in a
  * system call or native code does not answer. A stalled serving thread of a `threaded` worker is
  * reached the same way through the `NodeWorker` domain of that session (the process's main thread
  * is free in that case).

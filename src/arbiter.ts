@@ -54,7 +54,7 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     }
     this.#app = app;
     this.config = resolveConfig(app.config);
-    this.#log = new OperatorLog(this.config.logger, this.config.logLevel);
+    this.#log = OperatorLog.from(this.config);
   }
 
   /** True in a worker process (or a serving thread of one) spawned by a master: there `run()` serves instead of supervising. */

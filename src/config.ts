@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ArbiterError, configError } from './errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
 import type { WorkerClass } from './models/base.js';
 import { checkWorkerClass, type WorkerClassOption } from './models/registry.js';
 
@@ -76,6 +76,12 @@ export interface ArbiterConfig extends WorkerHooks {
   logger?: LogSink | false;
   /** Minimum level of operator log lines. @default 'info' */
   logLevel?: LogLevel;
+  /**
+   * Format of operator log lines: `'text'` (gunicorn's) or `'json'`, one object per line with
+   * `time`, `level`, `pid`, `msg` and fields such as `worker`, `signal`, `reason`, `err.stack`.
+   * @default 'text'
+   */
+  logFormat?: LogFormat;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link ArbiterConfig} for each field). */
@@ -94,7 +100,7 @@ export interface ResolvedConfig
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'logFormat'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -112,6 +118,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   pidfile: null,
   procName: null,
   logLevel: 'info',
+  logFormat: 'text',
 });
 
 const HOOK_NAMES = [
@@ -144,6 +151,11 @@ function optionalPath(name: string, value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string' || value.length === 0) throw configError(name, 'a non-empty string or null', value);
   return value;
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw configError(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
 }
 
 /** Parses an integer from an environment variable, naming the variable on error. */
@@ -202,6 +214,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return v;
     throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
   },
+  logFormat: (v) => (v === undefined ? DEFAULTS.logFormat : oneOf('logFormat', LOG_FORMATS, v)),
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [
       name,

@@ -250,9 +250,9 @@ export async function openListeners(
           trace.listeners('bound %s as fd %d', url, handle.fd);
           break;
         }
-        log.error(`Connection in use: ${spec}`);
+        log.error(`Connection in use: ${spec}`, { address: spec });
         if (attempt >= tries) {
-          log.error(`Can't connect to ${spec}`);
+          log.error(`Can't connect to ${spec}`, { address: spec });
           throw bindError(spec, 'EADDRINUSE', `address already in use after ${tries} ${tries === 1 ? 'try' : 'tries'}`);
         }
         log.debug('Retrying in 1 second.');

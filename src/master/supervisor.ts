@@ -149,7 +149,7 @@ export class Supervisor {
   constructor(config: ResolvedConfig, emit: Emit) {
     this.#config = config;
     this.#emit = emit;
-    this.log = new OperatorLog(config.logger, config.logLevel);
+    this.log = OperatorLog.from(config);
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.done = new Promise((r) => (this.#resolve = r));
@@ -205,8 +205,8 @@ export class Supervisor {
       this.#finish();
       return this.done;
     }
-    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`);
-    log.info(`Using worker: ${modelName(config.workerClass)}`);
+    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`, { address: l.url });
+    log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
     if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => l.url));
@@ -260,7 +260,7 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
-      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`);
+      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`, { address: l.url });
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
@@ -282,7 +282,7 @@ export class Supervisor {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
     const detail = err instanceof Error ? err.message : String(err);
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`);
+    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept }));
   }
 
@@ -366,9 +366,9 @@ export class Supervisor {
       return;
     }
     this.#childMaster = child;
-    this.log.info(`Started new master with pid: ${child.pid}`);
+    this.log.info(`Started new master with pid: ${child.pid}`, { master: child.pid });
     child.once('exit', (code, signal) => {
-      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`);
+      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`, { master: child.pid, code, signal });
       this.#childMaster = undefined;
     });
   }
@@ -405,11 +405,11 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     while (this.#signals.length > 0) {
       const sig = this.#signals.shift()!;
-      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`);
+      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });
       try {
         SIGNAL_ACTIONS[sig](this);
       } catch (err) {
-        this.log.exception(`Error handling signal ${sig}`, err);
+        this.log.exception(`Error handling signal ${sig}`, err, { signal: sig });
       }
     }
     this.#enforceDeadlines();
@@ -437,7 +437,7 @@ export class Supervisor {
       if (w.readyBy !== undefined && now >= w.readyBy) {
         w.readyBy = undefined;
         if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
-          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`);
+          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
           this.#timedOut(w, 'boot');
         }
       }
@@ -517,7 +517,7 @@ export class Supervisor {
     if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
-    this.log.info(`Booting worker with pid: ${w.pid}`);
+    this.log.info(`Booting worker with pid: ${w.pid}`, { worker: w.pid, slot: w.slot, generation: w.generation });
     this.#emit('spawn', snapshot(w));
     void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
     return w;
@@ -533,7 +533,7 @@ export class Supervisor {
   #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind']): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'timeout';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`, { worker: w.pid, reason: 'timeout' });
     this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind });
     w.handle.kill('SIGABRT');
     // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows (gunicorn: on the next
@@ -563,6 +563,7 @@ export class Supervisor {
     const { timeout } = this.#config;
     this.log.error(
       `Worker (pid:${w.pid}) did not call run() within ${timeout} ms (timeout) of starting: does the entry script call run() in every process? (Slow start-up work belongs in load(), which bootTimeout bounds.)`,
+      { worker: w.pid, reason: 'boot_error' },
     );
     this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
     w.killSent = true;
@@ -630,12 +631,13 @@ export class Supervisor {
     else if (code === 0) reason = 'exit';
     else reason = 'crash';
     if (wasBooting && code === 0 && !w.reason) {
-      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`);
+      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`, { worker: w.pid, reason });
     }
 
-    if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
-    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+    const fields = { worker: w.pid, code, signal, reason };
+    if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`, fields);
+    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`, fields);
+    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`, fields);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
 
@@ -669,7 +671,7 @@ export class Supervisor {
     const deaths = (prev?.deaths ?? 0) + 1;
     const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
     this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
-    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`);
+    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
   }
 
   /**
@@ -695,7 +697,7 @@ export class Supervisor {
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
     const kept = live.filter((x) => x.generation === fallback).length;
     const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
-    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`);
+    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
     this.wakeup();
     return true;
@@ -724,7 +726,7 @@ export class Supervisor {
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
     this.#signalHandlers.clear();
     this.log.info('Shutting down: Master');
-    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`);
+    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode);
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);

@@ -30,7 +30,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   send({ cmd: 'run' });
   watchdog.markRunning();
 
-  const log = new OperatorLog(config.logger, config.logLevel);
+  const log = OperatorLog.from(config);
   if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
   const Model = resolveModel(config);
 
@@ -41,7 +41,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   const runHook = (name: 'workerInt' | 'workerAbort' | 'workerExit'): void => worker?.hook(name);
   const exit = (code: number): never => {
     runHook('workerExit');
-    log.info(`Worker exiting (pid: ${process.pid})`);
+    log.info(`Worker exiting (pid: ${process.pid})`, { worker: process.pid, code });
     process.exit(code);
   };
 
@@ -78,7 +78,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     exit(0);
   });
   const fatal = (kind: string) => (err: unknown) => {
-    log.exception(`${kind} in worker (pid: ${process.pid})`, err);
+    log.exception(`${kind} in worker (pid: ${process.pid})`, err, { worker: process.pid });
     exit(booted ? 1 : WORKER_BOOT_ERROR);
   };
   process.on('uncaughtException', fatal('Uncaught exception'));

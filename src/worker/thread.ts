@@ -47,7 +47,7 @@ export async function runThread(app: ApplicationLike<unknown>, config: ResolvedC
   const notify = vitals.notify;
   notify();
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
-  const log = new OperatorLog(config.logger, config.logLevel);
+  const log = OperatorLog.from(config);
   const controller = new AbortController();
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();

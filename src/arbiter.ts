@@ -1,13 +1,17 @@
 import type { RequestListener } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
-import type { ApplicationLike } from './application.js';
+import type { ApplicationLike, NeedsWorkerClass } from './application.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { OperatorLog } from './log.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
+import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
-import { resolveModel } from './models/registry.js';
+import { Tally } from './master/tally.js';
+import type { WorkerClass } from './models/base.js';
+import { checkWorkerClass, resolveModel } from './models/registry.js';
 import { isWorkerProcess, runWorker } from './worker/runtime.js';
 import { isArbiterThread, runThread } from './worker/thread.js';
 
@@ -25,6 +29,12 @@ export interface StopOptions {
  * The same entry script runs in the master and in every worker: in the master `run()`
  * supervises; in a worker it serves `app.load()`'s handler until told to stop.
  *
+ * `H` is the type of that handler, inferred from `load()`: a Node `http.RequestListener` for the
+ * built-in models (the default), or whatever a custom `WorkerClass<H>` serves. A handler that
+ * does not fit `workerClass` is a compile error (see {@link NeedsWorkerClass}).
+ *
+ * @typeParam H - the handler type `load()` returns
+ *
  * @example
  * ```ts
  * import { Arbiter } from 'arbiter';
@@ -38,22 +48,30 @@ export interface StopOptions {
  */
 export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   /** The validated config with every default filled in (frozen). */
-  readonly config: ResolvedConfig;
+  readonly config: ResolvedConfig<WorkerClass<H>>;
   readonly #app: ApplicationLike<H>;
   #supervisor: Supervisor | undefined;
   readonly #log: OperatorLog;
+  /**
+   * The master's own subscribers (counters, control socket) hear every event before the host's
+   * listeners, on an emitter the host cannot clear with `removeAllListeners()`.
+   */
+  readonly #internal = new EventEmitter<ArbiterEvents>();
+  readonly #tally = new Tally(this.#internal);
+  /** `performance.now()` when `run()` started in the master. */
+  #startedAt = 0;
 
   /**
    * Validates the whole config.
    * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the option, the value and what was expected.
    */
-  constructor(app: ApplicationLike<H>) {
+  constructor(app: ApplicationLike<H> & NeedsWorkerClass<H>) {
     super();
     if (typeof app !== 'object' || app === null || typeof app.load !== 'function') {
       throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`app\` to be an object with a load() function, got ${String(app)}`);
     }
     this.#app = app;
-    this.config = resolveConfig(app.config);
+    this.config = resolveConfig(app.config, checkWorkerClass) as ResolvedConfig<WorkerClass<H>>;
     this.#log = OperatorLog.from(this.config);
   }
 
@@ -69,10 +87,14 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    */
   run(): Promise<number> {
     if (isProbe()) return answerProbe(masterConfig(this.config, resolveModel(this.config).inThreads));
-    if (isArbiterThread()) return runThread(this.#app as ApplicationLike<unknown>, this.config);
-    if (isWorkerProcess()) return runWorker(this.#app as ApplicationLike<unknown>, this.config);
+    if (isArbiterThread()) return runThread(this.#app, this.config);
+    if (isWorkerProcess()) return runWorker(this.#app, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
-    this.#supervisor = new Supervisor(this.config, (event, ...args) => this.#safeEmit(event, args));
+    this.#startedAt = performance.now();
+    this.#supervisor = new Supervisor(this.config, (event, ...args) => {
+      (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      this.#safeEmit(event, args);
+    });
     return this.#supervisor.run();
   }
 
@@ -101,6 +123,28 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     this.#running().reexec();
   }
 
+  /** USR1: the workers reopen their log files. */
+  reopenLogs(): void {
+    this.#running().reopenLogs();
+  }
+
+  /**
+   * The master and a line per worker: the data of `arbiter status --json` and `/status`
+   * ({@link ArbiterStats}). Each worker's figures come from its watchdog thread, so a blocked
+   * worker still answers (its `heartbeatAge` grows); CPU % is measured over a 200 ms window, so
+   * this takes about that long. Works from `run()` until the
+   * arbiter has halted (then with no workers).
+   * @throws {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` and in a worker.
+   */
+  stats(): Promise<ArbiterStats> {
+    return collectStats(this.#started().inspect(), this.#tally, this.#startedAt);
+  }
+
+  /** The cheap part of {@link Arbiter.stats} (no worker is asked anything): one row of `arbiter ls --json`. */
+  summary(): MasterSummary {
+    return summarize(this.#started().inspect(), this.#startedAt);
+  }
+
   /** The live workers, keyed by pid (read-only snapshots; empty before `run()` and in workers). */
   get workers(): ReadonlyMap<number, WorkerInfo> {
     return this.#supervisor?.workers() ?? new Map();
@@ -109,6 +153,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   /** The target number of workers (changes with TTIN/TTOU/`scale()`, resets on reload). */
   get numWorkers(): number {
     return this.#supervisor?.target ?? this.config.workers;
+  }
+
+  #started(): Supervisor {
+    if (!this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'the arbiter has not started (call run() in the master first)');
+    return this.#supervisor;
   }
 
   #running(): Supervisor {

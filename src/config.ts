@@ -1,35 +1,64 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ArbiterError, configError } from './errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
-import type { WorkerClass } from './models/base.js';
-import { checkWorkerClass, type WorkerClassOption } from './models/registry.js';
+
+// This module knows no worker model: the type of worker the hooks receive is a type parameter
+// (`W`), and which `workerClass` values are valid is asked of the model registry, passed in to
+// resolveConfig(). The models import the config, never the other way round.
 
 /**
  * Worker-side hooks (they run inside each worker process, never in the master).
- * Hook errors are logged with their stack; they never kill the master.
+ * `W` is the worker they receive: `WorkerClass<H>` for an app whose handler is `H` (see
+ * `ArbiterConfig<H>`). Hook errors are logged with their stack; they never kill the master.
  */
-export interface WorkerHooks {
-  /** Right after the worker process started and before `load()` (gunicorn `post_fork`, worker side). */
-  postFork?: (worker: WorkerClass) => void | Promise<void>;
-  /** After the app loaded and the worker is about to accept (gunicorn `post_worker_init`). */
-  postWorkerInit?: (worker: WorkerClass) => void | Promise<void>;
-  /** Before each HTTP request is handed to the app (gunicorn `pre_request`). */
-  preRequest?: (worker: WorkerClass, req: IncomingMessage) => void;
-  /** After each HTTP request, even when the handler threw (gunicorn `post_request`). */
-  postRequest?: (worker: WorkerClass, req: IncomingMessage, res: ServerResponse) => void;
-  /** The worker got SIGINT/SIGQUIT (gunicorn `worker_int`). */
-  workerInt?: (worker: WorkerClass) => void;
-  /** The worker got SIGABRT, usually because the master timed it out (gunicorn `worker_abort`). */
-  workerAbort?: (worker: WorkerClass) => void;
-  /** The worker is about to exit (gunicorn `worker_exit`, worker side). */
-  workerExit?: (worker: WorkerClass) => void;
+export interface WorkerHooks<W = unknown> {
+  /**
+   * Once the app is loaded (after `load()`), before `boot()` and before the worker accepts
+   * (gunicorn `post_fork`, worker side; gunicorn runs it before loading the app). Awaited; a
+   * throw or rejection fails the boot (exit status 3).
+   */
+  postFork?(worker: W): void | Promise<void>;
+  /** After `boot()`, just before the worker accepts (gunicorn `post_worker_init`). Awaited; a throw or rejection fails the boot. */
+  postWorkerInit?(worker: W): void | Promise<void>;
+  /** Before each HTTP request is handed to the app (gunicorn `pre_request`). Not awaited. */
+  preRequest?(worker: W, req: IncomingMessage): void;
+  /** After each HTTP request, even when the handler threw (gunicorn `post_request`). Not awaited. */
+  postRequest?(worker: W, req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The worker got SIGINT/SIGQUIT (gunicorn `worker_int`); `workerExit` follows. A returned
+   * promise is awaited, within the same bound as `workerExit`.
+   */
+  workerInt?(worker: W): void | Promise<void>;
+  /**
+   * The worker got SIGABRT, usually because the master timed it out (gunicorn `worker_abort`);
+   * `workerExit` follows. Both together get about one second: the master's SIGKILL follows.
+   */
+  workerAbort?(worker: W): void | Promise<void>;
+  /**
+   * The worker is about to exit (gunicorn `worker_exit`, worker side): close pools, flush, finish
+   * async work. A returned promise is awaited, until `gracefulTimeout` after the stop was asked
+   * (the master's SIGKILL deadline) less 100 ms; a hook still running then is cut off with a
+   * warning in the log.
+   */
+  workerExit?(worker: W): void | Promise<void>;
 }
 
 /**
- * Every option the arbiter understands. All are optional; all durations are milliseconds.
+ * What the config knows about a `workerClass` value: a model's name or a class whose instances
+ * are `W`. Which names and classes are valid is the model registry's business.
+ */
+export type WorkerClassValue<W = unknown> = string | (new (init: never) => W);
+
+/** Validates a `workerClass` value (the model registry's `checkWorkerClass`); throws `ARBITER_ERR_CONFIG`. */
+export type WorkerClassCheck = (value: unknown) => WorkerClassValue;
+
+/**
+ * Every option the arbiter understands, for workers of type `W` (what the hooks receive).
+ * Apps use `ArbiterConfig<H>`, which is this with `W = WorkerClass<H>`.
+ * All are optional; all durations are milliseconds.
  * Unknown names are rejected (`ARBITER_ERR_CONFIG`): a typo never passes silently.
  */
-export interface ArbiterConfig extends WorkerHooks {
+export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   /**
    * Where to listen: `host:port`, `:port` (all interfaces), `[::1]:port`, `unix:/path`, `fd://N`.
    * Under systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`) the passed sockets are used instead.
@@ -42,10 +71,10 @@ export interface ArbiterConfig extends WorkerHooks {
   workers?: number;
   /**
    * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
-   * one request at a time per worker), `'threaded'`, or a {@link WorkerClass} subclass.
+   * one request at a time per worker), `'threaded'`, or a `WorkerClass` subclass.
    * @default 'async'
    */
-  workerClass?: WorkerClassOption;
+  workerClass?: WorkerClassValue<W>;
   /** Threads per `threaded` worker. @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
@@ -84,17 +113,17 @@ export interface ArbiterConfig extends WorkerHooks {
   logFormat?: LogFormat;
 }
 
-/** A config with every default filled in: what the engine works with (see {@link ArbiterConfig} for each field). */
-export interface ResolvedConfig
-  extends WorkerHooks,
-    Required<Omit<ArbiterConfig, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
-  /** Every address to listen on, see {@link ArbiterConfig.bind}. */
+/** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
+export interface ResolvedConfig<W = unknown>
+  extends WorkerHooks<W>,
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+  /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
-  /** See {@link ArbiterConfig.pidfile}; `null` when none. */
+  /** See {@link BaseConfig.pidfile}; `null` when none. */
   pidfile: string | null;
-  /** See {@link ArbiterConfig.procName}; `null` when titles are left alone. */
+  /** See {@link BaseConfig.procName}; `null` when titles are left alone. */
   procName: string | null;
-  /** See {@link ArbiterConfig.env}. */
+  /** See {@link BaseConfig.env}. */
   env: Readonly<Record<string, string>>;
 }
 
@@ -167,7 +196,8 @@ function envInteger(name: string, raw: string, min: number): number {
   return n;
 }
 
-type Validator = (value: unknown, env: NodeJS.ProcessEnv) => unknown;
+/** `checkWorkerClass` comes from the model registry (this module knows no models). */
+type Validator = (value: unknown, env: NodeJS.ProcessEnv, checkWorkerClass: WorkerClassCheck) => unknown;
 
 /** One validator per option; the table is also the list of known names. */
 const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
@@ -184,7 +214,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v !== undefined) return integer('workers', v, 1);
     return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
   },
-  workerClass: (v) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
+  workerClass: (v, _env, checkWorkerClass) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
   threads: (v) => (v === undefined ? DEFAULTS.threads : integer('threads', v, 1)),
   workerConnections: (v) => (v === undefined ? DEFAULTS.workerConnections : integer('workerConnections', v, 1)),
   timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),
@@ -237,9 +267,10 @@ function suggest(name: string): string | undefined {
 
 /**
  * Validates a user config and fills in defaults. Never mutates its argument.
+ * `checkWorkerClass` is the model registry's validator of `workerClass`.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the option, the value and the expectation.
  */
-export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   if (input === undefined || input === null) input = {};
   if (typeof input !== 'object' || Array.isArray(input)) throw configError('config', 'an object', input);
   const given = input as Record<string, unknown>;
@@ -254,7 +285,7 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = process.e
   }
   const out: Record<string, unknown> = {};
   for (const [key, validate] of Object.entries(VALIDATORS)) {
-    const value = validate(given[key], env);
+    const value = validate(given[key], env, checkWorkerClass);
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction

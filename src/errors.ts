@@ -8,12 +8,14 @@
  * | `ARBITER_ERR_BIND` | a listener could not be bound (address in use after retries, permission, bad fd) |
  * | `ARBITER_ERR_PIDFILE` | the pidfile is held by a live master or cannot be written |
  * | `ARBITER_ERR_STATE` | a control method was called when it makes no sense (before `run()`, in a worker, twice) |
+ * | `ARBITER_ERR_HANDLER` | `load()` returned something the worker model cannot serve (logged by the worker, which exits with status 3) |
  */
 export type ArbiterErrorCode =
   | 'ARBITER_ERR_CONFIG'
   | 'ARBITER_ERR_BIND'
   | 'ARBITER_ERR_PIDFILE'
-  | 'ARBITER_ERR_STATE';
+  | 'ARBITER_ERR_STATE'
+  | 'ARBITER_ERR_HANDLER';
 
 /**
  * The one error class of the library.

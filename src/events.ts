@@ -81,6 +81,14 @@ export interface ReloadFailure {
   readonly keptWorkers: number;
 }
 
+/** Detail of a `reloaded` event. */
+export interface ReloadSuccess {
+  /** The generation that now serves. */
+  readonly generation: number;
+  /** How many workers of that generation are live (booting or ready) when the old generation is retired. */
+  readonly workers: number;
+}
+
 /**
  * The events of an {@link Arbiter}, with their argument types. Names follow gunicorn's hooks.
  * The compiler checks every `on()`/`emit()` against this map.
@@ -112,6 +120,11 @@ export interface ArbiterEvents {
    * until the next reload (the code on disk is broken), unless no worker is left at all.
    */
   reload_failed: (detail: ReloadFailure) => void;
+  /**
+   * A reload succeeded: its new generation is ready and every worker of the previous one has been
+   * told to retire (they may still be draining). The counterpart of `reload_failed`.
+   */
+  reloaded: (detail: ReloadSuccess) => void;
   /** Just before a USR2 re-exec (`pre_exec`). */
   pre_exec: () => void;
   /** The master is about to halt with this status (`on_exit`). */

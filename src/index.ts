@@ -6,17 +6,19 @@
 // before any code of the entry script runs (see worker/guard.ts).
 import './worker/guard.js';
 export { Arbiter, type StopOptions } from './arbiter.js';
-export { Application, type ApplicationLike } from './application.js';
+export { Application, type ApplicationLike, type ArbiterConfig, type NeedsWorkerClass } from './application.js';
 export { ArbiterError, type ArbiterErrorCode } from './errors.js';
 export {
   DEFAULTS,
-  type ArbiterConfig,
+  type BaseConfig,
   type ResolvedConfig,
   type StaticDefaults,
+  type WorkerClassValue,
   type WorkerHooks,
 } from './config.js';
-export type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
-export { WorkerClass, type InheritedSockets, type PreparedListeners, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
+export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
+export type { ArbiterEvents, ExitReason, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export { WorkerClass, type InheritedSockets, type PreparedListeners, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';
 export { SyncWorker } from './models/sync.js';

@@ -92,6 +92,12 @@ export const ENV = {
 /** stdio index of the watchdog pipe; listeners follow it. */
 export const WATCHDOG_STDIO_INDEX = 4;
 
+/**
+ * How long (ms) a worker aborted for a timeout (SIGABRT) gets to run `workerAbort`/`workerExit`
+ * and exit before the master sends SIGKILL.
+ */
+export const ABORT_GRACE = 1000;
+
 /** Exit status of a worker that failed before it booted (gunicorn `WORKER_BOOT_ERROR`): the master halts with it. */
 export const WORKER_BOOT_ERROR = 3;
 /** Exit status of a worker whose `load()` threw (gunicorn `APP_LOAD_ERROR`): the master halts with it. */

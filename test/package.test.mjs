@@ -1,7 +1,10 @@
-// The packed tarball works when installed elsewhere, as ESM and as CJS, with real masters.
+// The packed tarball works when installed elsewhere: as ESM and as CJS with real masters, and
+// its declarations compile in strict TypeScript consumers (skipLibCheck: false) under
+// moduleResolution nodenext and bundler — with only what a user gets from `npm install arbiter`.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +12,27 @@ import { test } from 'node:test';
 import { Master, freePort, request } from './helpers.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'arbiter-pack-'));
+const dir = join(tmpdir(), `arbiter-pack-${process.pid}-${Date.now()}`);
+mkdirSync(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+const app = join(dir, 'app');
+
+let installed;
+/** Packs the package once and installs the tarball (plus @types/node, as any TS user has) into `app`. */
+function packAndInstall() {
+  installed ??= (() => {
+    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: root, stdio: 'pipe' });
+    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    assert.ok(tarball, 'npm pack produced a tarball');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+    const typesNode = JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')).version;
+    const args = ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball), `@types/node@${typesNode}`];
+    execFileSync('npm', args, { cwd: app, stdio: 'pipe' });
+    return join(dir, tarball);
+  })();
+  return installed;
+}
 
 const server = (syntax) => `
 ${syntax === 'esm' ? "import { Arbiter, ArbiterError } from 'arbiter';" : "const { Arbiter, ArbiterError } = require('arbiter');"}
@@ -24,22 +46,15 @@ arbiter.run();
 `;
 
 test('npm pack → install elsewhere → ESM import and CJS require both run a master', { timeout: 180_000 }, async (t) => {
-  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: root, stdio: 'pipe' });
-  const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
-  assert.ok(tarball, 'npm pack produced a tarball');
-  const files = execFileSync('tar', ['-tzf', join(dir, tarball)], { encoding: 'utf8' });
+  const tarball = packAndInstall();
+  const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
   assert.match(files, /package\/dist\/esm\/index\.js/);
   assert.match(files, /package\/dist\/cjs\/index\.js/);
   assert.match(files, /package\/dist\/esm\/index\.d\.ts/);
   assert.doesNotMatch(files, /package\/(src|test)\//);
 
-  const app = join(dir, 'app');
-  execFileSync('mkdir', ['-p', app]);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball)], { cwd: app, stdio: 'pipe' });
   writeFileSync(join(app, 'server.mjs'), server('esm'));
   writeFileSync(join(app, 'server.cjs'), server('cjs'));
-
   for (const syntax of ['esm', 'cjs']) {
     const port = await freePort();
     const m = Master.start(t, null, {}, {
@@ -53,4 +68,52 @@ test('npm pack → install elsewhere → ESM import and CJS require both run a m
     m.signal('SIGTERM');
     assert.equal((await m.exited).code, 0, m.stderr);
   }
+});
+
+/** The ```ts blocks of the docs: each must compile as written, as a module of a consumer. */
+function docBlocks() {
+  const docs = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
+  const blocks = [];
+  for (const file of docs) {
+    const text = readFileSync(file, 'utf8');
+    for (const [i, m] of [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].entries()) {
+      blocks.push({ name: `doc-${file.split('/').pop().replace(/\.md$/, '')}-${i + 1}.ts`, code: `${m[1]}\nexport {};\n` });
+    }
+  }
+  return blocks;
+}
+
+test('the packed declarations compile in strict consumers (nodenext and bundler, skipLibCheck: false)', { timeout: 180_000 }, () => {
+  packAndInstall();
+  // Sources: the type tests of test/types (each `@ts-expect-error` must still be an error, or
+  // tsc fails with TS2578) and every ```ts block of the docs.
+  const consumer = join(app, 'types');
+  mkdirSync(consumer);
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'types-consumer', private: true, type: 'module' }));
+  const typesDir = join(root, 'test/types');
+  for (const f of readdirSync(typesDir).filter((f) => /\.test-d\.c?ts$/.test(f))) {
+    writeFileSync(join(consumer, f), readFileSync(join(typesDir, f)));
+  }
+  const blocks = docBlocks();
+  assert.ok(blocks.some((b) => b.name.startsWith('doc-worker-models')), 'the custom-worker example of docs/worker-models.md is TypeScript');
+  for (const b of blocks) writeFileSync(join(consumer, b.name), b.code);
+
+  const strict = { target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true };
+  const configs = {
+    'tsconfig.nodenext.json': { compilerOptions: { ...strict, module: 'nodenext', moduleResolution: 'nodenext' }, include: ['*.ts', '*.cts'] },
+    // `import x = require()` (the .cts test) does not exist for bundlers.
+    'tsconfig.bundler.json': { compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, include: ['*.ts'] },
+  };
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  for (const [name, config] of Object.entries(configs)) {
+    writeFileSync(join(consumer, name), JSON.stringify(config, null, 2));
+    try {
+      execFileSync(process.execPath, [tsc, '-p', name], { cwd: consumer, encoding: 'utf8', stdio: 'pipe' });
+    } catch (err) {
+      assert.fail(`tsc -p ${name} failed:\n${err.stdout}${err.stderr}`);
+    }
+  }
+  // The declarations need nothing the user does not get: no @types/* but node's was installed.
+  const types = readdirSync(join(app, 'node_modules/@types'));
+  assert.deepEqual(types, ['node']);
 });

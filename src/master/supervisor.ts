@@ -5,7 +5,7 @@ import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { modelName, resolveModel } from '../models/registry.js';
@@ -13,6 +13,7 @@ import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
+import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
@@ -47,8 +48,6 @@ const QUICK_DEATH = 5000;
 const RESTART_BACKOFF_MIN = 100;
 const RESTART_BACKOFF_MAX = 10_000;
 
-/** How long a worker aborted for a timeout gets to run `workerAbort` and exit before SIGKILL. */
-const ABORT_GRACE = 1000;
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'retiring', 'timed_out', 'exited'],
@@ -226,6 +225,18 @@ export class Supervisor {
     return new Map([...this.#workers].map(([pid, w]) => [pid, snapshot(w)]));
   }
 
+  /** What `stats()` reads (see stats.ts): plain values and each worker's vitals query; the loop is not involved. */
+  inspect(): SupervisorView {
+    return {
+      generation: this.#generation,
+      target: this.target,
+      binds: this.#listeners.map((l) => l.url),
+      procName: this.#config.procName,
+      workerClass: modelName(this.#config.workerClass),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+    };
+  }
+
   get running(): boolean {
     return this.#phase === 'running';
   }
@@ -296,6 +307,8 @@ export class Supervisor {
     if (!this.#previous || oldLive) return;
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
+    const workers = [...this.#workers.values()].filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
   }
 
   /** Changes the target number of workers (at least 1). */

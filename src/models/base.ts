@@ -76,6 +76,11 @@ export type WorkerClassConstructor<H = any> = new (init: WorkerInit<H>) => Worke
  * {@link WorkerClass.signal} is aborted and every accepted connection is finished.
  * The process then exits 0.
  *
+ * `H` is the type of the handler the model serves: what the app's `load()` returns, available as
+ * {@link WorkerClass.handler}. Passing the class as `workerClass` makes the compiler check that
+ * `load()` returns an `H` (see `ArbiterConfig<H>` and docs/worker-models.md).
+ *
+ * @typeParam H - the handler type this model serves
  * @example
  * ```ts
  * class EchoWorker extends WorkerClass<(line: string) => string> {
@@ -203,14 +208,21 @@ export abstract class WorkerClass<H = unknown> {
     }
   }
 
-  /** Runs a worker-side hook from the config with this worker first; a throwing hook is logged, never fatal. */
-  hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void {
+  /**
+   * Runs a worker-side hook from the config with this worker first; a throwing (or rejecting) hook
+   * is logged, never fatal. Returns the hook's promise (settled, never rejecting) when it returned
+   * one, so that callers who must wait for it (the exit hooks) can, and others need not.
+   */
+  hook<K extends keyof WorkerHooks>(name: K, ...args: Parameters<NonNullable<WorkerHooks[K]>> extends [unknown, ...infer R] ? R : never): void | Promise<void> {
     const fn = this.config[name] as ((...a: unknown[]) => unknown) | undefined;
     if (!fn) return;
     try {
       const r = fn(this, ...args);
       if (r && typeof (r as Promise<unknown>).then === 'function') {
-        (r as Promise<unknown>).catch((err: unknown) => this.log.exception(`Exception in ${name} hook`, err));
+        return Promise.resolve(r as Promise<unknown>).then(
+          () => undefined,
+          (err: unknown) => this.log.exception(`Exception in ${name} hook`, err),
+        );
       }
     } catch (err) {
       this.log.exception(`Exception in ${name} hook`, err);

@@ -3,6 +3,7 @@ import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { trace } from '../trace.js';
 import { WorkerClass, type PreparedListeners } from './base.js';
+import { checkRequestListener } from './handler.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -54,6 +55,16 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   protected abstract readonly policy: HttpServingPolicy;
   /** Accepted connections and what each is doing (also read by the abort log line). */
   readonly #conns = new Map<Socket, ConnState>();
+
+  /**
+   * Checks that `load()` returned a request listener: anything else (a Fastify instance, a Koa
+   * app, a server…) fails the boot (exit status 3) with a message saying how to serve it,
+   * instead of answering every request with 500.
+   */
+  override async boot(): Promise<void> {
+    const { workerClass } = this.config;
+    checkRequestListener(this.handler, typeof workerClass === 'string' ? workerClass : this.constructor.name);
+  }
 
   /** Logs the requests that were running when the worker was aborted. */
   override aborting(): void {

@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import type { ResolvedConfig } from '../config.js';
 import { configError } from '../errors.js';
 import { AsyncWorker } from './async.js';
@@ -5,11 +6,15 @@ import type { WorkerClassConstructor } from './base.js';
 import { SyncWorker } from './sync.js';
 import { ThreadedWorker } from './threaded.js';
 
-/** Names of the built-in worker models. */
+/** Names of the built-in worker models (all three serve HTTP with a `RequestListener`). */
 export type WorkerModel = 'sync' | 'async' | 'threaded';
 
-/** What the `workerClass` option accepts: a built-in model's name or a {@link WorkerClass} subclass. */
-export type WorkerClassOption = WorkerModel | WorkerClassConstructor;
+/**
+ * What the `workerClass` option accepts for an app whose handler is `H`: a built-in model's name
+ * (only when `H` is a Node `http.RequestListener`, which is what they serve) or a
+ * {@link WorkerClass} subclass whose handler type is `H`.
+ */
+export type WorkerClassOption<H = RequestListener> = ([H] extends [RequestListener] ? WorkerModel : never) | WorkerClassConstructor<H>;
 
 const BUILT_IN: Record<WorkerModel, WorkerClassConstructor> = { async: AsyncWorker, sync: SyncWorker, threaded: ThreadedWorker };
 
@@ -17,7 +22,7 @@ const BUILT_IN: Record<WorkerModel, WorkerClassConstructor> = { async: AsyncWork
  * Validates a `workerClass` option value: the one place that knows which values name a model.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG`
  */
-export function checkWorkerClass(v: unknown): WorkerClassOption {
+export function checkWorkerClass(v: unknown): WorkerModel | WorkerClassConstructor {
   if (typeof v === 'string' && Object.hasOwn(BUILT_IN, v)) return v as WorkerModel;
   if (typeof v === 'function' && typeof (v as { prototype?: { run?: unknown } }).prototype?.run === 'function') return v as WorkerClassConstructor;
   throw configError('workerClass', `${Object.keys(BUILT_IN).map((n) => `"${n}"`).join(', ')} or a WorkerClass subclass`, v);
@@ -25,11 +30,11 @@ export function checkWorkerClass(v: unknown): WorkerClassOption {
 
 /** The model class for a config (built-in name or user class): the one place that maps names to models. */
 export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & { inThreads: boolean } {
-  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass];
+  const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass as WorkerModel];
   return Model as WorkerClassConstructor & { inThreads: boolean };
 }
 
 /** Display name of a model (`'async'`, or the class name of a custom one). */
-export function modelName(option: WorkerClassOption): string {
+export function modelName(option: ResolvedConfig['workerClass']): string {
   return typeof option === 'function' ? option.name : option;
 }

@@ -1,13 +1,15 @@
 import net from 'node:net';
-import type { ApplicationLike } from '../application.js';
+import { performance } from 'node:perf_hooks';
 import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
 import { listenAll } from './listen.js';
 import { workerProcess } from './guard.js';
+import { ORPHAN_GRACE } from './watchdog.js';
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
@@ -23,7 +25,7 @@ function send(msg: WorkerMessage): void {
  * Loads the app, opens the inherited listeners, runs the worker model until it drains, exits.
  * Never returns. The watchdog and the orphan guard already run (see `guard.ts`).
  */
-export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+export async function runWorker(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const context = workerProcess()!;
   const { age, slot, fdGroups, watchdog } = context;
   // The master gives a worker `timeout` ms to get here (a worker that never calls run() is a boot failure).
@@ -38,20 +40,32 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   let worker: WorkerClass | undefined;
   let booted = false;
 
-  const runHook = (name: 'workerInt' | 'workerAbort' | 'workerExit'): void => worker?.hook(name);
-  const exit = (code: number): never => {
-    runHook('workerExit');
-    log.info(`Worker exiting (pid: ${process.pid})`, { worker: process.pid, code });
-    process.exit(code);
-  };
+  // Exiting: stop accepting, run the exit hooks — a returned promise is awaited, but only until
+  // the master's kill deadline for this kind of stop (less EXIT_MARGIN, to exit by ourselves) —
+  // then exit. A second call joins the first (its code and hooks are ignored).
+  let stopAt: number | undefined; // when a graceful stop was asked: the master's gracefulTimeout runs from there
+  controller.signal.addEventListener('abort', () => (stopAt ??= performance.now()), { once: true });
+  let exiting: Promise<never> | undefined;
+  const exit = (code: number, first?: 'workerInt' | 'workerAbort', limit = Infinity): Promise<never> =>
+    (exiting ??= (async () => {
+      const deadline = Math.min((stopAt ?? performance.now()) + config.gracefulTimeout, limit) - EXIT_MARGIN;
+      controller.abort();
+      // Keep proving liveness while hooks await (the model's own heartbeat may have stopped).
+      const beat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
+      for (const name of first ? [first, 'workerExit' as const] : ['workerExit' as const]) {
+        if (!(await settleBy(worker?.hook(name), deadline))) {
+          log.warning(`${name} hook cut off: still running when this worker had to exit (gracefulTimeout ${config.gracefulTimeout} ms) (pid: ${process.pid})`, { worker: process.pid });
+        }
+      }
+      if (beat) clearInterval(beat);
+      log.info(`Worker exiting (pid: ${process.pid})`, { worker: process.pid, code });
+      return process.exit(code);
+    })());
 
-  const quickExit = (): void => {
-    runHook('workerInt');
-    exit(0);
-  };
+  const quickExit = (): void => void exit(0, 'workerInt');
   const onSignal: Partial<Record<NodeJS.Signals, () => void>> = {
     // Before it accepts, a worker has nothing to drain: a graceful stop is an immediate exit.
-    SIGTERM: () => (booted ? controller.abort() : exit(0)),
+    SIGTERM: () => (booted ? controller.abort() : void exit(0)),
     SIGINT: quickExit,
     SIGQUIT: quickExit,
     SIGABRT: () => {
@@ -60,8 +74,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
       } catch (err) {
         log.exception('Exception in aborting()', err);
       }
-      runHook('workerAbort');
-      exit(1);
+      void exit(1, 'workerAbort', performance.now() + ABORT_GRACE); // the master's SIGKILL follows
     },
     SIGUSR1: () => log.info('Worker reopening logs.'), // replaces Node's default (start the inspector)
     // Meant for the master (`pkill -HUP -f server.js` reaches the workers too): a worker must
@@ -75,11 +88,11 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
   process.on('disconnect', () => {
     trace.worker('master disconnected');
-    exit(0);
+    void exit(0, undefined, performance.now() + ORPHAN_GRACE); // the watchdog kills an orphan then
   });
   const fatal = (kind: string) => (err: unknown) => {
     log.exception(`${kind} in worker (pid: ${process.pid})`, err, { worker: process.pid });
-    exit(booted ? 1 : WORKER_BOOT_ERROR);
+    void exit(booted ? 1 : WORKER_BOOT_ERROR);
   };
   process.on('uncaughtException', fatal('Uncaught exception'));
   process.on('unhandledRejection', fatal('Unhandled rejection'));
@@ -121,7 +134,10 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
     await worker.boot();
     await config.postWorkerInit?.(worker);
   } catch (err) {
-    log.exception('Exception while booting the worker', err);
+    // Our own errors (a handler the model cannot serve, a thread that failed to boot: they carry
+    // their exit status) are a message for the operator, not a bug with a stack.
+    if (err instanceof ArbiterError || exitCodeOf(err, -1) !== -1) log.error(`${(err as Error).message} (pid: ${process.pid})`, { worker: process.pid });
+    else log.exception('Exception while booting the worker', err);
     return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }
 
@@ -129,7 +145,7 @@ export async function runWorker(app: ApplicationLike<unknown>, config: ResolvedC
   // and run() attaches the connection handlers synchronously.
   listenAll(listeners, ownFds, config.backlog, (err, fd) => {
     log.exception(`Cannot listen on inherited fd ${fd}`, err);
-    exit(WORKER_BOOT_ERROR);
+    void exit(WORKER_BOOT_ERROR);
   });
   const running = worker.run();
   context.stopBootBeat();
@@ -184,6 +200,24 @@ function listenerFetcher(backlog: number): WorkerInit['fetchListeners'] {
     });
 }
 
+
+/** Time (ms) kept before the master's kill deadline, to log and exit by ourselves. */
+const EXIT_MARGIN = 100;
+
+/**
+ * Awaits what a hook returned until `deadline` (a `performance.now()` time): `true` when it
+ * settled in time (or returned no promise), `false` when it was cut off.
+ */
+async function settleBy(result: void | Promise<void>, deadline: number): Promise<boolean> {
+  if (!result) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const cutOff = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()))));
+  try {
+    return await Promise.race([result.then(() => true as const), cutOff]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** `maxRequests` with this worker's random jitter applied; 0 = never. */
 export function effectiveMaxRequests(config: ResolvedConfig): number {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { ApplicationLike } from '../application.js';
 import type { ResolvedConfig } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
@@ -40,7 +40,7 @@ export function isArbiterThread(): boolean {
  * `async` model on its own event loop, beating its own heartbeat slot. Exit codes tell the
  * process's main thread what happened: 4 load error, 3 boot error, 0 drained.
  */
-export async function runThread(app: ApplicationLike<unknown>, config: ResolvedConfig): Promise<never> {
+export async function runThread(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const data = workerData as ThreadData;
   const port = parentPort!;
   const vitals = loopVitals(data.beats, data.index);
@@ -76,6 +76,13 @@ export async function runThread(app: ApplicationLike<unknown>, config: ResolvedC
     retire: () => port.postMessage({ type: 'retire' } satisfies ThreadMessage),
     acceptStopped: () => port.postMessage({ type: 'accept_stopped' } satisfies ThreadMessage),
   });
+  try {
+    await worker.boot(); // checks that load() returned a request listener
+  } catch (err) {
+    if (err instanceof ArbiterError) log.error(`${err.message} (pid: ${process.pid}, thread ${data.index})`, { worker: process.pid, thread: data.index });
+    else log.exception(`Exception while booting worker thread ${data.index}`, err);
+    return process.exit(WORKER_BOOT_ERROR);
+  }
   listenAll(listeners, data.fds, config.backlog, (err, fd) => {
     log.exception(`Thread ${data.index} cannot listen on inherited fd ${fd}`, err);
     process.exit(WORKER_BOOT_ERROR);

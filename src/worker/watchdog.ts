@@ -52,7 +52,7 @@ const vitals = () => {
   let oldest = now;
   for (let i = 0; i < slots; i++) { inflight += Atomics.load(mem, 2 * slots + i); oldest = Math.min(oldest, loops[i].at); }
   const cpu = process.cpuUsage();
-  return { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: Math.round((cpu.user + cpu.system) / 1000) };
+  return { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: (cpu.user + cpu.system) / 1000 };
 };
 let pending = '';
 channel.setEncoding('utf8');

@@ -1,7 +1,7 @@
 // Type tests (run by `npm test` through `tsc -p test/types`): every `@ts-expect-error` line
 // must be an error, so this file fails to compile if the event map stops checking anything.
 import http from 'node:http';
-import { Arbiter, Application, ArbiterError, WorkerClass, type ExitReason, type WorkerExit, type WorkerInfo } from 'arbiter';
+import { Arbiter, Application, ArbiterError, WorkerClass, type ArbiterStats, type ExitReason, type MasterSummary, type WorkerExit, type WorkerInfo, type WorkerStats } from 'arbiter';
 
 const arbiter = new Arbiter({ config: { workers: 2, workerClass: 'async' }, load: () => (_req: http.IncomingMessage, res: http.ServerResponse) => res.end() });
 
@@ -23,13 +23,28 @@ arbiter.on('reload_failed', (detail) => {
   const kept: number = detail.keptWorkers;
   void [reason, kept];
 });
+arbiter.on('reloaded', (detail) => {
+  const generation: number = detail.generation;
+  const workers: number = detail.workers;
+  void [generation, workers];
+});
 arbiter.on('pre_exec', () => {});
+void arbiter.stats().then((s: ArbiterStats) => {
+  const w: WorkerStats | undefined = s.workers[0];
+  const cpu: number | null = w?.cpu ?? null;
+  const name: string | null = s.name;
+  void [cpu, name, s.reloads, s.restarts];
+});
+const row: MasterSummary = arbiter.summary();
+void row.workers;
 arbiter.reexec();
 const status: Promise<number> = arbiter.run();
 void status;
 
 // @ts-expect-error unknown event name
 arbiter.on('spawned', () => {});
+// @ts-expect-error reloaded gives one detail object
+arbiter.on('reloaded', (generation: number) => void generation);
 // @ts-expect-error reload_failed gives one detail object, not a string
 arbiter.on('reload_failed', (why: string) => void why);
 // @ts-expect-error wrong listener signature: spawn gives a WorkerInfo

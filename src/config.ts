@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cpuBudget, type CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
 
@@ -67,8 +68,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   bind?: string | string[];
   /** Listen backlog (pending connections the kernel queues). @default 2048 */
   backlog?: number;
-  /** Number of worker processes. @default $WEB_CONCURRENCY or 1 */
-  workers?: number;
+  /**
+   * Number of worker processes, or `'auto'`: one per CPU this process may use — the cgroup v2 CPU
+   * quota (a container's or pod's CPU limit), rounded down, at least 1, else
+   * `os.availableParallelism()`. Resolved when the config is read (and again on reload); the
+   * master logs how it decided.
+   * @default $WEB_CONCURRENCY or 1
+   */
+  workers?: number | 'auto';
   /**
    * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
    * one request at a time per worker), `'threaded'`, or a `WorkerClass` subclass.
@@ -116,9 +123,11 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | 'pidfile' | 'procName' | 'env'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
+  /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
+  workers: number;
   /** See {@link BaseConfig.pidfile}; `null` when none. */
   pidfile: string | null;
   /** See {@link BaseConfig.procName}; `null` when titles are left alone. */
@@ -182,6 +191,12 @@ function optionalPath(name: string, value: unknown): string | null {
   return value;
 }
 
+/** A positive integer, or the one other accepted value `alternative` names (the validator handles that one first). */
+function positiveIntegerOr(name: string, value: unknown, alternative: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= Number.MAX_SAFE_INTEGER) return value;
+  throw configError(name, `a positive integer or ${alternative}`, value);
+}
+
 function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw configError(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
@@ -211,7 +226,8 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   },
   backlog: (v) => (v === undefined ? DEFAULTS.backlog : integer('backlog', v, 1)),
   workers: (v, env) => {
-    if (v !== undefined) return integer('workers', v, 1);
+    if (v === 'auto') return cpuBudget(env); // a CpuBudget: resolveConfig keeps how it was decided
+    if (v !== undefined) return positiveIntegerOr('workers', v, '"auto"');
     return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
   },
   workerClass: (v, _env, checkWorkerClass) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
@@ -289,7 +305,19 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
-  return Object.freeze(out) as unknown as ResolvedConfig;
+  const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
+  if (budget) out.workers = budget.count;
+  const config = Object.freeze(out) as unknown as ResolvedConfig;
+  if (budget) AUTO_WORKERS.set(config, budget);
+  return config;
+}
+
+/** How `workers: 'auto'` was resolved, per resolved config (for the master's log line). */
+const AUTO_WORKERS = new WeakMap<object, CpuBudget>();
+
+/** When `config` came from `workers: 'auto'`: the CPU count it resolved to and how it was decided. */
+export function autoWorkers(config: object): CpuBudget | undefined {
+  return AUTO_WORKERS.get(config);
 }
 
 /** A parsed `bind` entry. */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { ResolvedConfig } from '../config.js';
+import { autoWorkers, type ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
@@ -206,6 +206,8 @@ export class Supervisor {
     }
     for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`, { address: l.url });
     log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
+    const auto = autoWorkers(config);
+    if (auto) log.info(`Using ${auto.count} worker${auto.count === 1 ? '' : 's'} (workers: 'auto': ${auto.how})`, { workers: auto.count });
     if (config.procName) process.title = `arbiter: master [${config.procName}]`;
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => l.url));

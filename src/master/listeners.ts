@@ -178,6 +178,11 @@ export function upgradeHandover(listeners: readonly MasterListener[]): { fds: nu
   return { fds: listeners.map((l) => l.fd), env: { [UPGRADE_ENV]: JSON.stringify(described) } };
 }
 
+/** True in a master started by USR2, until its `run()` has consumed the inherited sockets. */
+export function startedByUpgrade(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[UPGRADE_ENV] !== undefined;
+}
+
 /** In a master started by USR2: the sockets inherited from the old master (consumes the variable). */
 export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterListener[] | undefined {
   const raw = env[UPGRADE_ENV];

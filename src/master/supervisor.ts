@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, type ResolvedConfig } from '../config.js';
+import type { MasterEvents } from './bus.js';
 import { ArbiterError } from '../errors.js';
-import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
@@ -17,7 +18,7 @@ import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
-export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters<ArbiterEvents[K]>) => void;
+export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
 
 interface WorkerRecord {
   readonly pid: number;
@@ -342,6 +343,7 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
+    if (!escalate) this.#emit('stopping', graceful);
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
     // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are
     // still taken by draining workers instead of being reset.
@@ -410,6 +412,7 @@ export class Supervisor {
         }
       }
       this.log.info('Master has been promoted.');
+      this.#emit('promoted');
     });
   }
 
@@ -732,6 +735,7 @@ export class Supervisor {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#childMaster) {
       // Tell the new master we are gone so it takes over the pidfile, and do not wait for it.
+      this.#emit('handover', this.#childMaster.pid!);
       this.#childMaster.disconnect();
       this.#childMaster.unref();
     }

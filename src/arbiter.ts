@@ -11,6 +11,8 @@ import { OperatorLog } from './log.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
+import { MetricsPage } from './master/metrics.js';
+import { StatusServer } from './master/status-server.js';
 import { SystemdNotifier } from './master/systemd.js';
 import { Tally } from './master/tally.js';
 import type { WorkerClass } from './models/base.js';
@@ -101,6 +103,10 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
       if (!MASTER_ONLY_EVENTS.has(event)) this.#safeEmit(event as keyof ArbiterEvents, args);
     }));
     SystemdNotifier.attach(this.#internal, supervisor, supervisor.log, upgraded);
+    if (this.config.statusBind) {
+      const metrics = new MetricsPage(this.#internal, this.#tally, () => this.#startedAt, supervisor.log);
+      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded });
+    }
     return supervisor.run();
   }
 

@@ -118,6 +118,13 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 'text'
    */
   logFormat?: LogFormat;
+  /**
+   * Address of a read-only HTTP server in the master for probes and scrapers: `/healthz`,
+   * `/readyz`, `/status` (the JSON of `arbiter status --json`) and `/metrics` (Prometheus).
+   * `host:port`, `:port`, `[::1]:port` or `unix:/path`; `null`: none. It accepts no command.
+   * @default null
+   */
+  statusBind?: string | null;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
@@ -138,7 +145,7 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'logFormat'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'logFormat' | 'statusBind'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -157,6 +164,7 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   procName: null,
   logLevel: 'info',
   logFormat: 'text',
+  statusBind: null,
 });
 
 const HOOK_NAMES = [
@@ -261,6 +269,17 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
   },
   logFormat: (v) => (v === undefined ? DEFAULTS.logFormat : oneOf('logFormat', LOG_FORMATS, v)),
+  statusBind: (v) => {
+    if (v === undefined || v === null) return null;
+    let kind: BindAddress['kind'] | undefined;
+    try {
+      kind = typeof v === 'string' ? parseBind(v).kind : undefined;
+    } catch {
+      // reported below, under this option's name
+    }
+    if (kind !== 'tcp' && kind !== 'unix') throw configError('statusBind', 'an address "host:port", ":port", "[::1]:port" or "unix:/path", or null', v);
+    return v;
+  },
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [
       name,

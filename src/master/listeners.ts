@@ -60,8 +60,8 @@ function tcpUrl(address: string, port: number): string {
   return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
-/** A unix socket path is stale when nothing accepts on it; a live one is "in use". */
-async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
+/** A unix socket path is stale when nothing accepts on it (then it is removed); a live one is "in use". */
+export async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
   let st;
   try {
     st = lstatSync(path);

@@ -236,7 +236,7 @@ export class Supervisor {
       binds: this.#listeners.map((l) => l.url),
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
-      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),
     };
   }
 

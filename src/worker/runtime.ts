@@ -7,6 +7,7 @@ import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
+import { answerAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
@@ -35,6 +36,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   const log = OperatorLog.from(config);
   if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
   const Model = resolveModel(config);
+  answerAppMetrics(!Model.inThreads, Model.inThreads ? config.threads : 0); // /metrics scrapes
 
   const controller = new AbortController();
   let worker: WorkerClass | undefined;

@@ -6,6 +6,7 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../models/async.js';
+import { answerThreadAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
 import { loopVitals } from './watchdog.js';
 
@@ -49,6 +50,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
   const log = OperatorLog.from(config);
   const controller = new AbortController();
+  answerThreadAppMetrics(); // /metrics scrapes, through the process's main thread
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();
   });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Master, fixture, freePort, isAlive, waitFor } from './helpers.mjs';
+import { Master, fixture, freePort, isAlive, request, waitFor } from './helpers.mjs';
 
 const missing = ['python3', 'systemd-notify'].filter((cmd) => spawnSync(cmd, ['--version']).error);
 const skip = missing.length > 0 ? `needs ${missing.join(' and ')}` : false;
@@ -80,10 +80,10 @@ test('READY, STATUS, RELOADING + MONOTONIC_USEC, READY, STOPPING in order across
   assert.equal(messages.filter((x) => x.fields.WATCHDOG).length, count);
 });
 
-test('USR2: the old master names the new one as MAINPID before it exits; the promoted master says READY', { skip }, async (t) => {
+test('USR2: the old master names the new one as MAINPID before it exits; the promoted master says READY (and takes over statusBind)', { skip }, async (t) => {
   const { socket, messages } = await receiver(t);
-  const port = await freePort();
-  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, timeout: 5000, gracefulTimeout: 5000 }, {
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, timeout: 5000, gracefulTimeout: 5000, statusBind: `127.0.0.1:${statusPort}` }, {
     env: { NOTIFY_SOCKET: socket },
   });
   await m.ready(1);
@@ -101,6 +101,8 @@ test('USR2: the old master names the new one as MAINPID before it exits; the pro
   assert.ok(after.every((f) => !f.MAINPID || f.MAINPID === String(next)), 'the new master said nothing before its promotion');
   const kinds = after.map((f) => (f.STOPPING ? 'STOPPING' : f.MAINPID && f.READY ? 'PROMOTED' : f.MAINPID ? 'HANDOVER' : 'STATUS'));
   assert.deepEqual(kinds.filter((k) => k !== 'STATUS'), ['STOPPING', 'HANDOVER', 'PROMOTED'], JSON.stringify(after));
+  // the new master waited for the old one to let go of the status address
+  await waitFor(async () => JSON.parse((await request(statusPort, '/status').catch(() => ({ body: '{}' }))).body).pid === next, 'the new master’s /status', 10_000);
   assert.ok(isAlive(next));
   process.kill(next, 'SIGTERM');
   await waitFor(() => !isAlive(next), 'the new master to stop');

@@ -1,6 +1,9 @@
 // statusBind: the read-only HTTP server in the master — /healthz, /readyz, /status, /metrics.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Arbiter, ArbiterError } from 'arbiter';
 import { Master, canConnect, freePort, request, waitFor } from './helpers.mjs';
@@ -126,4 +129,22 @@ test('/readyz is 503 with no worker ready (WINCH), 200 again once one is', async
   m.signal('SIGTTIN');
   await waitFor(() => m.readyWorkers().length === 1, 'a worker again');
   assert.equal((await request(statusPort, '/readyz')).status, 200);
+});
+
+test('/readyz stays 200 through a reload: the old generation serves until the new one is ready (or rolled back)', async (t) => {
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-version-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'version');
+  writeFileSync(file, 'v1');
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, statusBind: `127.0.0.1:${statusPort}`, bootTimeout: 2000 }, { env: { FIXTURE_VERSION_FILE: file } });
+  await m.ready(1);
+  await waitFor(async () => (await request(statusPort, '/readyz').catch(() => ({}))).status === 200, '/readyz 200');
+  writeFileSync(file, 'hang'); // the new generation never becomes ready
+  m.signal('SIGHUP');
+  await m.waitForEvents('spawn', 2);
+  assert.equal((await request(statusPort, '/readyz')).status, 200, 'while the new generation boots');
+  await m.waitForEvents('reload_failed', 1);
+  assert.equal((await request(statusPort, '/readyz')).status, 200, 'after the rollback');
+  assert.equal((await request(port, '/version')).body, 'v1');
 });

@@ -42,6 +42,12 @@ export interface WorkerHooks<W = unknown> {
    * warning in the log.
    */
   workerExit?(worker: W): void | Promise<void>;
+  /**
+   * The master got SIGUSR1 (logrotate's `postrotate kill -USR1 <master pid>`): reopen the log
+   * files the app writes. Runs once in every worker (in every serving thread of a `threaded`
+   * worker, where the app lives); the master emits `reopen_logs`. Not awaited; errors are logged.
+   */
+  onReopenLogs?(worker: W): void | Promise<void>;
 }
 
 /**
@@ -82,7 +88,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 'async'
    */
   workerClass?: WorkerClassValue<W>;
-  /** Threads per `threaded` worker. @default 1 */
+  /** Threads per `threaded` worker (other models ignore it, with a warning at start). @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
   workerConnections?: number;
@@ -104,7 +110,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   maxRequestsJitter?: number;
   /** Path of the master's pidfile, written atomically and removed on exit. @default null (none) */
   pidfile?: string | null;
-  /** Process title suffix: `arbiter: master [procName]`, `arbiter: worker [procName]`. @default null (titles unchanged) */
+  /**
+   * Process title suffix: `arbiter: master [procName]`, `arbiter: worker [procName]`. Linux keeps
+   * a process title in the memory of its original command line, so a title is cut to that length
+   * (`node server.js`: 14 characters); the master (and the first worker) then log a warning.
+   * Start node with a longer command line (e.g. the script's absolute path, as a systemd unit
+   * does) or use a shorter name.
+   * @default null (titles unchanged)
+   */
   procName?: string | null;
   /** Extra environment variables for the workers (gunicorn `raw_env`). @default {} */
   env?: Record<string, string>;
@@ -175,6 +188,7 @@ const HOOK_NAMES = [
   'workerInt',
   'workerAbort',
   'workerExit',
+  'onReopenLogs',
 ] as const satisfies readonly (keyof WorkerHooks)[];
 
 function integer(name: string, value: unknown, min: number, unit = ''): number {
@@ -294,10 +308,35 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
 
 const KNOWN = Object.keys(VALIDATORS);
 
-/** Closest known option name, for "did you mean" hints. */
+/** Edit distance (insertions, deletions, substitutions, adjacent transpositions) between two names. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Closest known option name, for "did you mean" hints: case, `_` and `-` are ignored
+ * (`graceful_timeout` → `gracefulTimeout`), then up to one typo per four letters (`timout` →
+ * `timeout`, `wrokers` → `workers`).
+ */
 function suggest(name: string): string | undefined {
-  const lower = name.toLowerCase().replace(/[_-]/g, '');
-  return KNOWN.find((k) => k.toLowerCase() === lower);
+  const norm = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
+  const wanted = norm(name);
+  let best: { name: string; d: number } | undefined;
+  for (const k of KNOWN) {
+    const d = distance(wanted, norm(k));
+    if (!best || d < best.d) best = { name: k, d };
+  }
+  return best && best.d <= Math.max(1, Math.floor(wanted.length / 4)) ? best.name : undefined;
 }
 
 /**

@@ -96,7 +96,11 @@ export interface ReloadSuccess {
 export interface ArbiterEvents {
   /** Before listeners are bound (`on_starting`). */
   starting: () => void;
-  /** Listeners bound and the loop running (`when_ready`); addresses like `http://127.0.0.1:8000`, `unix:/tmp/s`. */
+  /**
+   * Listeners bound and the loop running (`when_ready`); addresses like `http://127.0.0.1:8000`,
+   * `http://[::1]:8000`, `unix:/tmp/s` — `tcp://127.0.0.1:9000` when the worker model does not
+   * serve HTTP (a custom `WorkerClass` that is not an `HttpWorker`).
+   */
   ready: (addresses: string[]) => void;
   /** Just before a worker is spawned (`pre_fork`); `worker.pid` is 0. */
   pre_fork: (worker: WorkerInfo) => void;
@@ -120,6 +124,11 @@ export interface ArbiterEvents {
    * until the next reload (the code on disk is broken), unless no worker is left at all.
    */
   reload_failed: (detail: ReloadFailure) => void;
+  /**
+   * USR1: the master was asked to reopen log files (logrotate's `postrotate`). Reopen the files
+   * the host writes here; every worker runs its `onReopenLogs` hook.
+   */
+  reopen_logs: () => void;
   /**
    * A reload succeeded: its new generation is ready and every worker of the previous one has been
    * told to retire (they may still be draining). The counterpart of `reload_failed`.

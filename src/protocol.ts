@@ -27,7 +27,12 @@ export type MasterMessage =
   /** one fresh copy of listener `index` (of `count`) travels with this message, in answer to request `id` */
   | { cmd: 'listener'; id: number; index: number; count: number }
   /** a `/metrics` scrape wants the app's own prom-client metrics within `deadline` ms (answered by `app_metrics`) */
-  | { cmd: 'app_metrics'; id: number; deadline: number };
+  | { cmd: 'app_metrics'; id: number; deadline: number }
+  /**
+   * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
+   * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
+   */
+  | { cmd: 'reopen_logs' };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';
@@ -91,6 +96,8 @@ export const ENV = {
   master: 'ARBITER_MASTER_PID',
   /** the master's `timeout` (ms), so the watchdog can start before the worker has read its config */
   timeout: 'ARBITER_TIMEOUT',
+  /** the master's `bootTimeout` (ms): the stall limit of the main thread before it reaches `run()` */
+  bootTimeout: 'ARBITER_BOOT_TIMEOUT',
   /** heartbeat slots the watchdog watches: 1 + serving threads */
   slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */

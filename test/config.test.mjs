@@ -99,6 +99,13 @@ test('unknown option names are errors, with a hint', () => {
   rejects({ graceful_timeout: 1 }, /Unknown option `graceful_timeout` \(did you mean `gracefulTimeout`\?\)/);
 });
 
+test('a misspelled option gets a "did you mean" from edit distance', () => {
+  for (const [typo, meant] of [['timout', 'timeout'], ['wrokers', 'workers'], ['worker', 'workers'], ['threds', 'threads'], ['keepalive', 'keepAlive'], ['maxRequest', 'maxRequests'], ['postfork', 'postFork'], ['bnd', 'bind']]) {
+    rejects({ [typo]: 1 }, new RegExp(`^Unknown option \`${typo}\` \\(did you mean \`${meant}\`\\?\\); known options: `));
+  }
+  rejects({ xyz: 1 }, /^Unknown option `xyz`; known options: /); // nothing close: no guess
+});
+
 test('bind forms', () => {
   assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0'] }).config.bind.length, 6);
   for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '']) {

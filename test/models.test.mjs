@@ -1,5 +1,6 @@
 // Worker models (sync, async, threaded, custom) and worker-side hooks, against real processes.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -135,13 +136,14 @@ test('every worker-side hook fires with the right arguments', async (t) => {
   process.kill(pid, 'SIGQUIT');
   await waitFor(() => named('workerInt').length === 1 && named('workerExit').length === 1, 'workerInt then workerExit');
   assert.equal(named('workerInt')[0].pid, pid);
-  await waitFor(() => m.readyWorkers().length === 1, 'a replacement');
-  const [second] = m.readyWorkers();
+  // The worker prints its workerExit line before the master sees it exit: until then
+  // readyWorkers() still lists it. Wait for a worker other than the one signalled.
+  const replacement = (gone) => waitFor(() => m.readyWorkers().find((p) => p !== gone), `a replacement for ${gone}`);
+  const second = await replacement(pid);
   process.kill(second, 'SIGABRT');
   await waitFor(() => named('workerAbort').length === 1 && named('workerExit').length === 2, 'workerAbort then workerExit');
   assert.deepEqual([named('workerAbort')[0].pid, named('workerAbort')[0].age], [second, 2]);
-  await waitFor(() => m.readyWorkers().length === 1, 'another replacement');
-  const [third] = m.readyWorkers();
+  const third = await replacement(second);
   m.signal('SIGTERM');
   assert.equal((await m.exited).code, 0);
   const last = named('workerExit').at(-1);
@@ -156,6 +158,9 @@ test('examples/echo-worker.mjs: a custom non-HTTP WorkerClass serves and stops g
     env: { ECHO_BIND: `127.0.0.1:${port}` },
   });
   await waitFor(() => m.stdout.includes('line echo server at'), `the banner\n${m.stderr}`);
+  // Not HTTP: announced as tcp://, in the log and in the ready event the banner prints.
+  assert.match(m.stdout, new RegExp(`line echo server at tcp://127\\.0\\.0\\.1:${port} `));
+  assert.match(m.stderr, new RegExp(`Listening at: tcp://127\\.0\\.0\\.1:${port} \\(${m.pid}\\)`));
   await waitFor(() => (m.stderr.match(/Booting worker/g) ?? []).length === 2, 'two workers');
   const client = net.connect(port, '127.0.0.1');
   client.setEncoding('utf8');
@@ -169,4 +174,20 @@ test('examples/echo-worker.mjs: a custom non-HTTP WorkerClass serves and stops g
   assert.equal(received, 'HELLO\nWORLD\nbye\n');
   client.end();
   assert.equal((await m.exited).code, 0);
+});
+
+test('start-up warnings: threads with a model that ignores it; a procName longer than the command line', async (t) => {
+  const port = await freePort();
+  const procName = 'x'.repeat(200); // longer than `node <this fixture's path>`
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'async', threads: 4, procName }));
+  await m.ready(1);
+  await m.waitForLog(/\[WARNING\] threads \(4\) is ignored by the async worker: only 'threaded' runs threads/);
+  await m.waitForLog(new RegExp(`\\[${m.pid}\\] \\[WARNING\\] procName: the process title was cut to "arbiter: master \\[x+" \\(\\d+ characters\\): Linux keeps at most the length of the command line`));
+  const cmdline = readFileSync(`/proc/${m.pid}/cmdline`, 'utf8');
+  assert.ok(cmdline.startsWith('arbiter: master [xxx'), JSON.stringify(cmdline));
+
+  const port2 = await freePort();
+  const threaded = Master.start(t, 'app.mjs', base(port2, { workers: 1, workerClass: 'threaded', threads: 2, procName: 'app' }));
+  await threaded.ready(1);
+  assert.doesNotMatch(threaded.stderr, /WARNING/, 'threaded uses threads; a short procName fits');
 });

@@ -70,6 +70,23 @@ test('npm pack → install elsewhere → ESM import and CJS require both run a m
   }
 });
 
+test('the packed manifest: no install-time scripts, links to the repository, README links that work from the npm page', () => {
+  packAndInstall();
+  const manifest = JSON.parse(readFileSync(join(app, 'node_modules/arbiter/package.json'), 'utf8'));
+  const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter((s) => manifest.scripts?.[s] !== undefined);
+  assert.deepEqual(installScripts, [], 'npm would run (or warn about) these when installing the tarball');
+  assert.ok(manifest.scripts?.prepack, 'the build runs on pack');
+  assert.equal(manifest.repository?.url, 'git+https://github.com/arbiter-js/arbiter.git');
+  assert.equal(manifest.homepage, 'https://github.com/arbiter-js/arbiter#readme');
+  assert.equal(manifest.bugs?.url, 'https://github.com/arbiter-js/arbiter/issues');
+  assert.ok(Array.isArray(manifest.keywords) && manifest.keywords.includes('gunicorn'));
+  // The docs are not in the tarball: every link of the shipped README must be absolute (or an anchor).
+  const readme = readFileSync(join(app, 'node_modules/arbiter/README.md'), 'utf8');
+  assert.match(readme, /^## Install\n\n```sh\nnpm install arbiter\n```/m);
+  const relative = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]).filter((href) => !/^(https:\/\/|#)/.test(href));
+  assert.deepEqual(relative, [], 'relative links break on the npm page');
+});
+
 /** The ```ts blocks of the docs: each must compile as written, as a module of a consumer. */
 function docBlocks() {
   const docs = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];

@@ -103,6 +103,7 @@ test('HUP with a code change under load: answers switch to the new version, noth
   assert.deepEqual(tally(versions.slice(-200)), { v2: 200 }, 'the new code answers after the reload');
   assert.deepEqual(m.all('worker_exit').map((e) => e.args[0].pid).sort(), old);
   assert.ok(m.all('worker_exit').every((e) => e.args[1].reason === 'reload' && e.args[1].code === 0));
+  await m.waitForLog(/\[INFO\] Reload complete: generation 1 is ready \(2 workers\); the previous generation retired \(2 workers\)\n/);
 });
 
 test('HUP whose new code fails to load: the old workers keep serving, then a fixed HUP switches', async (t) => {
@@ -117,6 +118,7 @@ test('HUP whose new code fails to load: the old workers keep serving, then a fix
   assert.deepEqual(m.readyWorkers().sort(), old, 'the same old workers serve');
   assert.equal(m.all('exit').length, 0, 'the master did not halt');
   assert.ok(m.all('spawn').length <= 4, 'no respawn loop of the broken code');
+  assert.doesNotMatch(m.stderr, /Reload complete/, 'a failed reload never says it completed');
 
   writeFileSync(file, 'v3');
   m.signal('SIGHUP');
@@ -126,6 +128,7 @@ test('HUP whose new code fails to load: the old workers keep serving, then a fix
   assert.deepEqual(tally(results.filter((r) => !r.ok).map((r) => r.error)), {});
   assert.deepEqual(tally(results.slice(-100).map((r) => r.body)), { v3: 100 });
   assert.ok(!results.some((r) => r.body === 'broken'));
+  await m.waitForLog(/Reload complete: generation 2 is ready \(2 workers\); the previous generation retired \(2 workers\)/);
 });
 
 test('HUP whose new workers never become ready: abandoned after bootTimeout', async (t) => {

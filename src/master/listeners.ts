@@ -19,7 +19,7 @@ interface RawHandle {
 export interface MasterListener {
   /** The `bind` string (or `fd://N` for systemd sockets). */
   readonly spec: string;
-  /** Display form: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/tmp/app.sock`. */
+  /** Display form: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/tmp/app.sock` (see {@link announcedUrl} for non-HTTP models). */
   readonly url: string;
   /** The fd the workers inherit. */
   readonly fd: number;
@@ -81,6 +81,15 @@ export async function removeStaleUnixSocket(path: string): Promise<'removed' | '
   unlinkSync(path);
   trace.listeners('removed stale unix socket %s', path);
   return 'removed';
+}
+
+/**
+ * A listener's address as the master announces it (`Listening at:`, the `ready` event):
+ * `http://host:port` when the worker model serves HTTP, `tcp://host:port` when it does not (a
+ * custom `WorkerClass`); `unix:/path` and `fd://N` either way.
+ */
+export function announcedUrl(url: string, scheme: 'http' | 'tcp'): string {
+  return scheme === 'tcp' && url.startsWith('http://') ? `tcp://${url.slice('http://'.length)}` : url;
 }
 
 /** One bind attempt: a bound (not yet listening) handle, `'in-use'`, or a thrown ArbiterError. */

@@ -8,8 +8,9 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
-import { modelName, resolveModel } from '../models/registry.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
+import { setProcessTitle } from '../title.js';
 import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
@@ -34,9 +35,7 @@ interface WorkerRecord {
   killAt?: number;
   /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
   killSent: boolean;
-  /** Monotonic deadline for reaching `run()` (the entry script must call it in every process). */
-  runBy?: number;
-  /** The worker reached `run()`. */
+  /** The worker reached `run()` (the entry script must call it in every process). */
   ran?: boolean;
   /** Monotonic deadline for reporting ready (`bootTimeout`). */
   readyBy?: number;
@@ -205,13 +204,15 @@ export class Supervisor {
       this.#finish();
       return this.done;
     }
-    for (const l of this.#listeners) log.info(`Listening at: ${l.url} (${process.pid})`, { address: l.url });
+    const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
+    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`, { address: announcedUrl(l.url, scheme) });
     log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
     const auto = autoWorkers(config);
     if (auto) log.info(`Using ${auto.count} worker${auto.count === 1 ? '' : 's'} (workers: 'auto': ${auto.how})`, { workers: auto.count });
-    if (config.procName) process.title = `arbiter: master [${config.procName}]`;
+    for (const warning of modelWarnings(config)) log.warning(warning);
+    if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
-    this.#emit('ready', this.#listeners.map((l) => l.url));
+    this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
     this.wakeup();
     return this.done;
   }
@@ -274,7 +275,7 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
-      for (const l of added) this.log.info(`Listening at: ${l.url} (${process.pid})`, { address: l.url });
+      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`, { address: announcedUrl(l.url, listenerScheme(this.#config)) });
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
@@ -285,7 +286,7 @@ export class Supervisor {
     this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, env, procName });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
-    if (procName) process.title = `arbiter: master [${procName}]`;
+    if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
     this.#generation = ++this.#generationSeq;
     this.#spawnPaused = false;
     if (this.target !== workers) this.scale(workers);
@@ -310,7 +311,10 @@ export class Supervisor {
     if (!this.#previous || oldLive) return;
     for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
     this.#previous = undefined;
-    const workers = [...this.#workers.values()].filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    const all = [...this.#workers.values()];
+    const workers = all.filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+    const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
+    this.log.info(`Reload complete: generation ${this.#generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
     this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
   }
 
@@ -326,9 +330,13 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /** USR1: workers reopen their logs. */
+  /**
+   * USR1: emits `reopen_logs` (the host reopens its own files) and asks every worker, over IPC,
+   * to reopen theirs (the `onReopenLogs` hook). No signal goes to the workers.
+   */
   reopenLogs(): void {
-    for (const w of this.#workers.values()) w.handle.kill('SIGUSR1');
+    this.#emit('reopen_logs');
+    for (const w of this.#workers.values()) w.handle.send({ cmd: 'reopen_logs' });
   }
 
   /** TERM (graceful) or INT/QUIT (quick). Resolves with the exit status. */
@@ -448,13 +456,10 @@ export class Supervisor {
   #enforceDeadlines(): void {
     const now = performance.now();
     for (const w of this.#workers.values()) {
-      if (w.runBy !== undefined && now >= w.runBy) {
-        w.runBy = undefined;
-        this.#runDeadline(w);
-      }
       if (w.readyBy !== undefined && now >= w.readyBy) {
         w.readyBy = undefined;
-        if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
+        if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
+        else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
           this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
           this.#timedOut(w, 'boot');
         }
@@ -473,7 +478,6 @@ export class Supervisor {
     let next = Infinity;
     for (const w of this.#workers.values()) {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.runBy !== undefined) next = Math.min(next, w.runBy);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
     for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
@@ -519,6 +523,7 @@ export class Supervisor {
           slots: 1 + this.#threads,
           env: this.#config.env,
           timeout: this.#config.timeout,
+          bootTimeout: this.#config.bootTimeout,
         },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
@@ -532,7 +537,6 @@ export class Supervisor {
       return undefined;
     }
     const w = rec;
-    if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
     this.log.info(`Booting worker with pid: ${w.pid}`, { worker: w.pid, slot: w.slot, generation: w.generation });
@@ -562,14 +566,16 @@ export class Supervisor {
   }
 
   /**
-   * The worker did not reach `run()` within `timeout` of its spawn. Its watchdog says which: an
-   * event loop that has not beaten for a while (or no watchdog at all: stuck before the package
-   * was even loaded) is a hang; a loop that beats runs an entry script that never calls `run()`.
+   * The worker did not reach `run()` within `bootTimeout` of its spawn. Its watchdog says why: no
+   * watchdog at all (stuck before the package was even loaded) or an event loop that has not
+   * beaten for a while is a hang; a loop that beats runs an entry script that never calls `run()`.
    */
   #runDeadline(w: WorkerRecord): void {
+    const { timeout } = this.#config;
     void w.handle.vitals(250).then((vitals) => {
       if (w.ran || w.state !== 'booting') return;
-      if (!vitals || vitals.heartbeatAge >= this.#config.timeout / 2) this.#timedOut(w, 'boot');
+      const hung = !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
+      if (hung) this.#timedOut(w, 'boot');
       else this.#didNotRun(w);
     });
   }
@@ -578,9 +584,9 @@ export class Supervisor {
   #didNotRun(w: WorkerRecord): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'boot_error';
-    const { timeout } = this.#config;
+    const { timeout, bootTimeout } = this.#config;
     this.log.error(
-      `Worker (pid:${w.pid}) did not call run() within ${timeout} ms (timeout) of starting: does the entry script call run() in every process? (Slow start-up work belongs in load(), which bootTimeout bounds.)`,
+      `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
       { worker: w.pid, reason: 'boot_error' },
     );
     this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
@@ -606,7 +612,6 @@ export class Supervisor {
     switch (msg.cmd) {
       case 'run':
         w.ran = true;
-        w.runBy = undefined;
         this.#notRunning = 0;
         return; // no state change
       case 'ready':
@@ -634,7 +639,7 @@ export class Supervisor {
 
   #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
     if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
-    else if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
+    else if (this.#config.timeout > 0) this.#timedOut(w, w.ran ? 'heartbeat' : 'boot');
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

@@ -22,6 +22,8 @@ export interface WorkerHandle {
   kill(signal: NodeJS.Signals): boolean;
   /** Sends a message with a copy of a socket handle (the master keeps its own). */
   sendHandle(msg: MasterMessage, handle: object): void;
+  /** Sends a message (dropped when the worker is gone). */
+  send(msg: MasterMessage): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
@@ -58,6 +60,8 @@ export interface SpawnOptions {
   env: Readonly<Record<string, string>>;
   /** The master's `timeout` (the watchdog starts before the worker has read its own config). */
   timeout: number;
+  /** The master's `bootTimeout`. */
+  bootTimeout: number;
   /** Heartbeat slots to watch: 1 + serving threads. */
   slots: number;
 }
@@ -95,6 +99,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
         [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
         [ENV.master]: String(process.pid),
         [ENV.timeout]: String(opts.timeout),
+        [ENV.bootTimeout]: String(opts.bootTimeout),
         [ENV.slots]: String(opts.slots),
       },
       serialization: 'json',
@@ -169,6 +174,13 @@ export class ProcessWorkerHandle implements WorkerHandle {
       this.#child.send(envelope({ cmd: 'app_metrics', id, deadline } satisfies MasterMessage), (err) => {
         if (err) answer(undefined);
       });
+    });
+  }
+
+  send(msg: MasterMessage): void {
+    if (!this.#child.connected) return;
+    this.#child.send(envelope(msg), (err: Error | null) => {
+      if (err) trace.master('worker %d: cannot send %s: %s', this.pid, msg.cmd, err.message);
     });
   }
 

@@ -180,6 +180,14 @@ export abstract class WorkerClass<H = unknown> {
   }
 
   /**
+   * The master asked the workers to reopen their log files (USR1): runs the `onReopenLogs` hook.
+   * Models whose app lives elsewhere (the serving threads of `threaded`) forward it there.
+   */
+  reopenLogs(): void {
+    void this.hook('onReopenLogs');
+  }
+
+  /**
    * Called when the worker got SIGABRT (normally: the master timed it out), before the
    * `workerAbort` hook and exit 1. Models log what they were doing; the default does nothing.
    */

@@ -2,6 +2,7 @@ import type { RequestListener } from 'node:http';
 import type { ResolvedConfig } from '../config.js';
 import { configError } from '../errors.js';
 import { AsyncWorker } from './async.js';
+import { HttpWorker } from './http.js';
 import type { WorkerClassConstructor } from './base.js';
 import { SyncWorker } from './sync.js';
 import { ThreadedWorker } from './threaded.js';
@@ -32,6 +33,24 @@ export function checkWorkerClass(v: unknown): WorkerModel | WorkerClassConstruct
 export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & { inThreads: boolean } {
   const Model = typeof config.workerClass === 'function' ? config.workerClass : BUILT_IN[config.workerClass as WorkerModel];
   return Model as WorkerClassConstructor & { inThreads: boolean };
+}
+
+/**
+ * What the model serves on TCP listeners, for the addresses the master announces: `'http'` for
+ * the built-in models and `HttpWorker` subclasses, `'tcp'` for any other `WorkerClass`.
+ */
+export function listenerScheme(config: ResolvedConfig): 'http' | 'tcp' {
+  const Model = resolveModel(config);
+  return Model === ThreadedWorker || Model.prototype instanceof ThreadedWorker || Model.prototype instanceof HttpWorker ? 'http' : 'tcp';
+}
+
+/** Options given that the model ignores, as warnings for the start-up log. */
+export function modelWarnings(config: ResolvedConfig): string[] {
+  const warnings: string[] = [];
+  if (config.threads > 1 && !resolveModel(config).inThreads) {
+    warnings.push(`threads (${config.threads}) is ignored by the ${modelName(config.workerClass)} worker: only 'threaded' runs threads (workerClass: 'threaded')`);
+  }
+  return warnings;
 }
 
 /** Display name of a model (`'async'`, or the class name of a custom one). */

@@ -73,6 +73,11 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
     await Promise.all(ready);
   }
 
+  /** Runs `onReopenLogs` in every serving thread (where the app and its log files live). */
+  override reopenLogs(): void {
+    for (const t of this.#threads) t.postMessage('reopen_logs');
+  }
+
   /** Beats for the main thread, forwards the drain, resolves when every thread has finished. */
   async run(): Promise<void> {
     const beat = this.heartbeatInterval > 0 ? setInterval(() => this.notify(), this.heartbeatInterval) : undefined;

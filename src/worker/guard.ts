@@ -52,6 +52,7 @@ function install(): void {
   const number = (name: string): number => Number(env[name]);
   const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
   const timeout = number(ENV.timeout) || 0;
+  const bootTimeout = number(ENV.bootTimeout) || 0;
   const masterPid = number(ENV.master);
   const slots = Math.max(1, number(ENV.slots) || 1);
   const fd = env[ENV.watchdog] !== undefined ? number(ENV.watchdog) : WATCHDOG_STDIO_INDEX;
@@ -60,8 +61,7 @@ function install(): void {
   const generation = number(ENV.generation);
   for (const key of Object.values(ENV)) delete env[key];
 
-  const watchdog = startWatchdog({ fd, timeout, masterPid, slots });
-  watchdog.main.notify();
+  const watchdog = startWatchdog({ fd, timeout, bootTimeout, masterPid, slots });
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
   bootBeat?.unref();
   holder[KEY] = {

@@ -9,6 +9,8 @@ import type { PreparedListeners, WorkerClass, WorkerInit } from '../models/base.
 import { resolveModel } from '../models/registry.js';
 import { answerAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
+import { setProcessTitle } from '../title.js';
+import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 
@@ -34,7 +36,8 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markRunning();
 
   const log = OperatorLog.from(config);
-  if (config.procName) process.title = `arbiter: worker [${config.procName}]`;
+  warnOnAppListen(log);
+  if (config.procName) setProcessTitle(`arbiter: worker [${config.procName}]`, log, age === 1); // warn once, not per worker
   const Model = resolveModel(config);
   answerAppMetrics(!Model.inThreads, Model.inThreads ? config.threads : 0); // /metrics scrapes
 
@@ -88,6 +91,16 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     SIGWINCH: () => {},
   };
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
+  // USR1 reaches the master; it asks each worker over IPC (the worker's own SIGUSR1 is left alone).
+  process.on('message', (payload: unknown) => {
+    if (unwrap<MasterMessage>(payload)?.cmd !== 'reopen_logs') return;
+    log.info('Worker reopening logs.');
+    try {
+      worker?.reopenLogs();
+    } catch (err) {
+      log.exception('Exception in reopenLogs()', err);
+    }
+  });
   process.on('disconnect', () => {
     trace.worker('master disconnected');
     void exit(0, undefined, performance.now() + ORPHAN_GRACE); // the watchdog kills an orphan then

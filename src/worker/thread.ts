@@ -51,8 +51,10 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   const log = OperatorLog.from(config);
   const controller = new AbortController();
   answerThreadAppMetrics(); // /metrics scrapes, through the process's main thread
+  let worker: AsyncWorker | undefined; // set once the app is loaded
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();
+    else if (msg === 'reopen_logs') void worker?.hook('onReopenLogs');
   });
 
   let handler: unknown;
@@ -63,7 +65,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
     return process.exit(APP_LOAD_ERROR);
   }
   const listeners = data.fds.map(() => net.createServer());
-  const worker = new AsyncWorker({
+  worker = new AsyncWorker({
     listeners,
     handler: handler as never,
     config,

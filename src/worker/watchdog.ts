@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
  * main thread; `threaded` workers add one per serving thread) and per-loop request counters.
  * It runs its own event loop, so it works while the main thread is blocked, and it:
  *  - reports `stalled` on the watchdog channel when a slot has not moved for `timeout` ms (once
- *    per stall), so the master learns of a hang within `timeout + 2*check` without polling;
+ *    per stall), so the master learns of a hang within `timeout + 2*check` without polling
+ *    (`bootTimeout` for the main thread before it reaches `run()`: module loading blocks the loop);
  *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU) from that memory;
  *  - SIGKILLs its own process when the master is gone: as soon as the channel closes (the master
  *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker reached `run()`, so
@@ -20,7 +21,7 @@ const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
-const { buffer, fd, slots, timeout, check, masterPid } = workerData;
+const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt } = workerData;
 const mem = new Int32Array(buffer);
 const die = () => process.kill(process.pid, 'SIGKILL');
 // The master is gone. Before run() there is nothing to finish: die now. A running worker's IPC
@@ -30,7 +31,9 @@ const channel = new net.Socket({ fd, readable: true, writable: true });
 channel.on('end', orphaned);
 channel.on('error', orphaned);
 const send = (msg) => channel.write(JSON.stringify(msg) + '\\n');
-const start = performance.now();
+// The main thread beat last when it started this thread (bornAt, epoch ms), however late this
+// thread gets to run: a main thread that spins from then on is seen as stalled from then on.
+const start = performance.now() - Math.max(0, Date.now() - bornAt);
 const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
 let requests = 0;
 const sample = (now) => {
@@ -73,9 +76,11 @@ setInterval(() => {
   const now = performance.now();
   sample(now);
   if (timeout <= 0) return;
+  // Before run(), the main thread runs the entry script's top-level code: it may block for up to bootTimeout.
+  const limit = Atomics.load(mem, 3 * slots) === 1 ? timeout : bootTimeout || timeout;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
-    if (!l.reported && now - l.at >= timeout) { l.reported = true; send({ t: 'stalled', slot: i, ms: Math.round(now - l.at) }); }
+    if (!l.reported && now - l.at >= limit) { l.reported = true; send({ t: 'stalled', slot: i, ms: Math.round(now - l.at) }); }
   }
 }, check);
 `;
@@ -137,17 +142,19 @@ export function heartbeatPeriod(timeout: number): number {
 }
 
 /** Starts the watchdog thread for this worker process (`fd`: its end of the watchdog channel). */
-export function startWatchdog(options: { fd: number; timeout: number; masterPid: number; slots: number }): Watchdog {
+export function startWatchdog(options: { fd: number; timeout: number; bootTimeout: number; masterPid: number; slots: number }): Watchdog {
   const buffer = vitalsBuffer(options.slots);
   const interval = heartbeatPeriod(options.timeout);
+  const main = loopVitals(buffer, 0);
+  main.notify();
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { buffer, fd: options.fd, slots: options.slots, timeout: options.timeout, check: interval || 1000, masterPid: options.masterPid },
+    workerData: { buffer, fd: options.fd, slots: options.slots, timeout: options.timeout, bootTimeout: options.bootTimeout, check: interval || 1000, masterPid: options.masterPid, bornAt: Date.now() },
     stdout: false,
     stderr: false,
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
   });
   thread.unref();
   const mem = new Int32Array(buffer);
-  return { interval, buffer, main: loopVitals(buffer, 0), markRunning: () => Atomics.store(mem, mem.length - 1, 1) };
+  return { interval, buffer, main, markRunning: () => Atomics.store(mem, mem.length - 1, 1) };
 }

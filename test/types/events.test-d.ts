@@ -94,3 +94,11 @@ void new Arbiter({ config: { workerClass: LineWorker }, load: () => (line: strin
 const e = new ArbiterError('ARBITER_ERR_CONFIG', 'x');
 // @ts-expect-error codes are a closed union
 e.code === 'ARBITER_ERR_NOPE';
+
+// USR1 (reopen logs) in the master: no arguments.
+arbiter.on('reopen_logs', () => {});
+// @ts-expect-error reopen_logs gives no arguments
+arbiter.on('reopen_logs', (file: string) => void file);
+new Arbiter({ config: { onReopenLogs: async (w) => void w.pid }, load: () => () => {} });
+// @ts-expect-error onReopenLogs is a function
+new Arbiter({ config: { onReopenLogs: true }, load: () => () => {} });

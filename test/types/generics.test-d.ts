@@ -1,5 +1,5 @@
 // The handler type `H` ties load(), workerClass and the hooks together (see docs/worker-models.md,
-// "Typing: the handler type H"). Every `@ts-expect-error` line must be an error.
+// "Typing the handler"). Every `@ts-expect-error` line must be an error.
 import http from 'node:http';
 import { Application, Arbiter, AsyncWorker, WorkerClass, type ApplicationLike, type ArbiterConfig } from 'arbiter';
 

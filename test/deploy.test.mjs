@@ -79,6 +79,7 @@ test('examples/production.mjs runs as written: ready, metrics summed, JSON logs,
     env: { BIND: `127.0.0.1:${port}`, STATUS_BIND: `127.0.0.1:${statusPort}`, WEB_CONCURRENCY: '2' },
   });
   await waitFor(async () => (await request(statusPort, '/readyz').catch(() => ({}))).status === 200, `/readyz\n${m.stderr}`, 20_000);
+  await waitFor(async () => JSON.parse((await request(statusPort, '/status')).body).ready === 2, `2 ready workers\n${m.stderr}`, 20_000);
   for (let i = 0; i < 12; i++) assert.match((await request(port, '/')).body, /^hello from worker \d+\n$/);
   const page = parsePrometheus((await request(statusPort, '/metrics')).body);
   assert.equal(sample(page, 'app_requests_total', { code: 200 }), 12);

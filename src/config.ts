@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cpuBudget, type CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
 import { checkGroup, checkUmask, checkUser } from './users.js';
 
 // This module knows no worker model: the type of worker the hooks receive is a type parameter
@@ -74,8 +75,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   bind?: string | string[];
   /** Listen backlog (pending connections the kernel queues). @default 2048 */
   backlog?: number;
-  /** Number of worker processes. @default $WEB_CONCURRENCY or 1 */
-  workers?: number;
+  /**
+   * Number of worker processes, or `'auto'`: one per CPU this process may use — the cgroup v2 CPU
+   * quota (a container's or pod's CPU limit), rounded down, at least 1, else
+   * `os.availableParallelism()`. Resolved when the config is read (and again on reload); the
+   * master logs how it decided.
+   * @default $WEB_CONCURRENCY or 1
+   */
+  workers?: number | 'auto';
   /**
    * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
    * one request at a time per worker), `'threaded'`, or a `WorkerClass` subclass.
@@ -161,14 +168,29 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default true
    */
   controlSocket?: string | boolean;
+  /**
+   * Format of operator log lines: `'text'` (gunicorn's) or `'json'`, one object per line with
+   * `time`, `level`, `pid`, `msg` and fields such as `worker`, `signal`, `reason`, `err.stack`.
+   * @default 'text'
+   */
+  logFormat?: LogFormat;
+  /**
+   * Address of a read-only HTTP server in the master for probes and scrapers: `/healthz`,
+   * `/readyz`, `/status` (the JSON of `arbiter status --json`) and `/metrics` (Prometheus).
+   * `host:port`, `:port`, `[::1]:port` or `unix:/path`; `null`: none. It accepts no command.
+   * @default null
+   */
+  statusBind?: string | null;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
+  /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
+  workers: number;
   /** See {@link BaseConfig.pidfile}; `null` when none. */
   pidfile: string | null;
   /** See {@link BaseConfig.procName}; `null` when titles are left alone. */
@@ -187,7 +209,7 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'controlSocket'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -211,6 +233,8 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   user: null,
   group: null,
   umask: null,
+  logFormat: 'text',
+  statusBind: null,
   controlSocket: true,
 });
 
@@ -257,6 +281,17 @@ function optionalPath(name: string, value: unknown): string | null {
   return value;
 }
 
+/** A positive integer, or the one other accepted value `alternative` names (the validator handles that one first). */
+function positiveIntegerOr(name: string, value: unknown, alternative: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= Number.MAX_SAFE_INTEGER) return value;
+  throw configError(name, `a positive integer or ${alternative}`, value);
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw configError(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
+}
+
 /** Parses an integer from an environment variable, naming the variable on error. */
 function envInteger(name: string, raw: string, min: number): number {
   const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
@@ -281,7 +316,8 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   },
   backlog: (v) => (v === undefined ? DEFAULTS.backlog : integer('backlog', v, 1)),
   workers: (v, env) => {
-    if (v !== undefined) return integer('workers', v, 1);
+    if (v === 'auto') return cpuBudget(env); // a CpuBudget: resolveConfig keeps how it was decided
+    if (v !== undefined) return positiveIntegerOr('workers', v, '"auto"');
     return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
   },
   workerClass: (v, _env, checkWorkerClass) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
@@ -325,6 +361,18 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   user: (v) => (v === undefined || v === null ? DEFAULTS.user : checkUser(v)),
   group: (v) => (v === undefined || v === null ? DEFAULTS.group : checkGroup(v)),
   umask: (v) => (v === undefined || v === null ? DEFAULTS.umask : checkUmask(v)),
+  logFormat: (v) => (v === undefined ? DEFAULTS.logFormat : oneOf('logFormat', LOG_FORMATS, v)),
+  statusBind: (v) => {
+    if (v === undefined || v === null) return null;
+    let kind: BindAddress['kind'] | undefined;
+    try {
+      kind = typeof v === 'string' ? parseBind(v).kind : undefined;
+    } catch {
+      // reported below, under this option's name
+    }
+    if (kind !== 'tcp' && kind !== 'unix') throw configError('statusBind', 'an address "host:port", ":port", "[::1]:port" or "unix:/path", or null', v);
+    return v;
+  },
   controlSocket: (v) => {
     if (v === undefined) return DEFAULTS.controlSocket;
     if (typeof v === 'boolean' || (typeof v === 'string' && v.length > 0)) return v;
@@ -399,7 +447,19 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
-  return Object.freeze(out) as unknown as ResolvedConfig;
+  const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
+  if (budget) out.workers = budget.count;
+  const config = Object.freeze(out) as unknown as ResolvedConfig;
+  if (budget) AUTO_WORKERS.set(config, budget);
+  return config;
+}
+
+/** How `workers: 'auto'` was resolved, per resolved config (for the master's log line). */
+const AUTO_WORKERS = new WeakMap<object, CpuBudget>();
+
+/** When `config` came from `workers: 'auto'`: the CPU count it resolved to and how it was decided. */
+export function autoWorkers(config: object): CpuBudget | undefined {
+  return AUTO_WORKERS.get(config);
 }
 
 /** A parsed `bind` entry. */

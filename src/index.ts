@@ -23,7 +23,7 @@ export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';
 export { SyncWorker } from './models/sync.js';
 export { ThreadedWorker } from './models/threaded.js';
-export { OperatorLog, type LogLevel, type LogSink } from './log.js';
+export { OperatorLog, type LogFields, type LogFormat, type LogLevel, type LogOptions, type LogSink } from './log.js';
 export type { WorkerClassOption, WorkerModel } from './models/registry.js';
 export { VERSION } from './version.js';
 export { moduleApp, resolveModuleSpecifier, toRequestListener, type ModuleSpecifier } from './module-app.js';

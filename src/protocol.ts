@@ -14,12 +14,20 @@ export type WorkerMessage =
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
   | { cmd: 'accept_stopped' }
   /** a config probe (reload) reports the config it evaluated */
-  | { cmd: 'config'; config: unknown };
+  | { cmd: 'config'; config: unknown }
+  /**
+   * answer to `app_metrics` request `id`: the app's prom-client `register.getMetricsAsJSON()` of
+   * each event loop that runs the app (one for a process model, one per thread for `threaded`;
+   * a thread that did not answer in time is left out), or `null` when the app has no prom-client
+   */
+  | { cmd: 'app_metrics'; id: number; metrics: unknown[][] | null; error?: string };
 
 /** Messages from the master to a worker. */
 export type MasterMessage =
   /** one fresh copy of listener `index` (of `count`) travels with this message, in answer to request `id` */
   | { cmd: 'listener'; id: number; index: number; count: number }
+  /** a `/metrics` scrape wants the app's own prom-client metrics within `deadline` ms (answered by `app_metrics`) */
+  | { cmd: 'app_metrics'; id: number; deadline: number }
   /**
    * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
    * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).

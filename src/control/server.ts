@@ -1,8 +1,8 @@
 import { chmodSync, lstatSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { EventEmitter } from 'eventemitter3';
-import type { ArbiterEvents, ReloadFailure, ReloadSuccess } from '../events.js';
+import type { ReloadFailure, ReloadSuccess } from '../events.js';
+import type { MasterBus } from '../master/bus.js';
 import type { OperatorLog } from '../log.js';
 import type { ArbiterStats, MasterSummary } from '../master/stats.js';
 import { trace } from '../trace.js';
@@ -23,7 +23,7 @@ export interface ControlTarget {
 }
 
 /** The master's events, as the control server hears them. */
-export type ControlEvents = Pick<EventEmitter<ArbiterEvents>, 'on' | 'once' | 'off'>;
+export type ControlEvents = Pick<MasterBus, 'on' | 'once' | 'off'>;
 
 type Handler<C extends ControlCommand> = (server: ControlServer, args: Partial<ControlCommands[C]['args']>) => Promise<ControlCommands[C]['data']> | ControlCommands[C]['data'];
 

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { ResolvedConfig } from '../config.js';
+import { autoWorkers, type ResolvedConfig } from '../config.js';
+import type { MasterEvents } from './bus.js';
 import { ArbiterError } from '../errors.js';
-import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
@@ -21,7 +22,7 @@ import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
-export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters<ArbiterEvents[K]>) => void;
+export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
 
 interface WorkerRecord {
   readonly pid: number;
@@ -162,7 +163,7 @@ export class Supervisor {
   constructor(config: ResolvedConfig, emit: Emit) {
     this.#config = config;
     this.#emit = emit;
-    this.log = new OperatorLog(config.logger, config.logLevel);
+    this.log = OperatorLog.from(config);
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
@@ -225,8 +226,10 @@ export class Supervisor {
       return this.done;
     }
     const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
-    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`);
-    log.info(`Using worker: ${modelName(config.workerClass)}`);
+    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`, { address: announcedUrl(l.url, scheme) });
+    log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
+    const auto = autoWorkers(config);
+    if (auto) log.info(`Using ${auto.count} worker${auto.count === 1 ? '' : 's'} (workers: 'auto': ${auto.how})`, { workers: auto.count });
     if (this.#identity.description) log.info(`Workers run as ${this.#identity.description}`);
     for (const warning of modelWarnings(config)) log.warning(warning);
     if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
@@ -256,7 +259,7 @@ export class Supervisor {
       binds: this.#listeners.map((l) => l.url),
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
-      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),
     };
   }
 
@@ -295,7 +298,7 @@ export class Supervisor {
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
       shareUnixSockets(added, this.#identity, this.#config.umask);
-      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`);
+      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`, { address: announcedUrl(l.url, listenerScheme(this.#config)) });
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
@@ -317,7 +320,7 @@ export class Supervisor {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
     const detail = err instanceof Error ? err.message : String(err);
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`);
+    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept }));
   }
 
@@ -371,6 +374,7 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
+    if (!escalate) this.#emit('stopping', graceful);
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
     // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are
     // still taken by draining workers instead of being reset.
@@ -410,9 +414,9 @@ export class Supervisor {
       return;
     }
     this.#childMaster = child;
-    this.log.info(`Started new master with pid: ${child.pid}`);
+    this.log.info(`Started new master with pid: ${child.pid}`, { master: child.pid });
     child.once('exit', (code, signal) => {
-      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`);
+      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`, { master: child.pid, code, signal });
       this.#childMaster = undefined;
     });
   }
@@ -439,6 +443,7 @@ export class Supervisor {
         }
       }
       this.log.info('Master has been promoted.');
+      this.#emit('promoted');
     });
   }
 
@@ -449,11 +454,11 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     while (this.#signals.length > 0) {
       const sig = this.#signals.shift()!;
-      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`);
+      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });
       try {
         SIGNAL_ACTIONS[sig](this);
       } catch (err) {
-        this.log.exception(`Error handling signal ${sig}`, err);
+        this.log.exception(`Error handling signal ${sig}`, err, { signal: sig });
       }
     }
     this.#enforceDeadlines();
@@ -478,7 +483,7 @@ export class Supervisor {
         w.readyBy = undefined;
         if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
         else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
-          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`);
+          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
           this.#timedOut(w, 'boot');
         }
       }
@@ -561,7 +566,7 @@ export class Supervisor {
     const w = rec;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
-    this.log.info(`Booting worker with pid: ${w.pid}`);
+    this.log.info(`Booting worker with pid: ${w.pid}`, { worker: w.pid, slot: w.slot, generation: w.generation });
     this.#emit('spawn', snapshot(w));
     void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
     return w;
@@ -583,7 +588,7 @@ export class Supervisor {
       : stall?.noStack
         ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
         : '';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`);
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', stack: stall?.stack, noStack: stall?.noStack });
     this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
     // Its replacement does not wait for what follows: a timed-out worker no longer counts.
     if (stall?.stack && stall.slot === 0) {
@@ -624,6 +629,7 @@ export class Supervisor {
     const { timeout, bootTimeout } = this.#config;
     this.log.error(
       `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
+      { worker: w.pid, reason: 'boot_error' },
     );
     this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
     w.killSent = true;
@@ -713,12 +719,13 @@ export class Supervisor {
     else if (code === 0) reason = 'exit';
     else reason = 'crash';
     if (wasBooting && code === 0 && !w.reason) {
-      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`);
+      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`, { worker: w.pid, reason });
     }
 
-    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
-    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+    const fields = { worker: w.pid, code, signal, reason };
+    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`, fields);
+    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`, fields);
+    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`, fields);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
     const budget = UNPLANNED.has(reason) && this.#phase === 'running' ? this.#budget.note(performance.now()) : undefined;
@@ -758,7 +765,7 @@ export class Supervisor {
     const deaths = (prev?.deaths ?? 0) + 1;
     const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
     this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
-    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`);
+    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
   }
 
   /**
@@ -784,7 +791,7 @@ export class Supervisor {
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
     const kept = live.filter((x) => x.generation === fallback).length;
     const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
-    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`);
+    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
     this.wakeup();
     return true;
@@ -804,6 +811,7 @@ export class Supervisor {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#childMaster) {
       // Tell the new master we are gone so it takes over the pidfile, and do not wait for it.
+      this.#emit('handover', this.#childMaster.pid!);
       this.#childMaster.disconnect();
       this.#childMaster.unref();
     }
@@ -813,7 +821,7 @@ export class Supervisor {
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
     this.#signalHandlers.clear();
     this.log.info('Shutting down: Master');
-    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`);
+    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode);
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);

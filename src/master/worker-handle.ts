@@ -36,6 +36,12 @@ export interface WorkerHandle {
    * thread is blocked); `undefined` when no answer comes within `deadline` ms.
    */
   vitals(deadline: number): Promise<WorkerVitals | undefined>;
+  /**
+   * Asks the worker for the app's prom-client metrics (one `getMetricsAsJSON()` array per event
+   * loop that runs the app); `null` when the app has no prom-client, `undefined` when no answer
+   * comes within `deadline` ms (a blocked worker cannot answer: this goes through its main thread).
+   */
+  appMetrics(deadline: number): Promise<unknown[][] | null | undefined>;
 }
 
 /** Callbacks from a worker to the supervisor. */
@@ -83,6 +89,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
   readonly #channel: Duplex | null;
   readonly #queries = new Map<number, (v: WorkerVitals | undefined) => void>();
   #querySeq = 0;
+  readonly #metricsQueries = new Map<number, (m: unknown[][] | null | undefined) => void>();
 
   /** Spawns the process; throws when the OS refuses (the supervisor treats it as a boot failure). */
   constructor(opts: SpawnOptions, events: WorkerHandleEvents) {
@@ -126,7 +133,8 @@ export class ProcessWorkerHandle implements WorkerHandle {
     child.on('error', (err) => trace.master('worker %d error: %s', this.pid, err.message));
     child.on('message', (payload) => {
       const msg = unwrap(payload);
-      if (msg) events.message(msg);
+      if (msg?.cmd === 'app_metrics') this.#metricsQueries.get(msg.id)?.(msg.metrics);
+      else if (msg) events.message(msg);
     });
     const channel = (this.#channel = child.stdio[WATCHDOG_STDIO_INDEX] as Duplex | null);
     let pending = '';
@@ -176,6 +184,24 @@ export class ProcessWorkerHandle implements WorkerHandle {
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
       this.#ask({ t: 'vitals', id });
+    });
+  }
+
+  appMetrics(deadline: number): Promise<unknown[][] | null | undefined> {
+    if (!this.#child.connected) return Promise.resolve(undefined);
+    const id = ++this.#querySeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(undefined), deadline);
+      const answer = (m: unknown[][] | null | undefined): void => {
+        clearTimeout(timer);
+        this.#metricsQueries.delete(id);
+        resolve(m);
+      };
+      this.#metricsQueries.set(id, answer);
+      void this.exited.then(() => answer(undefined));
+      this.#child.send(envelope({ cmd: 'app_metrics', id, deadline } satisfies MasterMessage), (err) => {
+        if (err) answer(undefined);
+      });
     });
   }
 

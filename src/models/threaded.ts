@@ -60,7 +60,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
           }
         });
         thread.on('error', (err) => {
-          this.log.exception(`Uncaught exception in worker thread ${i + 1} (pid: ${process.pid})`, err);
+          this.log.exception(`Uncaught exception in worker thread ${i + 1} (pid: ${process.pid})`, err, { worker: process.pid, thread: i + 1 });
         });
         thread.on('exit', (code) => {
           if (!booted) {

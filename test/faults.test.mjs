@@ -215,7 +215,7 @@ test('bad input: every bad value exits 1 with a clear message and leaves no proc
   writeFileSync(notADir, '');
   const cases = [
     [{ workerClass: 'gevent' }, /Expected `workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "gevent" \(string\)/],
-    [{ workers: 2.5 }, /Expected `workers` to be a positive integer, got 2\.5 \(number\)/],
+    [{ workers: 2.5 }, /Expected `workers` to be a positive integer or "auto", got 2\.5 \(number\)/],
     [{ maxWorkerMemory: -1 }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\), got -1 \(number\)/],
     [{ maxWorkerMemory: 1.5e8 + 0.5 }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\), got 150000000\.5 \(number\)/],
     [{ maxWorkerMemory: 512 }, /Expected `maxWorkerMemory` to be 0 \(off\) or at least 16777216 \(bytes, 16 MiB.*got 512 \(number\)/],

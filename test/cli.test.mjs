@@ -352,6 +352,13 @@ test('durations and sizes: -t 30 is 30000 ms, units, -c with overriding flags, -
   assert.equal(all.workerClass, 'sync');
   assert.equal(all.controlSocket, false);
 
+  // the options of issues 8 and 10 reach the library with their units
+  const prod = await print(['--max-worker-memory', '512mb', '--status-bind', '127.0.0.1:9100', '-u', 'nobody', '--log-format', 'json']);
+  assert.deepEqual(
+    [prod.maxWorkerMemory, prod.statusBind, prod.user, prod.logFormat],
+    [512 * 2 ** 20, '127.0.0.1:9100', 65534, 'json'],
+  );
+
   // -w auto reaches the library, which resolves it to the CPUs this process may use
   const auto = await cli(['-w', 'auto', '--print-config']);
   assert.equal(auto.code, 0, auto.stderr);

@@ -5,10 +5,16 @@ import type { ApplicationLike, NeedsWorkerClass } from './application.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ArbiterError } from './errors.js';
 import type { ArbiterEvents, WorkerInfo } from './events.js';
+import { MASTER_ONLY_EVENTS, type MasterEvents } from './master/bus.js';
+import { startedByUpgrade } from './master/listeners.js';
 import { OperatorLog } from './log.js';
+import { ControlServer } from './control/server.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
+import { MetricsPage } from './master/metrics.js';
+import { StatusServer } from './master/status-server.js';
+import { SystemdNotifier } from './master/systemd.js';
 import { Tally } from './master/tally.js';
 import type { WorkerClass } from './models/base.js';
 import { checkWorkerClass, resolveModel } from './models/registry.js';
@@ -53,10 +59,11 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
   #supervisor: Supervisor | undefined;
   readonly #log: OperatorLog;
   /**
-   * The master's own subscribers (counters, control socket) hear every event before the host's
-   * listeners, on an emitter the host cannot clear with `removeAllListeners()`.
+   * The master's own subscribers (counters, control socket, systemd, status server) hear every
+   * event before the host's listeners, plus the master-only ones ({@link MasterEvents}), on an
+   * emitter the host cannot clear with `removeAllListeners()`.
    */
-  readonly #internal = new EventEmitter<ArbiterEvents>();
+  readonly #internal = new EventEmitter<MasterEvents>();
   readonly #tally = new Tally(this.#internal);
   /** `performance.now()` when `run()` started in the master. */
   #startedAt = 0;
@@ -72,7 +79,7 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     }
     this.#app = app;
     this.config = resolveConfig(app.config, checkWorkerClass) as ResolvedConfig<WorkerClass<H>>;
-    this.#log = new OperatorLog(this.config.logger, this.config.logLevel);
+    this.#log = OperatorLog.from(this.config);
   }
 
   /** True in a worker process (or a serving thread of one) spawned by a master: there `run()` serves instead of supervising. */
@@ -91,11 +98,19 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     if (isWorkerProcess()) return runWorker(this.#app, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#startedAt = performance.now();
-    this.#supervisor = new Supervisor(this.config, (event, ...args) => {
+    const upgraded = startedByUpgrade(); // read before run() consumes the inherited sockets
+    const supervisor = (this.#supervisor = new Supervisor(this.config, (event, ...args) => {
       (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
-      this.#safeEmit(event, args);
-    });
-    return this.#supervisor.run();
+      if (!MASTER_ONLY_EVENTS.has(event)) this.#safeEmit(event as keyof ArbiterEvents, args);
+    }));
+    SystemdNotifier.attach(this.#internal, supervisor, supervisor.log, upgraded);
+    if (this.config.statusBind) {
+      const metrics = new MetricsPage(this.#internal, this.#tally, () => this.#startedAt, supervisor.log);
+      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded });
+    }
+    const { controlSocket } = this.config;
+    if (controlSocket !== false) void new ControlServer(this, this.#internal, this.#log).listen(controlSocket, upgraded);
+    return supervisor.run();
   }
 
   /** HUP: start a new generation of workers (fresh code); old ones retire as new ones become ready. */
@@ -132,8 +147,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * The master and a line per worker: the data of `arbiter status --json` and `/status`
    * ({@link ArbiterStats}). Each worker's figures come from its watchdog thread, so a blocked
    * worker still answers (its `heartbeatAge` grows); CPU % is measured over a 200 ms window, so
-   * this takes about that long. Works from `run()` until the
-   * arbiter has halted (then with no workers).
+   * this takes about that long. Works from `run()` on, also once the arbiter has halted (then
+   * with no workers). Nothing is sampled between calls.
    * @throws {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` and in a worker.
    */
   stats(): Promise<ArbiterStats> {

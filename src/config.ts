@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cpuBudget, type CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
-import { LOG_LEVELS, type LogLevel, type LogSink } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
+import { checkGroup, checkUmask, checkUser } from './users.js';
 
 // This module knows no worker model: the type of worker the hooks receive is a type parameter
 // (`W`), and which `workerClass` values are valid is asked of the model registry, passed in to
@@ -73,8 +75,14 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   bind?: string | string[];
   /** Listen backlog (pending connections the kernel queues). @default 2048 */
   backlog?: number;
-  /** Number of worker processes. @default $WEB_CONCURRENCY or 1 */
-  workers?: number;
+  /**
+   * Number of worker processes, or `'auto'`: one per CPU this process may use — the cgroup v2 CPU
+   * quota (a container's or pod's CPU limit), rounded down, at least 1, else
+   * `os.availableParallelism()`. Resolved when the config is read (and again on reload); the
+   * master logs how it decided.
+   * @default $WEB_CONCURRENCY or 1
+   */
+  workers?: number | 'auto';
   /**
    * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
    * one request at a time per worker), `'threaded'`, or a `WorkerClass` subclass.
@@ -126,25 +134,90 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   logger?: LogSink | false;
   /** Minimum level of operator log lines. @default 'info' */
   logLevel?: LogLevel;
+  /**
+   * Resident memory (RSS, bytes) above which a worker is recycled gracefully: a replacement
+   * starts first, then the worker drains (no failed request); one that keeps growing past 1.5×
+   * while draining is killed. Checked by the worker's watchdog every heartbeat period.
+   * 0 = off; otherwise at least 16 MiB. Exit reason `memory`.
+   * @default 0
+   */
+  maxWorkerMemory?: number;
+  /**
+   * Restart budget (Erlang/OTP's intensity): more than this many unplanned worker deaths (crashes,
+   * unexpected exits, timeouts) within `restartWindow` halts the master with status 5 after
+   * stopping the remaining workers, so systemd or Kubernetes can act. 0 = no budget.
+   * @default 0
+   */
+  maxRestarts?: number;
+  /** The window (milliseconds) over which `maxRestarts` counts deaths. @default 60000 */
+  restartWindow?: number;
+  /**
+   * Run the workers as this user: a name or a uid. The master keeps its own user and the sockets
+   * it bound (start it as root). Names are looked up in /etc/passwd, then with `getent`.
+   * @default null (the master's user)
+   */
+  user?: string | number | null;
+  /**
+   * Run the workers with this group: a name or a gid.
+   * @default null (the user's primary group when `user` is set, else the master's group)
+   */
+  group?: string | number | null;
+  /**
+   * The workers' umask (also applied to the mode of unix sockets the master binds): an integer,
+   * or octal digits as a string (`'027'`).
+   * @default null (inherited from the master)
+   */
+  umask?: number | string | null;
+  /**
+   * The master's control socket (what `arbiter ls|status|reload|scale|stop|upgrade|reopen` talk
+   * to): `true` for the automatic path `$XDG_RUNTIME_DIR/arbiter/<pid>.sock`, else
+   * `<os.tmpdir()>/arbiter-<uid>/<pid>.sock` (directory 0700, socket 0600, removed on exit);
+   * a path to put it there instead; `false` for none. See docs/cli.md.
+   * @default true
+   */
+  controlSocket?: string | boolean;
+  /**
+   * Format of operator log lines: `'text'` (gunicorn's) or `'json'`, one object per line with
+   * `time`, `level`, `pid`, `msg` and fields such as `worker`, `signal`, `reason`, `err.stack`.
+   * @default 'text'
+   */
+  logFormat?: LogFormat;
+  /**
+   * Address of a read-only HTTP server in the master for probes and scrapers: `/healthz`,
+   * `/readyz`, `/status` (the JSON of `arbiter status --json`) and `/metrics` (Prometheus).
+   * `host:port`, `:port`, `[::1]:port` or `unix:/path`; `null`: none. It accepts no command.
+   * @default null
+   */
+  statusBind?: string | null;
 }
 
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'pidfile' | 'procName' | 'env'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
+  /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
+  workers: number;
   /** See {@link BaseConfig.pidfile}; `null` when none. */
   pidfile: string | null;
   /** See {@link BaseConfig.procName}; `null` when titles are left alone. */
   procName: string | null;
   /** See {@link BaseConfig.env}. */
   env: Readonly<Record<string, string>>;
+  /** The workers' uid (see {@link BaseConfig.user}); `null`: the master's. */
+  user: number | null;
+  /** The workers' gid (see {@link BaseConfig.group}); `null`: the user's primary group, or the master's. */
+  group: number | null;
+  /** The workers' umask (see {@link BaseConfig.umask}); `null`: inherited. */
+  umask: number | null;
+  /** See {@link BaseConfig.controlSocket}: `true` (automatic path), a path, or `false`. */
+  controlSocket: string | boolean;
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket'>
 >;
 
 /** The static defaults (those that do not depend on the environment). */
@@ -163,6 +236,15 @@ export const DEFAULTS: StaticDefaults = Object.freeze({
   pidfile: null,
   procName: null,
   logLevel: 'info',
+  maxWorkerMemory: 0,
+  maxRestarts: 0,
+  restartWindow: 60_000,
+  user: null,
+  group: null,
+  umask: null,
+  logFormat: 'text',
+  statusBind: null,
+  controlSocket: true,
 });
 
 const HOOK_NAMES = [
@@ -192,10 +274,31 @@ function duration(name: string, value: unknown): number {
   return ms;
 }
 
+/** A duration that must be at least 1 ms. */
+function positiveDuration(name: string, value: unknown): number {
+  const ms = duration(name, value);
+  if (ms === 0) throw configError(name, 'a positive integer (milliseconds)', value);
+  return ms;
+}
+
+/** Smallest non-zero `maxWorkerMemory`: below it the value is surely a unit mistake (megabytes for bytes). */
+const MIN_WORKER_MEMORY = 16 * 1024 * 1024;
+
 function optionalPath(name: string, value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string' || value.length === 0) throw configError(name, 'a non-empty string or null', value);
   return value;
+}
+
+/** A positive integer, or the one other accepted value `alternative` names (the validator handles that one first). */
+function positiveIntegerOr(name: string, value: unknown, alternative: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= Number.MAX_SAFE_INTEGER) return value;
+  throw configError(name, `a positive integer or ${alternative}`, value);
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw configError(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
 }
 
 /** Parses an integer from an environment variable, naming the variable on error. */
@@ -222,7 +325,8 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   },
   backlog: (v) => (v === undefined ? DEFAULTS.backlog : integer('backlog', v, 1)),
   workers: (v, env) => {
-    if (v !== undefined) return integer('workers', v, 1);
+    if (v === 'auto') return cpuBudget(env); // a CpuBudget: resolveConfig keeps how it was decided
+    if (v !== undefined) return positiveIntegerOr('workers', v, '"auto"');
     return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
   },
   workerClass: (v, _env, checkWorkerClass) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
@@ -255,6 +359,34 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v === undefined) return DEFAULTS.logLevel;
     if (typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)) return v;
     throw configError('logLevel', `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, v);
+  },
+  maxWorkerMemory: (v) => {
+    if (v === undefined) return DEFAULTS.maxWorkerMemory;
+    const bytes = integer('maxWorkerMemory', v, 0, 'bytes');
+    if (bytes > 0 && bytes < MIN_WORKER_MEMORY) throw configError('maxWorkerMemory', `0 (off) or at least ${MIN_WORKER_MEMORY} (bytes, 16 MiB: a Node process uses more than that)`, v);
+    return bytes;
+  },
+  maxRestarts: (v) => (v === undefined ? DEFAULTS.maxRestarts : integer('maxRestarts', v, 0, 'unplanned worker deaths; 0 = no budget')),
+  restartWindow: (v) => (v === undefined ? DEFAULTS.restartWindow : positiveDuration('restartWindow', v)),
+  user: (v) => (v === undefined || v === null ? DEFAULTS.user : checkUser(v)),
+  group: (v) => (v === undefined || v === null ? DEFAULTS.group : checkGroup(v)),
+  umask: (v) => (v === undefined || v === null ? DEFAULTS.umask : checkUmask(v)),
+  logFormat: (v) => (v === undefined ? DEFAULTS.logFormat : oneOf('logFormat', LOG_FORMATS, v)),
+  statusBind: (v) => {
+    if (v === undefined || v === null) return null;
+    let kind: BindAddress['kind'] | undefined;
+    try {
+      kind = typeof v === 'string' ? parseBind(v).kind : undefined;
+    } catch {
+      // reported below, under this option's name
+    }
+    if (kind !== 'tcp' && kind !== 'unix') throw configError('statusBind', 'an address "host:port", ":port", "[::1]:port" or "unix:/path", or null', v);
+    return v;
+  },
+  controlSocket: (v) => {
+    if (v === undefined) return DEFAULTS.controlSocket;
+    if (typeof v === 'boolean' || (typeof v === 'string' && v.length > 0)) return v;
+    throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
   },
   ...Object.fromEntries(
     HOOK_NAMES.map((name) => [
@@ -325,7 +457,19 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
-  return Object.freeze(out) as unknown as ResolvedConfig;
+  const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
+  if (budget) out.workers = budget.count;
+  const config = Object.freeze(out) as unknown as ResolvedConfig;
+  if (budget) AUTO_WORKERS.set(config, budget);
+  return config;
+}
+
+/** How `workers: 'auto'` was resolved, per resolved config (for the master's log line). */
+const AUTO_WORKERS = new WeakMap<object, CpuBudget>();
+
+/** When `config` came from `workers: 'auto'`: the CPU count it resolved to and how it was decided. */
+export function autoWorkers(config: object): CpuBudget | undefined {
+  return AUTO_WORKERS.get(config);
 }
 
 /** A parsed `bind` entry. */

@@ -9,13 +9,17 @@
  * | `ARBITER_ERR_PIDFILE` | the pidfile is held by a live master or cannot be written |
  * | `ARBITER_ERR_STATE` | a control method was called when it makes no sense (before `run()`, in a worker, twice) |
  * | `ARBITER_ERR_HANDLER` | `load()` returned something the worker model cannot serve (logged by the worker, which exits with status 3) |
+ * | `ARBITER_ERR_APP` | an app module (the `arbiter` command, `moduleApp()`) cannot be found, or its export is nothing arbiter can serve |
+ * | `ARBITER_ERR_CONTROL` | the control socket: no master found, permission denied, the master refused or failed a command |
  */
 export type ArbiterErrorCode =
   | 'ARBITER_ERR_CONFIG'
   | 'ARBITER_ERR_BIND'
   | 'ARBITER_ERR_PIDFILE'
   | 'ARBITER_ERR_STATE'
-  | 'ARBITER_ERR_HANDLER';
+  | 'ARBITER_ERR_HANDLER'
+  | 'ARBITER_ERR_APP'
+  | 'ARBITER_ERR_CONTROL';
 
 /**
  * The one error class of the library.

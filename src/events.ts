@@ -20,6 +20,8 @@ export type ExitReason =
   | 'timeout'
   /** served `maxRequests` requests and recycled itself */
   | 'max_requests'
+  /** its RSS went over `maxWorkerMemory`: recycled gracefully, or killed if it kept growing past 1.5× while draining */
+  | 'memory'
   /** replaced by a worker of a newer generation (HUP / `reload()`) */
   | 'reload'
   /** retired because the target count went down (TTOU / `scale()`) */
@@ -71,6 +73,13 @@ export interface TimeoutDetail {
    * did not call `run()` within `timeout` of starting, or was not ready within `bootTimeout`.
    */
   readonly kind: 'heartbeat' | 'boot';
+  /**
+   * The JavaScript stack of the stalled thread when the timeout was detected (`    at fn
+   * (file:line:col)` lines, innermost first), as logged under `WORKER TIMEOUT`. Absent when
+   * it could not be taken: the thread ran no JavaScript (an idle event loop, e.g. a `sync` request
+   * waiting for I/O, or a blocking system call), or the timeout was a boot deadline.
+   */
+  readonly stack?: string;
 }
 
 /** Detail of a `reload_failed` event. */

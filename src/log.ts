@@ -10,6 +10,32 @@ export interface LogSink {
 /** The log levels, lowest first. */
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warning', 'error', 'critical'];
 
+/**
+ * How operator lines are written: `'text'` is gunicorn's format; `'json'` is one JSON object per
+ * line (`time`, `level`, `pid`, `msg`, then the line's fields) for log pipelines.
+ */
+export type LogFormat = 'text' | 'json';
+
+/** The log formats. */
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
+
+/**
+ * Structured fields of one operator line, e.g. `{ worker: 1235, signal: 'SIGKILL' }`. Only the
+ * `'json'` format writes them (the text line already says the same in words); `undefined` values
+ * are left out.
+ */
+export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+/** The options an {@link OperatorLog} is made from (a resolved config has them all). */
+export interface LogOptions {
+  /** Where lines go, or `false` for nowhere. */
+  logger: LogSink | false;
+  /** The minimum level written. */
+  logLevel: LogLevel;
+  /** Line format. */
+  logFormat: LogFormat;
+}
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 
 
@@ -29,24 +55,60 @@ function timestamp(d = new Date()): string {
   );
 }
 
+/** The `err` field of a JSON line: what an exception line carries. */
+function errorFields(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack ?? String(err) };
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  return out;
+}
+
 /**
- * Operator log lines, in gunicorn's format: `[2026-11-26 17:11:21 +0000] [1234] [INFO] Booting worker with pid: 1235`.
- * Created from the `logger` and `logLevel` options; `logger: false` silences it.
+ * Operator log lines. Text (the default) is gunicorn's format:
+ * `[2026-11-26 17:11:21 +0000] [1234] [INFO] Booting worker with pid: 1235`, an exception's stack on
+ * the lines that follow. JSON is one object per line, a stack never spread over lines:
+ * `{"time":"2026-11-26T17:11:21.042Z","level":"info","pid":1234,"msg":"Booting worker with pid: 1235","worker":1235}`.
+ * Created from the `logger`, `logLevel` and `logFormat` options; `logger: false` silences it.
  */
 export class OperatorLog {
   readonly #sink: LogSink | false;
   readonly #min: number;
+  readonly #json: boolean;
 
-  /** @param sink - where lines go, or `false` for nowhere; @param level - the minimum level written */
-  constructor(sink: LogSink | false, level: LogLevel) {
+  /**
+   * @param sink - where lines go, or `false` for nowhere
+   * @param level - the minimum level written
+   * @param format - `'text'` (gunicorn's) or `'json'`
+   */
+  constructor(sink: LogSink | false, level: LogLevel, format: LogFormat = 'text') {
     this.#sink = sink;
     this.#min = RANK[level];
+    this.#json = format === 'json';
   }
 
-  /** Writes one line at `level` when it is at or above the configured minimum. */
-  write(level: LogLevel, message: string): void {
+  /** The log a config asks for (`logger`, `logLevel`, `logFormat`). */
+  static from(options: LogOptions): OperatorLog {
+    return new OperatorLog(options.logger, options.logLevel, options.logFormat);
+  }
+
+  /** Writes one line at `level` when it is at or above the configured minimum; `fields` go into JSON lines only. */
+  write(level: LogLevel, message: string, fields?: LogFields): void {
+    this.#write(level, message, fields, undefined);
+  }
+
+  #write(level: LogLevel, message: string, fields: LogFields | undefined, err: unknown): void {
     if (!this.#sink || RANK[level] < this.#min) return;
-    const line = `[${timestamp()}] [${process.pid}] [${level === 'warning' ? 'WARNING' : level.toUpperCase()}] ${message}\n`;
+    let line: string;
+    if (this.#json) {
+      const entry: Record<string, unknown> = { time: new Date().toISOString(), level, pid: process.pid, msg: message };
+      for (const [k, v] of Object.entries(fields ?? {})) if (!(k in entry)) entry[k] = v;
+      if (err !== undefined) entry.err = errorFields(err);
+      line = `${JSON.stringify(entry)}\n`;
+    } else {
+      const text = err === undefined ? message : `${message}\n${err instanceof Error ? (err.stack ?? String(err)) : String(err)}`;
+      line = `[${timestamp()}] [${process.pid}] [${level === 'warning' ? 'WARNING' : level.toUpperCase()}] ${text}\n`;
+    }
     try {
       this.#sink.write(line);
     } catch {
@@ -55,28 +117,30 @@ export class OperatorLog {
   }
 
   /** Debug-level line. */
-  debug(message: string): void {
-    this.write('debug', message);
+  debug(message: string, fields?: LogFields): void {
+    this.write('debug', message, fields);
   }
   /** Info-level line. */
-  info(message: string): void {
-    this.write('info', message);
+  info(message: string, fields?: LogFields): void {
+    this.write('info', message, fields);
   }
   /** Warning-level line. */
-  warning(message: string): void {
-    this.write('warning', message);
+  warning(message: string, fields?: LogFields): void {
+    this.write('warning', message, fields);
   }
   /** Error-level line. */
-  error(message: string): void {
-    this.write('error', message);
+  error(message: string, fields?: LogFields): void {
+    this.write('error', message, fields);
   }
   /** Critical-level line. */
-  critical(message: string): void {
-    this.write('critical', message);
+  critical(message: string, fields?: LogFields): void {
+    this.write('critical', message, fields);
   }
-  /** Error line followed by the error's stack (or its string form). */
-  exception(message: string, err: unknown): void {
-    const detail = err instanceof Error ? (err.stack ?? String(err)) : String(err);
-    this.write('error', `${message}\n${detail}`);
+  /**
+   * Error line about `err`: in text, followed by its stack (or its string form) on the next lines;
+   * in JSON, with an `err` field (`type`, `message`, `stack`, `code`).
+   */
+  exception(message: string, err: unknown, fields?: LogFields): void {
+    this.#write('error', message, fields, err);
   }
 }

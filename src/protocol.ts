@@ -14,10 +14,18 @@ export type WorkerMessage =
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
   | { cmd: 'accept_stopped' }
   /** a config probe (reload) reports the config it evaluated */
-  | { cmd: 'config'; config: unknown };
+  | { cmd: 'config'; config: unknown }
+  /**
+   * answer to `app_metrics` request `id`: the app's prom-client `register.getMetricsAsJSON()` of
+   * each event loop that runs the app (one for a process model, one per thread for `threaded`;
+   * a thread that did not answer in time is left out), or `null` when the app has no prom-client
+   */
+  | { cmd: 'app_metrics'; id: number; metrics: unknown[][] | null; error?: string };
 
 /** Messages from the master to a worker. */
 export type MasterMessage =
+  /** a `/metrics` scrape wants the app's own prom-client metrics within `deadline` ms (answered by `app_metrics`) */
+  | { cmd: 'app_metrics'; id: number; deadline: number }
   /**
    * USR1 reached the master: reopen log files (the `onReopenLogs` hook). Sent over IPC, not as a
    * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
@@ -52,13 +60,26 @@ export function unwrap<M extends WorkerMessage | MasterMessage = WorkerMessage>(
 export type WatchdogReport =
   /** the watchdog runs (the arbiter package was loaded in the worker) */
   | { t: 'hello' }
-  /** heartbeat slot `slot` (0: the main thread; i: serving thread i) has not moved for `ms` >= timeout */
-  | { t: 'stalled'; slot: number; ms: number }
+  /**
+   * heartbeat slot `slot` (0: the main thread; i: serving thread i) has not moved for `ms` >= timeout.
+   * `stack`: that thread's JavaScript stack, taken by the watchdog just before reporting (see
+   * `src/worker/stack.ts`; it took `captureMs`); absent when it could not be taken, then `noStack`
+   * says why. `idle`: the thread ran no JavaScript — its event loop is free, not blocked.
+   */
+  | { t: 'stalled'; slot: number; ms: number; stack?: string; noStack?: string; idle?: boolean; captureMs?: number }
+  /** the process's RSS reached `maxWorkerMemory` × 1, then × 1.5, × 2, … (one report per step) */
+  | { t: 'memory'; rss: number }
   /** answer to a `vitals` query */
   | { t: 'vitals'; id: number; vitals: WorkerVitals };
 
-/** Queries from the master to a worker's watchdog. */
-export type WatchdogQuery = { t: 'vitals'; id: number };
+/** Queries and orders from the master to a worker's watchdog. */
+export type WatchdogQuery =
+  | { t: 'vitals'; id: number }
+  /**
+   * the master just sent SIGABRT (timeout): unless the main thread's SIGABRT handler starts within
+   * `grace` ms (its event loop returned), the watchdog SIGKILLs its process at once
+   */
+  | { t: 'abort'; grace: number };
 
 /** Figures about a worker that its watchdog gathers without needing the worker's event loop. */
 export interface WorkerVitals {
@@ -88,10 +109,16 @@ export const ENV = {
   master: 'ARBITER_MASTER_PID',
   /** the master's `timeout` (ms), so the watchdog can start before the worker has read its config */
   timeout: 'ARBITER_TIMEOUT',
+  /** the master's `bootTimeout` (ms): the stall limit of the main thread before it reaches `run()` */
+  bootTimeout: 'ARBITER_BOOT_TIMEOUT',
   /** heartbeat slots the watchdog watches: 1 + serving threads */
   slots: 'ARBITER_WATCHDOG_SLOTS',
   /** marks a config probe process (reload re-reads the config through one) */
   probe: 'ARBITER_CONFIG_PROBE',
+  /** `maxWorkerMemory` (bytes; 0 = off), checked by the watchdog every heartbeat period */
+  maxMemory: 'ARBITER_MAX_MEMORY',
+  /** `umask` for the worker process (octal digits), applied before the entry script's own code */
+  umask: 'ARBITER_UMASK',
   /** `1`: this process is a warm spare (it boots, then waits for `serve` before accepting) */
   spare: 'ARBITER_SPARE',
   /** `fd:seat,seat…`: the shared balance table and this worker's seats in it, one per serving loop */

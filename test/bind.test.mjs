@@ -23,7 +23,7 @@ function boundHandle(port) {
 test('bad configs exit 1 naming the option and the value, leaving nothing behind', async (t) => {
   const port = await freePort();
   for (const [config, pattern] of [
-    [{ bind: `127.0.0.1:${port}`, workers: -1 }, /Expected `workers` to be a positive integer, got -1 \(number\)/],
+    [{ bind: `127.0.0.1:${port}`, workers: -1 }, /Expected `workers` to be a positive integer or "auto", got -1 \(number\)/],
     [{ bind: 'nowhere' }, /Expected `bind` to be an address.*got "nowhere"/],
     [{ bind: `127.0.0.1:${port}`, wrokers: 2 }, /Unknown option `wrokers`/],
   ]) {

@@ -34,20 +34,20 @@ for (const [mode, word] of [
 
 test('first generation never calls run(): the master halts with status 3 and a hint, no respawn loop', async (t) => {
   const port = await freePort();
-  const m = Master.start(t, 'boot-faults.mjs', base(port, { timeout: 1000 }), { env: { FIXTURE_MODE: 'no-run' } });
-  const pids = await printed(m, 'IDLE', 2);
+  const m = Master.start(t, 'boot-faults.mjs', base(port, { bootTimeout: 1500 }), { env: { FIXTURE_MODE: 'no-run' } });
+  await printed(m, 'IDLE', 1);
   const { code } = await m.exited;
   assert.equal(code, 3, m.stderr);
-  assert.match(m.stderr, /did not call run\(\) within 1000 ms \(timeout\) of starting: does the entry script call run\(\) in every process\?/);
+  assert.match(m.stderr, /did not call run\(\) within 1500 ms \(bootTimeout\) of starting: does the entry script call run\(\) in every process\?/);
   assert.match(m.stderr, /Reason: Worker failed to boot\./);
   assert.equal(m.all('spawn').length, 2, 'no worker was respawned');
-  for (const pid of pids) assert.ok(!isAlive(pid));
+  for (const pid of m.pids) assert.ok(!isAlive(pid), `${pid} is gone`);
   assert.ok(m.all('worker_timeout').every((e) => e.args[1].kind === 'boot'));
 });
 
 test('first generation spins in top-level code: WORKER TIMEOUT, then status 3 instead of a respawn loop', async (t) => {
   const port = await freePort();
-  const m = Master.start(t, 'boot-faults.mjs', base(port, { timeout: 1000, workers: 1 }), { env: { FIXTURE_MODE: 'spin' } });
+  const m = Master.start(t, 'boot-faults.mjs', base(port, { timeout: 1000, bootTimeout: 1500, workers: 1 }), { env: { FIXTURE_MODE: 'spin' } });
   const [pid] = await printed(m, 'SPINNING', 1);
   const { code } = await m.exited;
   assert.equal(code, 3, m.stderr);
@@ -61,7 +61,7 @@ test('a replacement that never calls run() is retried once, then the master halt
   const dir = mkdtempSync(join(tmpdir(), 'arbiter-norun-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const flag = join(dir, 'skip-run');
-  const m = Master.start(t, 'boot-faults.mjs', base(port, { timeout: 1000 }), { env: { FIXTURE_NO_RUN_FILE: flag } });
+  const m = Master.start(t, 'boot-faults.mjs', base(port, { bootTimeout: 1500 }), { env: { FIXTURE_NO_RUN_FILE: flag } });
   await m.ready(2);
   assert.equal((await request(port, '/')).body, 'ok');
   writeFileSync(flag, ''); // from now on, new workers do not call run()

@@ -70,7 +70,7 @@ test('the caller’s object is never mutated', () => {
 
 test('bad values name the option, the value and the expectation', () => {
   rejects({ timeout: 'abc' }, /^Expected `timeout` to be a non-negative integer \(milliseconds\), got "abc" \(string\)$/);
-  rejects({ workers: 0 }, /`workers` to be a positive integer, got 0 \(number\)/);
+  rejects({ workers: 0 }, /`workers` to be a positive integer or "auto", got 0 \(number\)/);
   rejects({ workers: 1.5 }, /`workers`.*1\.5/);
   rejects({ workers: -1 }, /`workers`.*-1/);
   rejects({ gracefulTimeout: -5 }, /`gracefulTimeout`.*milliseconds.*-5/);

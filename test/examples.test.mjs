@@ -27,3 +27,25 @@ test('examples/demo.mjs (npm start) serves, prints how to signal it, scales and 
   assert.match(m.stdout, /exited: shutdown/);
   assert.ok(workers.every((p) => !isAlive(p)));
 });
+
+test('examples/app.mjs served by the arbiter command, as the README shows', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const bin = fileURLToPath(new URL('../dist/esm/cli/arbiter.js', import.meta.url));
+  const env = { XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'arbiter-example-')) };
+  t.after(() => rmSync(env.XDG_RUNTIME_DIR, { recursive: true, force: true }));
+  const port = await freePort();
+  const m = Master.start(t, null, {}, { command: process.execPath, args: [bin, '-w', '2', '-b', `127.0.0.1:${port}`, example('app.mjs')], env });
+  await waitFor(async () => /^hello from worker \d+\n$/.test((await request(port, '/').catch(() => ({}))).body ?? ''), `an answer\n${m.stderr}`);
+  const status = await waitFor(() => {
+    const r = spawnSync(process.execPath, [bin, 'status', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const s = r.status === 0 && JSON.parse(r.stdout);
+    return s && s.ready === 2 && s;
+  }, 'two ready workers in arbiter status');
+  assert.equal(status.pid, m.pid);
+  const stop = spawnSync(process.execPath, [bin, 'stop'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(stop.status, 0, stop.stderr);
+  assert.equal((await m.exited).code, 0);
+});

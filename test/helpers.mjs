@@ -79,6 +79,12 @@ export function canConnect(port) {
   });
 }
 
+/** Every master a test file started: cleaned up when the file's process exits, even after a test was cut off by --test-timeout (its after-hooks do not run then). */
+const started = new Set();
+process.on('exit', () => {
+  for (const m of started) m.cleanup();
+});
+
 /**
  * A master started from a fixture in its own process. Its event listeners print
  * `EVENT {"name":..., "args":[...]}` lines on stdout, which we collect.
@@ -131,6 +137,7 @@ export class Master {
       stdio: ['ignore', 'pipe', 'pipe', ...stdio],
     });
     const m = new Master(child);
+    started.add(m);
     t?.after(() => m.cleanup());
     return m;
   }

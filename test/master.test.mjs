@@ -89,8 +89,12 @@ test('a worker whose event loop blocks is killed after timeout and replaced, whi
   for (let i = 0; i < 5; i++) assert.equal((await request(port, '/')).body, 'ok');
   const [ev] = await m.waitForEvents('worker_timeout');
   const caughtAfter = Date.now() - started;
-  assert.deepEqual(ev.args[1], { timeout, kind: 'heartbeat' });
-  assert.ok(caughtAfter >= timeout * 0.9, `not before the timeout (${caughtAfter} ms)`);
+  const { stack, ...detail } = ev.args[1];
+  assert.deepEqual(detail, { timeout, kind: 'heartbeat' });
+  assert.match(stack, /^ {4}at .*fixtures\/app\.mjs:\d+:\d+/m, 'the stack of the blocked loop');
+  // The watchdog counts from the loop's last beat, which on a loaded machine can come a while
+  // before the request arrives: the lower bound only rules out a kill that ignores the timeout.
+  assert.ok(caughtAfter >= timeout * 0.5, `not long before the timeout (${caughtAfter} ms)`);
   assert.ok(caughtAfter < timeout * 2.5, `caught promptly (${caughtAfter} ms)`);
   await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${ev.args[0].pid}\\)`));
   const [exit] = await m.waitForEvents('worker_exit');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { Master, freePort, request } from './helpers.mjs';
+import { Master, freePort, request, waitFor } from './helpers.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = join(tmpdir(), `arbiter-pack-${process.pid}-${Date.now()}`);
@@ -65,6 +65,24 @@ test('npm pack → install elsewhere → ESM import and CJS require both run a m
     await m.ready(2);
     const res = await request(port, '/');
     assert.match(res.body, new RegExp(`^${syntax} function \\d+$`));
+    m.signal('SIGTERM');
+    assert.equal((await m.exited).code, 0, m.stderr);
+  }
+
+  // The installed `arbiter` command serves a CJS module; the CJS build's moduleApp() imports an ESM one.
+  writeFileSync(join(app, 'handler.cjs'), "module.exports = (req, res) => res.end('cjs module ' + process.pid);\n");
+  writeFileSync(join(app, 'handler.mjs'), "export const app = (req, res) => res.end('esm module ' + process.pid);\n");
+  writeFileSync(join(app, 'via-require.cjs'), "const { Arbiter, moduleApp } = require('arbiter');\nnew Arbiter(moduleApp(require('node:path').join(__dirname, 'handler.mjs') + ':app', { bind: process.env.BIND, workers: 1, controlSocket: false })).run();\n");
+  const bin = join(app, 'node_modules', '.bin', 'arbiter');
+  assert.match(execFileSync(bin, ['--version'], { encoding: 'utf8' }), /^arbiter \d+\.\d+\.\d+\n$/);
+  for (const [args, body] of [
+    [[bin, '-w', '1', '--no-control-socket', join(app, 'handler.cjs')], /^cjs module \d+$/],
+    [[join(app, 'via-require.cjs')], /^esm module \d+$/],
+  ]) {
+    const port = await freePort();
+    const m = Master.start(t, null, {}, { command: process.execPath, args: args[0] === bin ? [bin, '-b', `127.0.0.1:${port}`, ...args.slice(1)] : args, env: { BIND: `127.0.0.1:${port}` } });
+    const res = await waitFor(() => request(port, '/').catch(() => undefined), `an answer\n${m.stderr}`, 30_000);
+    assert.match(res.body, body);
     m.signal('SIGTERM');
     assert.equal((await m.exited).code, 0, m.stderr);
   }

@@ -37,3 +37,10 @@ test('reload: old workers retire only once the whole new generation is ready', (
 test('a crashed worker is replaced in its own slot', () => {
   assert.deepEqual(planWorkers([w(10, 1, 0), w(12, 3, 2)], 3, 0).spawn, [1]);
 });
+
+test('maxWorkerMemory: a worker marked recycle is replaced in its slot first, then retired (memory)', () => {
+  const over = { ...w(10, 1, 0), recycle: true };
+  assert.deepEqual(planWorkers([over, w(11, 2, 1)], 2, 0), { spawn: [0], retire: [] }, 'the replacement first');
+  assert.deepEqual(planWorkers([over, w(11, 2, 1), w(12, 3, 0, 0, 'booting')], 2, 0), { spawn: [], retire: [] }, 'kept while the replacement boots');
+  assert.deepEqual(planWorkers([over, w(11, 2, 1), w(12, 3, 0)], 2, 0), { spawn: [], retire: [{ pid: 10, reason: 'memory' }] });
+});

@@ -255,7 +255,7 @@ test('HUP with an invalid config keeps everything as it was', async (t) => {
   m.signal('SIGHUP');
   const [failed] = await m.waitForEvents('reload_failed');
   assert.deepEqual({ reason: failed.args[0].reason, keptWorkers: failed.args[0].keptWorkers }, { reason: 'config_error', keptWorkers: 1 });
-  await m.waitForLog(/Reload failed: the new config could not be read or applied: .*Expected `workers` to be a positive integer, got 0/s);
+  await m.waitForLog(/Reload failed: the new config could not be read or applied: .*Expected `workers` to be a positive integer or "auto", got 0/s);
   assert.deepEqual(m.readyWorkers(), [pid]);
   assert.equal(m.all('spawn').length, 1);
   assert.equal((await request(port, '/')).body, 'ok');

@@ -58,8 +58,8 @@ function tcpUrl(address: string, port: number): string {
   return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
-/** A unix socket path is stale when nothing accepts on it; a live one is "in use". */
-async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
+/** A unix socket path is stale when nothing accepts on it (then it is removed); a live one is "in use". */
+export async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
   let st;
   try {
     st = lstatSync(path);
@@ -185,6 +185,11 @@ export function upgradeHandover(listeners: readonly MasterListener[]): { fds: nu
   return { fds: listeners.map((l) => l.fd), env: { [UPGRADE_ENV]: JSON.stringify(described) } };
 }
 
+/** True in a master started by USR2, until its `run()` has consumed the inherited sockets. */
+export function startedByUpgrade(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[UPGRADE_ENV] !== undefined;
+}
+
 /** In a master started by USR2: the sockets inherited from the old master (consumes the variable). */
 export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterListener[] | undefined {
   const raw = env[UPGRADE_ENV];
@@ -256,9 +261,9 @@ export async function openListeners(
           trace.listeners('bound %s as fd %d', url, handle.fd);
           break;
         }
-        log.error(`Connection in use: ${spec}`);
+        log.error(`Connection in use: ${spec}`, { address: spec });
         if (attempt >= tries) {
-          log.error(`Can't connect to ${spec}`);
+          log.error(`Can't connect to ${spec}`, { address: spec });
           throw bindError(spec, 'EADDRINUSE', `address already in use after ${tries} ${tries === 1 ? 'try' : 'tries'}`);
         }
         log.debug('Retrying in 1 second.');

@@ -1,7 +1,8 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ArbiterError } from '../errors.js';
 
-function isAlive(pid: number): boolean {
+/** True while a process with this pid exists (ours or another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

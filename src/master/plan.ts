@@ -7,6 +7,8 @@ export interface PlanWorker {
   readonly slot: number;
   readonly generation: number;
   readonly state: WorkerState;
+  /** Over `maxWorkerMemory`: replaced first, then retired (`memory`) like an old generation. */
+  readonly recycle?: boolean;
 }
 
 /** What manage_workers should do now. */
@@ -14,7 +16,7 @@ export interface WorkerPlan {
   /** Slots to spawn a current-generation worker into, in order. */
   spawn: number[];
   /** Workers to retire gracefully, oldest first, with the reason. */
-  retire: { pid: number; reason: Extract<ExitReason, 'scale_down' | 'reload'> }[];
+  retire: { pid: number; reason: Extract<ExitReason, 'scale_down' | 'reload' | 'memory'> }[];
 }
 
 /**
@@ -23,12 +25,15 @@ export interface WorkerPlan {
  * - retire the oldest current-generation surplus (`scale_down`);
  * - retire old-generation workers only once the whole current generation is ready, so a reload
  *   never leaves fewer than `target` serving workers, and a new generation that fails to boot
- *   leaves the old one complete (`reload`).
+ *   leaves the old one complete (`reload`);
+ * - a worker marked `recycle` does not count toward the target (a replacement is spawned into its
+ *   slot) and retires (`memory`) under the same condition as an old generation.
  * Workers already retiring, timed out or exited are not counted: they are on their way out.
  */
 export function planWorkers(workers: Iterable<PlanWorker>, target: number, generation: number): WorkerPlan {
   const live = [...workers].filter((w) => w.state === 'booting' || w.state === 'ready').sort((a, b) => a.age - b.age);
-  const current = live.filter((w) => w.generation === generation);
+  const current = live.filter((w) => w.generation === generation && !w.recycle);
+  const recycling = live.filter((w) => w.generation === generation && w.recycle);
   const old = live.filter((w) => w.generation !== generation);
   const plan: WorkerPlan = { spawn: [], retire: [] };
 
@@ -42,6 +47,9 @@ export function planWorkers(workers: Iterable<PlanWorker>, target: number, gener
   for (const w of current.slice(0, surplus)) plan.retire.push({ pid: w.pid, reason: 'scale_down' });
 
   const readyNew = current.slice(surplus).filter((w) => w.state === 'ready').length;
-  if (readyNew >= target) for (const w of old) plan.retire.push({ pid: w.pid, reason: 'reload' });
+  if (readyNew >= target) {
+    for (const w of old) plan.retire.push({ pid: w.pid, reason: 'reload' });
+    for (const w of recycling) plan.retire.push({ pid: w.pid, reason: 'memory' });
+  }
   return plan;
 }

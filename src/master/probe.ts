@@ -7,14 +7,14 @@ import { entryArgs } from './entry.js';
 /** The config fields the master itself uses, as re-read on reload (plain data, no functions). */
 export type MasterConfig = Pick<
   ResolvedConfig,
-  'bind' | 'backlog' | 'workers' | 'threads' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'env' | 'procName'
+  'bind' | 'backlog' | 'workers' | 'threads' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'env' | 'procName' | 'maxWorkerMemory'
 > & { workerClass: string; inThreads: boolean };
 
 /** Extracts the master's part of a resolved config. */
 export function masterConfig(config: ResolvedConfig, inThreads: boolean): MasterConfig {
-  const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName } = config;
+  const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = config;
   const workerClass = modelName(config.workerClass);
-  return { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, workerClass, inThreads };
+  return { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory, workerClass, inThreads };
 }
 
 /** True in a process started by {@link probeConfig}. */

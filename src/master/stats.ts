@@ -105,7 +105,12 @@ export interface SupervisorView {
   /** Worker model name. */
   readonly workerClass: string;
   /** Every unreaped worker: its snapshot and a query to its watchdog. */
-  readonly workers: readonly { info: WorkerInfo; vitals(deadline: number): Promise<WorkerVitals | undefined> }[];
+  readonly workers: readonly {
+    info: WorkerInfo;
+    vitals(deadline: number): Promise<WorkerVitals | undefined>;
+    /** The app's prom-client metrics, for `/metrics` (see `WorkerHandle.appMetrics`). */
+    appMetrics(deadline: number): Promise<unknown[][] | null | undefined>;
+  }[];
 }
 
 /** Milliseconds between the two CPU samples `stats()` takes of each worker. */

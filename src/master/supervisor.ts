@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { ResolvedConfig } from '../config.js';
+import { autoWorkers, type ResolvedConfig } from '../config.js';
+import type { MasterEvents } from './bus.js';
 import { ArbiterError } from '../errors.js';
-import type { ArbiterEvents, ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
 import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
 import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
@@ -17,11 +18,14 @@ import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { pickSpare, planSpares } from './spares.js';
 import { BalanceTable } from './balance-table.js';
+import { memoryAction, memoryMessage, mebibytes } from './memory.js';
+import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
+import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
-export type Emit = <K extends keyof ArbiterEvents>(event: K, ...args: Parameters<ArbiterEvents[K]>) => void;
+export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
 
 interface WorkerRecord {
   readonly pid: number;
@@ -42,22 +46,22 @@ interface WorkerRecord {
   killAt?: number;
   /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
   killSent: boolean;
-  /** Monotonic deadline for reaching `run()` (the entry script must call it in every process). */
-  runBy?: number;
-  /** The worker reached `run()`. */
+  /** The worker reached `run()` (the entry script must call it in every process). */
   ran?: boolean;
   /** Monotonic deadline for reporting ready (`bootTimeout`). */
   readyBy?: number;
   /** The worker closed its listeners for good (draining). */
   acceptStopped?: boolean;
+  /** Over `maxWorkerMemory`: being replaced, then retired (see `planWorkers`). */
+  recycle?: boolean;
 }
 
 /**
  * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
  * loading modules, which is CPU work). With 64 or 256 workers on a few cores, starting them all
- * at once would make every one of them take the whole boot to get ready (and risk the `timeout`
- * deadline for reaching `run()`); in waves, the first are ready after one boot. `load()` is not
- * limited: it may wait on I/O.
+ * at once would make every one of them take the whole boot to get ready (and risk the deadline
+ * for reaching `run()`); in waves, the first are ready after one boot. `load()` is not limited:
+ * it may wait on I/O.
  */
 const MAX_STARTING = Math.max(2, 2 * availableParallelism());
 
@@ -66,6 +70,12 @@ const QUICK_DEATH = 5000;
 const RESTART_BACKOFF_MIN = 100;
 const RESTART_BACKOFF_MAX = 10_000;
 
+/**
+ * How long after SIGABRT a timed-out worker's main thread has to start its SIGABRT handler; if it
+ * does not (a spinning loop never will), its watchdog SIGKILLs it at once. {@link ABORT_GRACE} stays
+ * the backstop (a handler that runs but does not finish, or no watchdog).
+ */
+const ABORT_WATCH = 50;
 
 const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
   booting: ['ready', 'spare', 'retiring', 'timed_out', 'exited'],
@@ -161,6 +171,10 @@ export class Supervisor {
   #childMaster: ChildProcess | undefined;
   /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
   #upgraded = false;
+  /** `maxRestarts` / `restartWindow`. */
+  readonly #budget: RestartBudget;
+  /** `user` / `group`: who the workers run as. */
+  #identity: WorkerIdentity = { uid: undefined, gid: undefined, description: undefined };
   /** Where workers publish their connection counts for fair-share accepting (none: greedy). */
   readonly #balance = BalanceTable.open();
   readonly done: Promise<number>;
@@ -169,9 +183,10 @@ export class Supervisor {
   constructor(config: ResolvedConfig, emit: Emit) {
     this.#config = config;
     this.#emit = emit;
-    this.log = new OperatorLog(config.logger, config.logLevel);
+    this.log = OperatorLog.from(config);
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
+    this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
     this.done = new Promise((r) => (this.#resolve = r));
   }
 
@@ -189,6 +204,9 @@ export class Supervisor {
     const log = this.log;
     this.#emit('starting');
     log.info(`Starting arbiter ${VERSION}`);
+    if (process.pid === 1) {
+      log.warning('The master runs as PID 1: Node does not reap orphaned processes it did not start, so zombies would pile up. Run it under an init: docker run --init, tini, or dumb-init.');
+    }
     // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.
     for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
       const handler = (): void => {
@@ -199,6 +217,7 @@ export class Supervisor {
       process.on(sig, handler);
     }
     try {
+      this.#identity = workerIdentity(config.user, config.group);
       const inherited = upgradeListeners();
       if (config.pidfile) {
         // A master started by USR2 writes <pidfile>.2 and takes over <pidfile> when the old one exits.
@@ -218,6 +237,7 @@ export class Supervisor {
         return this.done;
       }
       this.#listeners = listeners;
+      shareUnixSockets(listeners, this.#identity, config.umask);
     } catch (err) {
       if (this.#phase !== 'starting') return this.done; // stopped while binding: not a failure
       log.error(err instanceof Error ? err.message : String(err));
@@ -226,8 +246,11 @@ export class Supervisor {
       return this.done;
     }
     const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
-    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`);
-    log.info(`Using worker: ${modelName(config.workerClass)}`);
+    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`, { address: announcedUrl(l.url, scheme) });
+    log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
+    const auto = autoWorkers(config);
+    if (auto) log.info(`Using ${auto.count} worker${auto.count === 1 ? '' : 's'} (workers: 'auto': ${auto.how})`, { workers: auto.count });
+    if (this.#identity.description) log.info(`Workers run as ${this.#identity.description}`);
     for (const warning of modelWarnings(config)) log.warning(warning);
     if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
@@ -256,7 +279,7 @@ export class Supervisor {
       binds: this.#listeners.map((l) => l.url),
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
-      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline) })),
+      workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),
     };
   }
 
@@ -294,15 +317,16 @@ export class Supervisor {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
-      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`);
+      shareUnixSockets(added, this.#identity, this.#config.umask);
+      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`, { address: announcedUrl(l.url, listenerScheme(this.#config)) });
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
       return;
     }
     this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName } = fresh;
-    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName });
+    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
+    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
     if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
@@ -316,7 +340,7 @@ export class Supervisor {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
     const detail = err instanceof Error ? err.message : String(err);
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`);
+    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept }));
   }
 
@@ -370,6 +394,7 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
+    if (!escalate) this.#emit('stopping', graceful);
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
     // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are
     // still taken by draining workers instead of being reset.
@@ -409,9 +434,9 @@ export class Supervisor {
       return;
     }
     this.#childMaster = child;
-    this.log.info(`Started new master with pid: ${child.pid}`);
+    this.log.info(`Started new master with pid: ${child.pid}`, { master: child.pid });
     child.once('exit', (code, signal) => {
-      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`);
+      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`, { master: child.pid, code, signal });
       this.#childMaster = undefined;
     });
   }
@@ -438,6 +463,7 @@ export class Supervisor {
         }
       }
       this.log.info('Master has been promoted.');
+      this.#emit('promoted');
     });
   }
 
@@ -448,11 +474,11 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     while (this.#signals.length > 0) {
       const sig = this.#signals.shift()!;
-      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`);
+      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });
       try {
         SIGNAL_ACTIONS[sig](this);
       } catch (err) {
-        this.log.exception(`Error handling signal ${sig}`, err);
+        this.log.exception(`Error handling signal ${sig}`, err, { signal: sig });
       }
     }
     this.#enforceDeadlines();
@@ -473,14 +499,11 @@ export class Supervisor {
   #enforceDeadlines(): void {
     const now = performance.now();
     for (const w of this.#workers.values()) {
-      if (w.runBy !== undefined && now >= w.runBy) {
-        w.runBy = undefined;
-        this.#runDeadline(w);
-      }
       if (w.readyBy !== undefined && now >= w.readyBy) {
         w.readyBy = undefined;
-        if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
-          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`);
+        if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
+        else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
+          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
           this.#timedOut(w, 'boot');
         }
       }
@@ -498,7 +521,6 @@ export class Supervisor {
     let next = Infinity;
     for (const w of this.#workers.values()) {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.runBy !== undefined) next = Math.min(next, w.runBy);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
     for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
@@ -563,6 +585,11 @@ export class Supervisor {
           slots: 1 + this.#threads,
           env: this.#config.env,
           timeout: this.#config.timeout,
+          bootTimeout: this.#config.bootTimeout,
+          maxMemory: this.#config.maxWorkerMemory,
+          uid: this.#identity.uid,
+          gid: this.#identity.gid,
+          umask: this.#config.umask ?? undefined,
           balance: this.#balance,
           spare,
         },
@@ -578,10 +605,9 @@ export class Supervisor {
       return undefined;
     }
     const w = rec;
-    if (this.#config.timeout > 0) w.runBy = performance.now() + this.#config.timeout;
     if (this.#config.bootTimeout > 0) w.readyBy = performance.now() + this.#config.bootTimeout;
     this.#workers.set(w.pid, w);
-    this.log.info(`Booting ${spare ? 'spare ' : ''}worker with pid: ${w.pid}`);
+    this.log.info(`Booting ${spare ? 'spare ' : ''}worker with pid: ${w.pid}`, { worker: w.pid, slot: w.slot, generation: w.generation, ...(spare ? { spare: true } : {}) });
     this.#emit('spawn', snapshot(w));
     void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
     return w;
@@ -594,28 +620,45 @@ export class Supervisor {
     w.handle.kill('SIGTERM');
   }
 
-  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind']): void {
+  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind'], stall?: Extract<WatchdogReport, { t: 'stalled' }>): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'timeout';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
-    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind });
-    w.handle.kill('SIGABRT');
-    // A spinning worker never runs its JS SIGABRT handler: SIGKILL follows (gunicorn: on the next
-    // one-second pass). Its replacement does not wait for this: a timed-out worker no longer counts.
-    w.killAt = performance.now() + ABORT_GRACE;
+    const thread = stall && stall.slot > 0 ? ` (serving thread ${stall.slot})` : '';
+    const detail = stall?.stack
+      ? `\nJavaScript stack of the stalled thread${thread}:\n${stall.stack}`
+      : stall?.noStack
+        ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
+        : '';
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', stack: stall?.stack, noStack: stall?.noStack });
+    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
+    // Its replacement does not wait for what follows: a timed-out worker no longer counts.
+    if (stall?.stack && stall.slot === 0) {
+      // The main thread was running JavaScript after `timeout` ms without a beat: a loop that never
+      // returns, whose SIGABRT handler could never run. Kill at once.
+      w.killSent = true;
+      w.handle.kill('SIGKILL');
+    } else {
+      // The loop may be free (an idle loop, a stalled serving thread): SIGABRT runs `workerAbort`.
+      // If the handler does not start within ABORT_WATCH ms, the watchdog SIGKILLs the process;
+      // ABORT_GRACE is the backstop (a handler that does not finish, or no watchdog).
+      w.handle.abort(ABORT_WATCH);
+      w.killAt = performance.now() + ABORT_GRACE;
+    }
     if (!w.ran) this.#bootFailed(w);
     this.wakeup();
   }
 
   /**
-   * The worker did not reach `run()` within `timeout` of its spawn. Its watchdog says which: an
-   * event loop that has not beaten for a while (or no watchdog at all: stuck before the package
-   * was even loaded) is a hang; a loop that beats runs an entry script that never calls `run()`.
+   * The worker did not reach `run()` within `bootTimeout` of its spawn. Its watchdog says why: no
+   * watchdog at all (stuck before the package was even loaded) or an event loop that has not
+   * beaten for a while is a hang; a loop that beats runs an entry script that never calls `run()`.
    */
   #runDeadline(w: WorkerRecord): void {
+    const { timeout } = this.#config;
     void w.handle.vitals(250).then((vitals) => {
       if (w.ran || w.state !== 'booting') return;
-      if (!vitals || vitals.heartbeatAge >= this.#config.timeout / 2) this.#timedOut(w, 'boot');
+      const hung = !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
+      if (hung) this.#timedOut(w, 'boot');
       else this.#didNotRun(w);
     });
   }
@@ -624,9 +667,10 @@ export class Supervisor {
   #didNotRun(w: WorkerRecord): void {
     if (!transition(w, 'timed_out')) return;
     w.reason = 'boot_error';
-    const { timeout } = this.#config;
+    const { timeout, bootTimeout } = this.#config;
     this.log.error(
-      `Worker (pid:${w.pid}) did not call run() within ${timeout} ms (timeout) of starting: does the entry script call run() in every process? (Slow start-up work belongs in load(), which bootTimeout bounds.)`,
+      `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
+      { worker: w.pid, reason: 'boot_error' },
     );
     this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
     w.killSent = true;
@@ -651,7 +695,6 @@ export class Supervisor {
     switch (msg.cmd) {
       case 'run':
         w.ran = true;
-        w.runBy = undefined;
         this.#notRunning = 0;
         break; // no state change, but the next process may start now (MAX_STARTING)
       case 'ready':
@@ -678,7 +721,30 @@ export class Supervisor {
 
   #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
     if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
-    else if (this.#config.timeout > 0) this.#timedOut(w, 'heartbeat');
+    else if (report.t === 'memory') this.#onMemory(w, report.rss);
+    else if (this.#config.timeout > 0) {
+      trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
+      this.#timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
+    }
+  }
+
+  /** `maxWorkerMemory` (see `memory.ts`): recycle gracefully, or kill one that keeps growing. */
+  #onMemory(w: WorkerRecord, rss: number): void {
+    const limit = this.#config.maxWorkerMemory;
+    const action = memoryAction(rss, limit, w.recycle === true || w.state === 'retiring');
+    if (action === 'none' || w.state === 'timed_out' || w.state === 'exited') return;
+    if (w.state === 'booting') this.log.warning(`Worker (pid:${w.pid}) uses ${mebibytes(rss)} before it is ready: is maxWorkerMemory (${mebibytes(limit)}) too low for this app?`);
+    if (action === 'recycle') {
+      this.log.warning(memoryMessage(action, w.pid, rss, limit));
+      w.recycle = true;
+    } else {
+      this.log.error(memoryMessage(action, w.pid, rss, limit));
+      if (w.state !== 'retiring') transition(w, 'retiring');
+      w.reason = 'memory';
+      w.killSent = true;
+      w.handle.kill('SIGKILL');
+    }
+    this.wakeup();
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -693,14 +759,16 @@ export class Supervisor {
     else if (code === 0) reason = 'exit';
     else reason = 'crash';
     if (wasBooting && code === 0 && !w.reason) {
-      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`);
+      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`, { worker: w.pid, reason });
     }
 
-    if (signal === 'SIGKILL' && !w.killSent) this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`);
-    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`);
+    const fields = { worker: w.pid, code, signal, reason };
+    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`, fields);
+    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`, fields);
+    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`, fields);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
+    const budget = UNPLANNED.has(reason) && this.#phase === 'running' ? this.#budget.note(performance.now()) : undefined;
 
     const info = snapshot(w);
     const exit: WorkerExit = Object.freeze({ code, signal, reason });
@@ -713,6 +781,11 @@ export class Supervisor {
         // the previous generation keeps serving
       } else if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
       else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+    }
+    if (budget?.exhausted && this.#phase === 'running') {
+      const why = this.#budget.describe(budget.count);
+      this.log.error(why);
+      this.stop(true, BUDGET_EXHAUSTED, why);
     }
     this.wakeup();
   }
@@ -732,7 +805,7 @@ export class Supervisor {
     const deaths = (prev?.deaths ?? 0) + 1;
     const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
     this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
-    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`);
+    if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
   }
 
   /**
@@ -758,7 +831,7 @@ export class Supervisor {
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
     const kept = live.filter((x) => x.generation === fallback).length;
     const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
-    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`);
+    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
     this.wakeup();
     return true;
@@ -778,6 +851,7 @@ export class Supervisor {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#childMaster) {
       // Tell the new master we are gone so it takes over the pidfile, and do not wait for it.
+      this.#emit('handover', this.#childMaster.pid!);
       this.#childMaster.disconnect();
       this.#childMaster.unref();
     }
@@ -788,7 +862,7 @@ export class Supervisor {
     for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
     this.#signalHandlers.clear();
     this.log.info('Shutting down: Master');
-    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`);
+    if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode);
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);

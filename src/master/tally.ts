@@ -1,8 +1,8 @@
-import type { EventEmitter } from 'eventemitter3';
-import type { ArbiterEvents, ExitReason } from '../events.js';
+import type { ExitReason } from '../events.js';
+import type { MasterEventSource } from './bus.js';
 
 /** Anything that delivers the master's events (the `Arbiter`'s internal event bus). */
-export type EventSource = Pick<EventEmitter<ArbiterEvents>, 'on'>;
+export type EventSource = MasterEventSource;
 
 /** Exit reasons that follow an operator's request or the master's own stop: not restarts. */
 const PLANNED: ReadonlySet<ExitReason> = new Set<ExitReason>(['reload', 'scale_down', 'shutdown']);

@@ -21,6 +21,11 @@ export interface WorkerHandle {
   readonly pid: number;
   /** Sends a signal; false when the worker is already gone. */
   kill(signal: NodeJS.Signals): boolean;
+  /**
+   * Timeout: SIGABRT, and tells the worker's watchdog to SIGKILL the process unless its main
+   * thread starts the SIGABRT handler within `grace` ms (a spinning loop never will).
+   */
+  abort(grace: number): void;
   /** Sends a message (dropped when the worker is gone). */
   send(msg: MasterMessage): void;
   /** Resolves when the worker process has been reaped. */
@@ -30,13 +35,19 @@ export interface WorkerHandle {
    * thread is blocked); `undefined` when no answer comes within `deadline` ms.
    */
   vitals(deadline: number): Promise<WorkerVitals | undefined>;
+  /**
+   * Asks the worker for the app's prom-client metrics (one `getMetricsAsJSON()` array per event
+   * loop that runs the app); `null` when the app has no prom-client, `undefined` when no answer
+   * comes within `deadline` ms (a blocked worker cannot answer: this goes through its main thread).
+   */
+  appMetrics(deadline: number): Promise<unknown[][] | null | undefined>;
 }
 
 /** Callbacks from a worker to the supervisor. */
 export interface WorkerHandleEvents {
   /** An arbiter protocol message. */
   message(msg: WorkerMessage): void;
-  /** The watchdog thread started (`hello`) or saw an event loop stall (`stalled`). */
+  /** The watchdog thread started (`hello`), saw an event loop stall (`stalled`) or the RSS over `maxWorkerMemory` (`memory`). */
   watchdog(report: Exclude<WatchdogReport, { t: 'vitals' }>): void;
 }
 
@@ -53,8 +64,17 @@ export interface SpawnOptions {
   env: Readonly<Record<string, string>>;
   /** The master's `timeout` (the watchdog starts before the worker has read its own config). */
   timeout: number;
+  /** The master's `bootTimeout`. */
+  bootTimeout: number;
   /** Heartbeat slots to watch: 1 + serving threads. */
   slots: number;
+  /** `maxWorkerMemory` (bytes; 0 = off): the watchdog reports an RSS above it. */
+  maxMemory: number;
+  /** Run the worker as this user and group (`user`/`group` options); absent: as the master. */
+  uid?: number | undefined;
+  gid?: number | undefined;
+  /** The worker's umask (`umask` option); absent: inherited from the master. */
+  umask?: number | undefined;
   /** The shared balance table: the worker gets one seat per copy, released when it exits. */
   balance?: BalanceTable | undefined;
   /** Start it as a warm spare (it boots, then waits for `serve`). */
@@ -72,6 +92,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
   readonly #channel: Duplex | null;
   readonly #queries = new Map<number, (v: WorkerVitals | undefined) => void>();
   #querySeq = 0;
+  readonly #metricsQueries = new Map<number, (m: unknown[][] | null | undefined) => void>();
 
   /** Spawns the process; throws when the OS refuses (the supervisor treats it as a boot failure). */
   constructor(opts: SpawnOptions, events: WorkerHandleEvents) {
@@ -97,11 +118,16 @@ export class ProcessWorkerHandle implements WorkerHandle {
           [ENV.watchdog]: String(WATCHDOG_STDIO_INDEX),
           [ENV.master]: String(process.pid),
           [ENV.timeout]: String(opts.timeout),
+          [ENV.bootTimeout]: String(opts.bootTimeout),
           [ENV.slots]: String(opts.slots),
+          [ENV.maxMemory]: String(opts.maxMemory),
+          ...(opts.umask !== undefined ? { [ENV.umask]: opts.umask.toString(8) } : {}),
           ...balanceEnv,
           ...(opts.spare ? { [ENV.spare]: '1' } : {}),
         },
         serialization: 'json',
+        ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+        ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
       });
     } catch (err) {
       opts.balance?.release(seats);
@@ -124,7 +150,8 @@ export class ProcessWorkerHandle implements WorkerHandle {
     child.on('error', (err) => trace.master('worker %d error: %s', this.pid, err.message));
     child.on('message', (payload) => {
       const msg = unwrap(payload);
-      if (msg) events.message(msg);
+      if (msg?.cmd === 'app_metrics') this.#metricsQueries.get(msg.id)?.(msg.metrics);
+      else if (msg) events.message(msg);
     });
     const channel = (this.#channel = child.stdio[WATCHDOG_STDIO_INDEX] as Duplex | null);
     let pending = '';
@@ -148,6 +175,18 @@ export class ProcessWorkerHandle implements WorkerHandle {
     channel?.on('error', () => {});
   }
 
+  /** Writes one query to the watchdog; false when the channel is gone. */
+  #ask(query: WatchdogQuery): boolean {
+    const channel = this.#channel;
+    if (!channel || channel.destroyed || !channel.writable) return false;
+    channel.write(`${JSON.stringify(query)}\n`);
+    return true;
+  }
+
+  abort(grace: number): void {
+    if (this.kill('SIGABRT')) this.#ask({ t: 'abort', grace });
+  }
+
   vitals(deadline: number): Promise<WorkerVitals | undefined> {
     const channel = this.#channel;
     if (!channel || channel.destroyed || !channel.writable) return Promise.resolve(undefined);
@@ -161,7 +200,25 @@ export class ProcessWorkerHandle implements WorkerHandle {
       };
       this.#queries.set(id, answer);
       void this.exited.then(() => answer(undefined));
-      channel.write(`${JSON.stringify({ t: 'vitals', id } satisfies WatchdogQuery)}\n`);
+      this.#ask({ t: 'vitals', id });
+    });
+  }
+
+  appMetrics(deadline: number): Promise<unknown[][] | null | undefined> {
+    if (!this.#child.connected) return Promise.resolve(undefined);
+    const id = ++this.#querySeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(undefined), deadline);
+      const answer = (m: unknown[][] | null | undefined): void => {
+        clearTimeout(timer);
+        this.#metricsQueries.delete(id);
+        resolve(m);
+      };
+      this.#metricsQueries.set(id, answer);
+      void this.exited.then(() => answer(undefined));
+      this.#child.send(envelope({ cmd: 'app_metrics', id, deadline } satisfies MasterMessage), (err) => {
+        if (err) answer(undefined);
+      });
     });
   }
 

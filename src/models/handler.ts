@@ -57,6 +57,11 @@ const RECIPES: Record<HandlerKind, string> = {
   other: '',
 };
 
+/** How to serve a value of this kind (for a message), or `''` when there is no recipe. */
+export function handlerRecipe(value: unknown): string {
+  return RECIPES[handlerKind(value)];
+}
+
 /** Describes a value for a message: "a Fastify instance", "a Koa app", `{"a":1} (object)`. */
 export function describeHandler(value: unknown): string {
   switch (handlerKind(value)) {

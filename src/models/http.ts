@@ -72,9 +72,9 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (!req) continue;
       const what = `${req.method ?? ''} ${req.url ?? ''}`;
       if (this.policy.heartbeat === 'idle') {
-        this.log.error(`Request timeout: ${what} was still running after ${this.config.timeout} ms (pid: ${this.pid})`);
+        this.log.error(`Request timeout: ${what} was still running after ${this.config.timeout} ms (pid: ${this.pid})`, { worker: this.pid });
       } else {
-        this.log.error(`Worker aborted with ${what} in flight (pid: ${this.pid})`);
+        this.log.error(`Worker aborted with ${what} in flight (pid: ${this.pid})`, { worker: this.pid });
       }
     }
   }

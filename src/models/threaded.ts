@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
+import { servingThreadName } from '../worker/stack.js';
 import { THREAD_MARK, type ThreadData, type ThreadMessage } from '../worker/thread.js';
 import { WorkerClass } from './base.js';
 
@@ -45,7 +46,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
         age: this.age,
         slot: this.slot,
       };
-      const thread = new Worker(entry, { workerData: data });
+      const thread = new Worker(entry, { workerData: data, name: servingThreadName(i + 1) });
       this.#threads.push(thread);
       return new Promise<void>((resolve, reject) => {
         let booted = false;
@@ -60,7 +61,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
           }
         });
         thread.on('error', (err) => {
-          this.log.exception(`Uncaught exception in worker thread ${i + 1} (pid: ${process.pid})`, err);
+          this.log.exception(`Uncaught exception in worker thread ${i + 1} (pid: ${process.pid})`, err, { worker: process.pid, thread: i + 1 });
         });
         thread.on('exit', (code) => {
           if (!booted) {

@@ -39,7 +39,9 @@ export function workerProcess(): WorkerProcessContext | undefined {
  * channel closes (the master died, however) or the parent pid changes — even while the main
  * thread spins or never reaches `run()`. A start-up heartbeat keeps beating while the event loop
  * turns (a top-level spin is reported as a stall). The `ARBITER_*` variables are removed from the
- * environment so that the app's own child processes are not mistaken for workers.
+ * environment so that the app's own child processes are not mistaken for workers. The `umask`
+ * option is applied here, and a SIGUSR1 listener replaces Node's default action (start the
+ * inspector on 127.0.0.1:9229, reachable by any local user) from the first moment.
  * (No `disconnect` listener here: it would keep an entry script that never calls `run()` alive.)
  */
 function install(): void {
@@ -57,6 +59,7 @@ function install(): void {
   const number = (name: string): number => Number(env[name]);
   const fdGroups = (env[ENV.fds] ?? '').split(';').map((g) => g.split(',').filter(Boolean).map(Number));
   const timeout = number(ENV.timeout) || 0;
+  const bootTimeout = number(ENV.bootTimeout) || 0;
   const masterPid = number(ENV.master);
   const slots = Math.max(1, number(ENV.slots) || 1);
   const fd = env[ENV.watchdog] !== undefined ? number(ENV.watchdog) : WATCHDOG_STDIO_INDEX;
@@ -65,10 +68,14 @@ function install(): void {
   const generation = number(ENV.generation);
   const balance = balanceSeats(env[ENV.balance]);
   const spare = env[ENV.spare] === '1';
+  const maxMemory = number(ENV.maxMemory) || 0;
+  const umask = env[ENV.umask];
   for (const key of Object.values(ENV)) delete env[key];
 
-  const watchdog = startWatchdog({ fd, timeout, masterPid, slots });
-  watchdog.main.notify();
+  // A USR1 sent to a worker must never open a debugger port (runtime.ts adds its own handler later).
+  process.on('SIGUSR1', () => {});
+  if (umask !== undefined) process.umask(Number.parseInt(umask, 8));
+  const watchdog = startWatchdog({ fd, timeout, bootTimeout, masterPid, slots, maxMemory });
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
   bootBeat?.unref();
   holder[KEY] = {

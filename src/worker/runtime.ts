@@ -8,6 +8,7 @@ import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type 
 import type { WorkerClass } from '../models/base.js';
 import { resolveModel } from '../models/registry.js';
 import { AcceptBalancer } from './accept-balance.js';
+import { answerAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
 import { setProcessTitle } from '../title.js';
 import { warnOnAppListen } from './app-listen.js';
@@ -35,10 +36,11 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   send({ cmd: 'run' });
   watchdog.markRunning();
 
-  const log = new OperatorLog(config.logger, config.logLevel);
+  const log = OperatorLog.from(config);
   warnOnAppListen(log);
   if (config.procName) setProcessTitle(`arbiter: worker [${config.procName}]`, log, age === 1); // warn once, not per worker
   const Model = resolveModel(config);
+  answerAppMetrics(!Model.inThreads, Model.inThreads ? config.threads : 0); // /metrics scrapes
 
   const controller = new AbortController();
   let worker: WorkerClass | undefined;
@@ -58,11 +60,11 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       const beat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
       for (const name of first ? [first, 'workerExit' as const] : ['workerExit' as const]) {
         if (!(await settleBy(worker?.hook(name), deadline))) {
-          log.warning(`${name} hook cut off: still running when this worker had to exit (gracefulTimeout ${config.gracefulTimeout} ms) (pid: ${process.pid})`);
+          log.warning(`${name} hook cut off: still running when this worker had to exit (gracefulTimeout ${config.gracefulTimeout} ms) (pid: ${process.pid})`, { worker: process.pid });
         }
       }
       if (beat) clearInterval(beat);
-      log.info(`Worker exiting (pid: ${process.pid})`);
+      log.info(`Worker exiting (pid: ${process.pid})`, { worker: process.pid, code });
       return process.exit(code);
     })());
 
@@ -73,6 +75,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     SIGINT: quickExit,
     SIGQUIT: quickExit,
     SIGABRT: () => {
+      watchdog.markAborting(); // the loop returned: the watchdog lets this handler finish
       try {
         worker?.aborting();
       } catch (err) {
@@ -105,7 +108,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     void exit(0, undefined, performance.now() + ORPHAN_GRACE); // the watchdog kills an orphan then
   });
   const fatal = (kind: string) => (err: unknown) => {
-    log.exception(`${kind} in worker (pid: ${process.pid})`, err);
+    log.exception(`${kind} in worker (pid: ${process.pid})`, err, { worker: process.pid });
     void exit(booted ? 1 : WORKER_BOOT_ERROR);
   };
   process.on('uncaughtException', fatal('Uncaught exception'));
@@ -154,7 +157,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   } catch (err) {
     // Our own errors (a handler the model cannot serve, a thread that failed to boot: they carry
     // their exit status) are a message for the operator, not a bug with a stack.
-    if (err instanceof ArbiterError || exitCodeOf(err, -1) !== -1) log.error(`${(err as Error).message} (pid: ${process.pid})`);
+    if (err instanceof ArbiterError || exitCodeOf(err, -1) !== -1) log.error(`${(err as Error).message} (pid: ${process.pid})`, { worker: process.pid });
     else log.exception('Exception while booting the worker', err);
     return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }

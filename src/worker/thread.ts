@@ -7,6 +7,7 @@ import { trace } from '../trace.js';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { AsyncWorker } from '../models/async.js';
 import { AcceptBalancer, type BalanceSeat } from './accept-balance.js';
+import { answerThreadAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
 import { loopVitals } from './watchdog.js';
 
@@ -50,8 +51,9 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   const notify = vitals.notify;
   notify();
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;
-  const log = new OperatorLog(config.logger, config.logLevel);
+  const log = OperatorLog.from(config);
   const controller = new AbortController();
+  answerThreadAppMetrics(); // /metrics scrapes, through the process's main thread
   let worker: AsyncWorker | undefined; // set once the app is loaded
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();
@@ -85,7 +87,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   try {
     await worker.boot(); // checks that load() returned a request listener
   } catch (err) {
-    if (err instanceof ArbiterError) log.error(`${err.message} (pid: ${process.pid}, thread ${data.index})`);
+    if (err instanceof ArbiterError) log.error(`${err.message} (pid: ${process.pid}, thread ${data.index})`, { worker: process.pid, thread: data.index });
     else log.exception(`Exception while booting worker thread ${data.index}`, err);
     return process.exit(WORKER_BOOT_ERROR);
   }

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from './stack.js';
 
 /**
  * The watchdog thread of a worker process. It shares one block of memory with the worker's
@@ -6,7 +7,15 @@ import { Worker } from 'node:worker_threads';
  * main thread; `threaded` workers add one per serving thread) and per-loop request counters.
  * It runs its own event loop, so it works while the main thread is blocked, and it:
  *  - reports `stalled` on the watchdog channel when a slot has not moved for `timeout` ms (once
- *    per stall), so the master learns of a hang within `timeout + 2*check` without polling;
+ *    per stall), so the master learns of a hang within `timeout + 2*check` without polling
+ *    (`bootTimeout` for the main thread before it reaches `run()`: module loading blocks the loop);
+ *  - takes the JavaScript stack of a stalled loop first ({@link captureStack}, at most
+ *    {@link CAPTURE_DEADLINE} ms) and puts it in the report;
+ *  - when the master aborts the worker after a timeout (`abort`), SIGKILLs its own process unless
+ *    the main thread's SIGABRT handler starts within the given grace (a loop that returned runs it;
+ *    a spinning one never will, so it dies at once instead of a second later);
+ *  - reports `memory` when the process's RSS reaches `maxWorkerMemory` (then × 1.5, × 2, …),
+ *    checked every heartbeat period;
  *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU) from that memory;
  *  - SIGKILLs its own process when the master is gone: as soon as the channel closes (the master
  *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker reached `run()`, so
@@ -20,22 +29,28 @@ const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
-const { buffer, fd, slots, timeout, check, masterPid } = workerData;
+const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
 const mem = new Int32Array(buffer);
+const RUNNING = 3 * slots;
+const ABORTING = 3 * slots + 1;
 const die = () => process.kill(process.pid, 'SIGKILL');
 // The master is gone. Before run() there is nothing to finish: die now. A running worker's IPC
 // 'disconnect' handler exits cleanly (workerExit hook); whatever it does, it is killed ORPHAN_GRACE ms later.
-const orphaned = () => (Atomics.load(mem, 3 * slots) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
+const orphaned = () => (Atomics.load(mem, RUNNING) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
+const captureStack = ${captureStack.toString()};
+const threadName = ${servingThreadName.toString()};
 const channel = new net.Socket({ fd, readable: true, writable: true });
 channel.on('end', orphaned);
 channel.on('error', orphaned);
 const send = (msg) => channel.write(JSON.stringify(msg) + '\\n');
-const start = performance.now();
+// The main thread beat last when it started this thread (bornAt, epoch ms), however late this
+// thread gets to run: a main thread that spins from then on is seen as stalled from then on.
+const start = performance.now() - Math.max(0, Date.now() - bornAt);
 const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
 let requests = 0;
 const sample = (now) => {
   // Serving threads' slots are watched once the main thread reached run() (before, they do not exist).
-  const armed = Atomics.load(mem, 3 * slots) === 1;
+  const armed = Atomics.load(mem, RUNNING) === 1;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
     const beat = Atomics.load(mem, i);
@@ -65,28 +80,49 @@ channel.on('data', (chunk) => {
     let q;
     try { q = JSON.parse(line); } catch { continue; }
     if (q && q.t === 'vitals') send({ t: 'vitals', id: q.id, vitals: vitals() });
+    else if (q && q.t === 'abort') setTimeout(() => { if (Atomics.load(mem, ABORTING) === 0) die(); }, q.grace);
   }
 });
+const stalled = (slot, ms) => {
+  captureStack(require('node:inspector'), slot, ${CAPTURE_DEADLINE}, ${MAX_FRAMES}, threadName(slot)).then(
+    ({ stack, noStack, idle, ms: captureMs }) => send({ t: 'stalled', slot, ms, stack, noStack, idle, captureMs }),
+    (err) => send({ t: 'stalled', slot, ms, noStack: String(err) }),
+  );
+};
+let memoryStep = maxMemory;
 send({ t: 'hello' });
 setInterval(() => {
   if (process.ppid !== masterPid) die();
   const now = performance.now();
   sample(now);
+  if (maxMemory > 0) {
+    const rss = process.memoryUsage.rss();
+    if (rss >= memoryStep) {
+      send({ t: 'memory', rss });
+      while (memoryStep <= rss) memoryStep += maxMemory / 2;
+    }
+  }
   if (timeout <= 0) return;
+  // Before run(), the main thread runs the entry script's top-level code: it may block for up to bootTimeout.
+  const limit = Atomics.load(mem, 3 * slots) === 1 ? timeout : bootTimeout || timeout;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
-    if (!l.reported && now - l.at >= timeout) { l.reported = true; send({ t: 'stalled', slot: i, ms: Math.round(now - l.at) }); }
+    if (!l.reported && now - l.at >= limit) { l.reported = true; stalled(i, Math.round(now - l.at)); }
   }
 }, check);
 `;
 
+/** Flags after the per-slot counters: the worker reached `run()`; its SIGABRT handler started. */
+const FLAGS = 2;
+
 /**
  * The shared block of a worker process: `slots` heartbeat counters, then `slots` finished-request
  * counters, then `slots` in-flight counters (Int32 each; slot 0 is the main thread, slot i the
- * i-th serving thread of a `threaded` worker), then one flag: the worker reached `run()`.
+ * i-th serving thread of a `threaded` worker), then two flags: the worker reached `run()`; its
+ * SIGABRT handler started.
  */
 export function vitalsBuffer(slots: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (3 * slots + 1));
+  return new SharedArrayBuffer(4 * (3 * slots + FLAGS));
 }
 
 /** One serving loop's handle on the shared block: its heartbeat and its request counters. */
@@ -102,7 +138,7 @@ export interface LoopVitals {
 /** The counters of heartbeat slot `slot` in a block made by {@link vitalsBuffer}. */
 export function loopVitals(buffer: SharedArrayBuffer, slot: number): LoopVitals {
   const mem = new Int32Array(buffer);
-  const slots = (mem.length - 1) / 3;
+  const slots = (mem.length - FLAGS) / 3;
   const done = slots + slot;
   const inflight = 2 * slots + slot;
   return {
@@ -125,6 +161,8 @@ export interface Watchdog {
   readonly interval: number;
   /** The worker reached `run()`: the serving threads' slots are watched from now on, and an orphan gets {@link ORPHAN_GRACE} ms to exit. */
   markRunning(): void;
+  /** The main thread runs its SIGABRT handler: its event loop returned, so the watchdog lets it finish (`workerAbort`). */
+  markAborting(): void;
 }
 
 /**
@@ -136,18 +174,34 @@ export function heartbeatPeriod(timeout: number): number {
   return timeout > 0 ? Math.min(1000, Math.max(5, Math.floor(timeout / 30))) : 0;
 }
 
-/** Starts the watchdog thread for this worker process (`fd`: its end of the watchdog channel). */
-export function startWatchdog(options: { fd: number; timeout: number; masterPid: number; slots: number }): Watchdog {
+/**
+ * Starts the watchdog thread for this worker process (`fd`: its end of the watchdog channel;
+ * `maxMemory`: RSS in bytes at which it reports `memory`, 0 = never).
+ */
+export function startWatchdog(options: { fd: number; timeout: number; bootTimeout: number; masterPid: number; slots: number; maxMemory: number }): Watchdog {
   const buffer = vitalsBuffer(options.slots);
   const interval = heartbeatPeriod(options.timeout);
+  const main = loopVitals(buffer, 0);
+  main.notify();
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
-    workerData: { buffer, fd: options.fd, slots: options.slots, timeout: options.timeout, check: interval || 1000, masterPid: options.masterPid },
+    workerData: {
+      buffer,
+      fd: options.fd,
+      slots: options.slots,
+      timeout: options.timeout,
+      bootTimeout: options.bootTimeout,
+      check: interval || 1000,
+      masterPid: options.masterPid,
+      maxMemory: options.maxMemory,
+      bornAt: Date.now(),
+    },
     stdout: false,
     stderr: false,
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
   });
   thread.unref();
   const mem = new Int32Array(buffer);
-  return { interval, buffer, main: loopVitals(buffer, 0), markRunning: () => Atomics.store(mem, mem.length - 1, 1) };
+  const flag = (i: number) => () => void Atomics.store(mem, 3 * options.slots + i, 1);
+  return { interval, buffer, main, markRunning: flag(0), markAborting: flag(1) };
 }

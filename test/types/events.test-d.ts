@@ -17,6 +17,13 @@ arbiter.on('child_exit', (_w: WorkerInfo, _e: WorkerExit) => {});
 arbiter.on('nworkers_changed', (next: number, previous: number) => void (next + previous));
 arbiter.on('ready', (addresses: string[]) => void addresses);
 arbiter.on('worker_timeout', (_w, detail) => void detail.timeout);
+arbiter.on('worker_timeout', (_w, detail) => {
+  const stack: string | undefined = detail.stack; // the stalled thread's JavaScript stack, when taken
+  void stack;
+});
+arbiter.on('worker_exit', (_w, exit) => {
+  if (exit.reason === 'memory') void exit.code; // maxWorkerMemory
+});
 arbiter.on('exit', (code: number) => void code);
 arbiter.on('reload_failed', (detail) => {
   const reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout' = detail.reason;
@@ -62,6 +69,18 @@ new Arbiter({ config: { wrokers: 2 }, load: () => () => {} });
 new Arbiter({ config: { timeout: '30s' }, load: () => () => {} });
 // @ts-expect-error load is required
 new Arbiter({ config: {} });
+// production options (issue 10): workers 'auto' resolves to a number; statusBind; logFormat
+const prod = new Arbiter({ config: { workers: 'auto', statusBind: '127.0.0.1:9000', logFormat: 'json' }, load: () => () => {} });
+const resolvedWorkers: number = prod.config.workers;
+const statusBind: string | null = prod.config.statusBind;
+void resolvedWorkers;
+void statusBind;
+// @ts-expect-error workers is a number or 'auto'
+new Arbiter({ config: { workers: 'many' }, load: () => () => {} });
+// @ts-expect-error logFormat is 'text' or 'json'
+new Arbiter({ config: { logFormat: 'yaml' }, load: () => () => {} });
+// @ts-expect-error master-only events never reach the host
+arbiter.on('stopping', () => {});
 
 class MyApp extends Application {
   override config = { workers: 2 };

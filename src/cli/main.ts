@@ -1,0 +1,149 @@
+import { Arbiter } from '../arbiter.js';
+import { resolveConfig, type ResolvedConfig } from '../config.js';
+import { controlRequest, findMaster, listMasters } from '../control/client.js';
+import { ArbiterError } from '../errors.js';
+import { checkWorkerClass, modelName } from '../models/registry.js';
+import { moduleApp } from '../module-app.js';
+import { VERSION } from '../version.js';
+import {
+  CONTROL_COMMANDS,
+  helpText,
+  mergeConfig,
+  parseControlArgs,
+  parseRunArgs,
+  readConfigFile,
+  UsageError,
+  type ControlArgs,
+  type ControlCommandName,
+} from './args.js';
+import { formatList, formatStatus } from './format.js';
+
+/** Where the command writes (tests pass their own). */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: Output = {
+  out: (text) => void process.stdout.write(`${text}\n`),
+  err: (text) => void process.stderr.write(`${text}\n`),
+};
+
+/**
+ * The `arbiter` command: `arbiter [options] <module>[:export]` serves an app module; `arbiter
+ * <command> …` talks to running masters. A thin client of the library: it parses arguments and
+ * calls what a library user would call (`new Arbiter(moduleApp(…))`, `run()`; the control client).
+ * Resolves with the exit status (in a worker, `run()` never returns).
+ */
+export async function main(argv: readonly string[], io: Output = stdio): Promise<number> {
+  try {
+    const first = argv[0];
+    if (first !== undefined && (CONTROL_COMMANDS as readonly string[]).includes(first)) {
+      return await control(parseControlArgs(first as ControlCommandName, argv.slice(1)), io);
+    }
+    return await serve(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ArbiterError) {
+      io.err(`arbiter: ${err.message}${err instanceof UsageError ? ' (see arbiter --help)' : ''}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** The resolved config as plain JSON (functions and streams by name). */
+function printable(config: ResolvedConfig): string {
+  return JSON.stringify(
+    config,
+    (key, value: unknown) => {
+      if (key === 'logger') return value === false ? false : value === process.stderr ? 'stderr' : 'custom';
+      if (key === 'workerClass') return modelName(value as ResolvedConfig['workerClass']);
+      if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+      return value;
+    },
+    2,
+  );
+}
+
+async function serve(argv: readonly string[], io: Output): Promise<number> {
+  const args = parseRunArgs(argv);
+  if (args.help) {
+    io.out(helpText());
+    return 0;
+  }
+  if (args.version) {
+    io.out(`arbiter ${VERSION}`);
+    return 0;
+  }
+  const file = args.configFile === undefined ? undefined : await readConfigFile(args.configFile);
+  const config = mergeConfig(file, args.flags);
+  if (args.printConfig) {
+    io.out(printable(resolveConfig(config, checkWorkerClass)));
+    return 0;
+  }
+  if (args.module === undefined) throw new UsageError('missing the app module: arbiter [options] <module>[:export]');
+  let app;
+  try {
+    app = moduleApp(args.module, config);
+  } catch (err) {
+    // `arbiter stauts` is more likely a mistyped command than a module
+    if (err instanceof ArbiterError && !/[./:]/.test(args.module)) {
+      throw new ArbiterError(err.code, `${err.message}; nor is it a command (${CONTROL_COMMANDS.join(', ')})`);
+    }
+    throw err;
+  }
+  const arbiter = new Arbiter(app); // validates the whole config
+  if (args.checkConfig) {
+    await app.load(); // imports the module and checks its export, as a worker would
+    io.out(`arbiter: config OK, ${args.module} serves a request listener`);
+    return 0;
+  }
+  return arbiter.run();
+}
+
+const TIMEOUT = 15_000;
+
+async function control(args: ControlArgs, io: Output): Promise<number> {
+  if (args.help) {
+    io.out(helpText());
+    return 0;
+  }
+  const print = (data: unknown, text: string): void => io.out(args.json ? JSON.stringify(data, null, 2) : text);
+  if (args.command === 'ls') {
+    const masters = (await listMasters()).map((m) => m.summary);
+    print(masters, formatList(masters));
+    return 0;
+  }
+  const { path, summary } = await findMaster(args.target);
+  const who = `master ${summary.pid}${summary.name ? ` [${summary.name}]` : ''}`;
+  switch (args.command) {
+    case 'status': {
+      const stats = await controlRequest(path, 'status', {}, TIMEOUT);
+      print(stats, formatStatus(stats));
+      return 0;
+    }
+    case 'reload': {
+      const done = await controlRequest(path, 'reload', {}, 0);
+      print(done, `${who}: reloaded, generation ${done.generation} (${done.workers} workers)`);
+      return 0;
+    }
+    case 'scale': {
+      const amount = args.amount!;
+      const scaleArgs = /^[+-]/.test(amount) ? { delta: Number(amount) } : { n: Number(amount) };
+      const done = await controlRequest(path, 'scale', scaleArgs, TIMEOUT);
+      print(done, `${who}: ${done.previous} -> ${done.target} workers`);
+      return 0;
+    }
+    case 'stop': {
+      const done = await controlRequest(path, 'stop', { graceful: !args.quick }, 0);
+      print(done, `${who}: stopped (exit status ${done.status})`);
+      return 0;
+    }
+    case 'upgrade':
+      print(await controlRequest(path, 'upgrade', {}, TIMEOUT), `${who}: starting a new master (USR2)`);
+      return 0;
+    case 'reopen':
+      print(await controlRequest(path, 'reopen', {}, TIMEOUT), `${who}: reopening log files`);
+      return 0;
+  }
+}

@@ -1,0 +1,126 @@
+import type { ReloadSuccess } from '../events.js';
+import type { ArbiterStats, MasterSummary } from '../master/stats.js';
+
+/**
+ * The control protocol (gunicorn 25's control socket, `gunicornc`): over a unix stream socket,
+ * each message is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON.
+ *
+ * - request: `{ v, id, command, args }`
+ * - response: `{ v, id, status: 'ok', data }` or `{ v, id, status: 'error', error }`
+ *
+ * `v` is the protocol version of the sender ({@link CONTROL_PROTOCOL}), so a client and an older
+ * or newer master can tell each other apart: a master refuses a request of a version it does not
+ * speak, naming both. Several requests may share a connection; answers carry the request's `id`.
+ */
+export const CONTROL_PROTOCOL = 1;
+
+/** Largest frame accepted (bytes of JSON); a bigger length prefix is a protocol error. */
+export const MAX_FRAME = 1 << 20;
+
+/** Arguments of `scale`: a new target, or a change of the current one. */
+export type ScaleArgs =
+  | {
+      /** The new number of workers. */
+      n: number;
+    }
+  | {
+      /** Add (positive) or remove (negative) this many workers. */
+      delta: number;
+    };
+
+/** Answer of `scale`. */
+export interface ScaleResult {
+  /** The target before. */
+  previous: number;
+  /** The target now. */
+  target: number;
+}
+
+/** Arguments of `stop`. */
+export interface StopArgs {
+  /** `true` (default): like TERM; `false`: like QUIT. */
+  graceful?: boolean;
+}
+
+/** Answer of `stop`, sent as the master halts. */
+export interface StopResult {
+  /** The master's exit status. */
+  status: number;
+}
+
+/** One command: the shape of its arguments and of its answer's data. */
+export interface CommandSpec<A, D> {
+  /** The request's `args`. */
+  args: A;
+  /** The answer's `data`. */
+  data: D;
+}
+
+/** Every command: its arguments and the data of its answer. */
+export interface ControlCommands {
+  /** Discovery (`arbiter ls`): the master in one row; no worker is asked anything. */
+  info: CommandSpec<Record<string, never>, MasterSummary>;
+  /** `arbiter status`: `stats()`. */
+  status: CommandSpec<Record<string, never>, ArbiterStats>;
+  /** `arbiter reload`: `reload()`, answered once the reload succeeded (`reloaded`) or failed (then an error). */
+  reload: CommandSpec<Record<string, never>, ReloadSuccess>;
+  /** `arbiter scale`: `scale()` to `n`, or by `delta` from the current target. */
+  scale: CommandSpec<ScaleArgs, ScaleResult>;
+  /** `arbiter stop`: `stop({ graceful })`, answered when the master halts, with its exit status. */
+  stop: CommandSpec<StopArgs, StopResult>;
+  /** `arbiter upgrade`: `reexec()` (USR2). */
+  upgrade: CommandSpec<Record<string, never>, Record<string, never>>;
+  /** `arbiter reopen`: `reopenLogs()` (USR1). */
+  reopen: CommandSpec<Record<string, never>, Record<string, never>>;
+}
+
+/** A command name. */
+export type ControlCommand = keyof ControlCommands;
+
+/** A request frame. */
+export interface ControlRequest<C extends string = string> {
+  /** Protocol version of the client. */
+  v: number;
+  /** Chosen by the client; echoed in the answer. */
+  id: number;
+  /** Which command. */
+  command: C;
+  /** Its arguments. */
+  args?: unknown;
+}
+
+/** An answer frame. */
+export type ControlResponse<D = unknown> =
+  | { v: number; id: number; status: 'ok'; data: D }
+  | { v: number; id: number; status: 'error'; error: string };
+
+/** Frames one message. */
+export function encodeFrame(message: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** Cuts a byte stream into messages. */
+export class FrameDecoder {
+  #buffer: Buffer = Buffer.alloc(0);
+
+  /**
+   * Adds bytes; returns the messages completed by them.
+   * @throws Error on a frame larger than {@link MAX_FRAME} or one that is not JSON.
+   */
+  push(chunk: Buffer): unknown[] {
+    this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    const out: unknown[] = [];
+    while (this.#buffer.length >= 4) {
+      const size = this.#buffer.readUInt32BE(0);
+      if (size > MAX_FRAME) throw new Error(`control frame of ${size} bytes exceeds the ${MAX_FRAME}-byte limit`);
+      if (this.#buffer.length < 4 + size) break;
+      const body = this.#buffer.subarray(4, 4 + size).toString('utf8');
+      this.#buffer = this.#buffer.subarray(4 + size);
+      out.push(JSON.parse(body));
+    }
+    return out;
+  }
+}

@@ -104,6 +104,7 @@ async function main() {
     quick: opts.quick,
     gen,
     pm2,
+    pm2Dir: opts['pm2-dir'],
     tempRoot,
     log,
     maxOther: opts.maxOther,

@@ -1,6 +1,9 @@
 // Idle cost: a master (or `cluster` primary, PM2 daemon) with many idle workers. After the start
 // settles (JIT, GC, heap shrinking), CPU is measured over a window from the scheduler's exact
-// accounting (/proc/PID/task/TID/schedstat), memory as VmRSS.
+// accounting (/proc/PID/task/TID/schedstat), memory as VmRSS. arbiter's control socket is open
+// (it is by default) and answers one `status` before the window: answering leaves nothing running.
+import path from 'node:path';
+import { controlDir, controlRequest } from 'arbiter';
 import { measured } from '../lib/measure.mjs';
 import { cpuNs, rssBytes, sleep } from '../lib/proc.mjs';
 import { LABELS, startServer } from '../lib/servers.mjs';
@@ -14,6 +17,8 @@ export async function run(ctx) {
     await ctx.waitQuiet();
     const server = await startServer(ctx, name, { workers: p.workers });
     try {
+      let status;
+      if (name === 'arbiter') status = await controlRequest(path.join(controlDir(), `${server.root}.sock`), 'status', {});
       await sleep(p.settle * 1000);
       const pids = server.workerPids();
       const r = await measured(
@@ -33,6 +38,7 @@ export async function run(ctx) {
             worker: median(workerPct),
             workerRss: median(pids.map(rssBytes)),
             workers: pids.length,
+            statusWorkers: status?.workers?.length,
           };
         },
         { what: `${name} idle` },
@@ -48,7 +54,7 @@ export async function run(ctx) {
     return [LABELS[name], fmt.pct(r.master, 3), fmt.mb(r.masterRss), fmt.pct(r.worker, 2), fmt.mb(r.workerRss), r.noisy ? 'noisy' : 'clean'];
   });
   const section = [
-    `${p.workers} idle workers (arbiter: \`async\`, default \`timeout\` 30 s, so each worker's heartbeat and watchdog wake once a second); ${p.settle} s to settle after the start, then ${p.seconds} s measured. *master* is the arbiter master, \`cluster\` primary or PM2 daemon.`,
+    `${p.workers} idle workers (arbiter: \`async\`, default \`timeout\` 30 s, so each worker's heartbeat and watchdog wake once a second; its control socket open, one \`status\` answered before the window, seeing ${res.arbiter?.statusWorkers ?? '?'} workers); ${p.settle} s to settle after the start, then ${p.seconds} s measured. *master* is the arbiter master, \`cluster\` primary or PM2 daemon.`,
     table(['contender', 'master CPU (% of a core)', 'master RSS', 'worker CPU (median)', 'worker RSS (median)', 'run'], rows),
   ].join('\n\n');
   const a = res.arbiter;

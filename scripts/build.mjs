@@ -3,17 +3,19 @@
 //
 // Every worker process loads the package on its way to accepting, so loading it is on the
 // critical path of a respawn. Hence:
-// - dist/cjs/index.js is the whole library in one file (esbuild; dependencies stay external):
-//   requiring ~40 modules one by one cost a worker about 20 ms more than one file (respawn after
-//   SIGKILL, median of 7: 216 vs 197 ms on the 2-core dev VM, bare node 157 ms). The rest of
-//   dist/cjs is tsc's tree, kept for its declarations and for tests that reach internals (which
-//   then take ArbiterError from that same tree, dist/cjs/errors.js).
+// - dist/cjs/index.js is the whole library, and the `arbiter` command's main(), in one file
+//   (esbuild; dependencies stay external): requiring ~40 modules one by one cost a worker about
+//   20 ms more than one file (respawn after SIGKILL, median of 7: 216 vs 197 ms on the 2-core dev
+//   VM, bare node 157 ms). The bin (dist/cjs/cli/arbiter.js) is a shim that runs main() from that
+//   file, so workers the command starts load it too, and an app that imports 'arbiter' shares it.
 // - The ESM entry (dist/esm/index.js) re-exports the CommonJS build instead of loading a tree of
 //   ESM modules: Node's ESM loader costs far more per module than require() (importing the ESM
 //   tree cost about 3x the CPU of requiring the CommonJS one, on top of a bare `node` start). So
 //   there is one copy of the code, whichever way the package is loaded.
+// The rest of dist/cjs and dist/esm is what tsc emits: the declarations, and modules that tests
+// reach directly (an internal's error class is then that tree's, not the package's).
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { buildSync } from 'esbuild';
 import { createRequire } from 'node:module';
 
@@ -26,9 +28,14 @@ for (const project of ['tsconfig.json', 'tsconfig.cjs.json']) {
 writeFileSync(new URL('../dist/cjs/package.json', import.meta.url), '{ "type": "commonjs" }\n');
 writeFileSync(new URL('../dist/esm/package.json', import.meta.url), '{ "type": "module" }\n');
 
+const dist = (file) => new URL(`../dist/${file}`, import.meta.url);
 buildSync({
-  entryPoints: [new URL('../dist/cjs/index.js', import.meta.url).pathname],
-  outfile: new URL('../dist/cjs/index.js', import.meta.url).pathname,
+  stdin: {
+    contents: "module.exports = { ...require('./index.js'), cliMain: require('./cli/main.js').main };",
+    resolveDir: dist('cjs').pathname,
+    sourcefile: 'bundle-entry.cjs',
+  },
+  outfile: dist('cjs/index.js').pathname,
   allowOverwrite: true,
   bundle: true,
   platform: 'node',
@@ -37,12 +44,16 @@ buildSync({
   packages: 'external',
   logLevel: 'warning',
 });
-// dist/esm keeps tsc's declarations only; its code is the entry below.
-for (const entry of readdirSync(new URL('../dist/esm', import.meta.url), { recursive: true })) {
-  if (String(entry).endsWith('.js')) rmSync(new URL(`../dist/esm/${entry}`, import.meta.url));
-}
+writeFileSync(
+  dist('cjs/cli/arbiter.js'),
+  `#!/usr/bin/env node\n'use strict';\n// The \`arbiter\` command: main() from the bundled package (see scripts/build.mjs).\n` +
+    `require('../index.js').cliMain(process.argv.slice(2)).then(\n` +
+    `  (status) => {\n    process.exitCode = status;\n  },\n` +
+    `  (err) => {\n    process.stderr.write(\`arbiter: \${err instanceof Error ? (err.stack ?? err.message) : String(err)}\\n\`);\n    process.exitCode = 1;\n  },\n);\n`,
+);
+chmodSync(dist('cjs/cli/arbiter.js'), 0o755);
 // The names to re-export are what the CommonJS build exports at run time (types need no code).
-const names = Object.keys(require('../dist/cjs/index.js')).sort();
+const names = Object.keys(require('../dist/cjs/index.js')).filter((n) => n !== 'cliMain').sort();
 writeFileSync(
   new URL('../dist/esm/index.js', import.meta.url),
   `// ESM entry: the CommonJS build, re-exported (see scripts/build.mjs for why).\n` +

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { controlRequest } from 'arbiter';
 import { fixture, freePort, isAlive, Master, request, waitFor } from './helpers.mjs';
 
-const BIN = fileURLToPath(new URL('../dist/esm/cli/arbiter.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../dist/cjs/cli/arbiter.js', import.meta.url)); // the package's bin
 const APP = fixture('cli/app.mjs');
 
 /** A fresh XDG_RUNTIME_DIR, removed after the test. */

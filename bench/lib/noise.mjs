@@ -21,16 +21,17 @@ export async function waitQuiet(maxOther, log, maxWaitMs = 15_000) {
   return busy;
 }
 
-/** CPU ns of every process in the trees under `roots`, by pid. */
+/** CPU ns of every process in the trees under `roots` (a list, or a function giving it), by pid. */
 function snapshot(roots) {
   const m = new Map();
-  for (const root of roots) for (const pid of tree(root)) m.set(pid, cpuNs(pid));
+  for (const root of typeof roots === 'function' ? roots() : roots) if (root) for (const pid of tree(root)) m.set(pid, cpuNs(pid));
   return m;
 }
 
 /**
  * Starts watching CPU: returns `finish()`, which gives, in % of one core over the window,
- * `servers` (the trees under `roots`), `client` (our reaped children: the load generator),
+ * `servers` (the trees under `roots`; a function is asked at both ends, for servers that start
+ * during the window), `client` (our reaped children: the load generator),
  * `bench` (this process) and `other` (everything else on the machine).
  */
 export function cpuWindow(roots = []) {

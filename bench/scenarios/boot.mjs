@@ -18,7 +18,7 @@ export async function run(ctx) {
     let server;
     const r = await measured(
       ctx,
-      [],
+      () => [server?.root],
       async () => {
         const t0 = nowNs();
         server = await startServer(ctx, name, { workers: n, readyTimeoutMs: 60_000 + n * 1000 });

@@ -194,6 +194,19 @@ export class Master {
     process.kill(this.pid, sig);
   }
 
+  /** `arbiter.stats()` of a master started with `{ stdio: ['ipc'] }` (app.mjs answers the message 'stats'). */
+  stats() {
+    return new Promise((resolve) => {
+      const onMessage = (msg) => {
+        if (!msg?.stats) return;
+        this.child.off('message', onMessage);
+        resolve(msg.stats);
+      };
+      this.child.on('message', onMessage);
+      this.child.send('stats');
+    });
+  }
+
   /** SIGKILLs the master, every worker it ever had and every descendant (a USR2 master and its workers). */
   cleanup() {
     const all = new Set(this.pids);

@@ -23,7 +23,7 @@ async function withSpare(t, port, extra = {}, options = {}) {
 
 test('a spare boots behind the workers, never serves, and is not counted as a worker', async (t) => {
   const port = await freePort();
-  const { m, worker, spare } = await withSpare(t, port);
+  const { m, worker, spare } = await withSpare(t, port, {}, { stdio: ['ipc'] });
   assert.deepEqual([spare.state, spare.slot], ['spare', -1]);
   assert.ok(isAlive(spare.pid));
   const spawns = m.all('spawn').map((e) => e.args[0]);
@@ -31,6 +31,13 @@ test('a spare boots behind the workers, never serves, and is not counted as a wo
   const answers = await Promise.all(Array.from({ length: 20 }, () => request(port, '/pid').then((r) => r.body)));
   assert.deepEqual(new Set(answers), new Set([String(worker)]), 'only the worker answers');
   assert.deepEqual(m.readyWorkers(), [worker]);
+  const stats = await m.stats();
+  assert.deepEqual(
+    stats.workers.map((w) => [w.pid, w.slot, w.state]),
+    [[worker, 0, 'ready'], [spare.pid, -1, 'spare']],
+    'status shows the spare with its own state',
+  );
+  assert.deepEqual([stats.target, stats.ready], [1, 1], 'the spare is not counted');
 });
 
 test('SIGKILL of the only worker: the spare takes its slot over at once and a new spare boots', async (t) => {

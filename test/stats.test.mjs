@@ -4,20 +4,7 @@ import { test } from 'node:test';
 import { freePort, Master, request, waitFor } from './helpers.mjs';
 
 /** Starts app.mjs with an IPC channel through which the test asks the master for stats(). */
-function start(t, config, options = {}) {
-  const m = Master.start(t, 'app.mjs', config, { ...options, stdio: ['ipc'] });
-  m.stats = () =>
-    new Promise((resolve) => {
-      const onMessage = (msg) => {
-        if (!msg?.stats) return;
-        m.child.off('message', onMessage);
-        resolve(msg.stats);
-      };
-      m.child.on('message', onMessage);
-      m.child.send('stats');
-    });
-  return m;
-}
+const start = (t, config, options = {}) => Master.start(t, 'app.mjs', config, { ...options, stdio: ['ipc'] });
 
 const MASTER_KEYS = ['binds', 'generation', 'name', 'pid', 'ready', 'reloads', 'restarts', 'target', 'uptime', 'version', 'workerClass', 'workers'];
 const WORKER_KEYS = ['cpu', 'generation', 'heartbeatAge', 'inflight', 'pid', 'requests', 'rss', 'slot', 'state', 'uptime'];

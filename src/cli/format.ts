@@ -63,7 +63,7 @@ export function formatStatus(s: ArbiterStats): string {
   ];
   const rows = s.workers.map((w) => [
     String(w.pid),
-    String(w.slot),
+    w.slot < 0 ? '-' : String(w.slot), // a spare has no slot yet
     String(w.generation),
     w.state,
     formatDuration(w.uptime),

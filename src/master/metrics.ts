@@ -14,7 +14,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export const APP_METRICS_DEADLINE = 1000;
 
 /** Worker states shown by `arbiter_workers{state}` (always all of them, zeros included). */
-const STATES: readonly WorkerState[] = ['booting', 'ready', 'retiring', 'timed_out'];
+const STATES: readonly WorkerState[] = ['booting', 'ready', 'spare', 'retiring', 'timed_out'];
 /** Exit reasons always shown by `arbiter_worker_exits_total{reason}`, so alert rules find a series; others appear once seen. */
 const BASE_REASONS: readonly ExitReason[] = ['crash', 'timeout', 'max_requests', 'reload', 'scale_down', 'shutdown', 'boot_error', 'app_load_error', 'exit'];
 

@@ -18,7 +18,7 @@ export interface WorkerStats {
   slot: number;
   /** Reload generation the worker was spawned for. */
   generation: number;
-  /** `booting`, `ready`, `retiring` or `timed_out` (see {@link WorkerState}). */
+  /** `booting`, `ready`, `spare`, `retiring` or `timed_out` (see {@link WorkerState}). */
   state: WorkerState;
   /** Milliseconds since the worker was spawned. */
   uptime: number;

@@ -75,15 +75,20 @@ const freePort = () =>
     });
   });
 
-/** GET on 127.0.0.1:port; resolves { body, at } or { error, at } (at: Date.now() when it ended). */
-const get = (port, p) =>
+/**
+ * GET on 127.0.0.1:port; resolves { body, at } or { error, at } (at: Date.now() when it ended).
+ * A request without an answer for `timeoutMs` is an error: one lost while PM2 replaced its worker
+ * would otherwise hang the whole run.
+ */
+const get = (port, p, timeoutMs = 10_000) =>
   new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ body, at: Date.now() }));
       res.on('error', (error) => resolve({ error, at: Date.now() }));
     });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error) => resolve({ error, at: Date.now() }));
   });
 
@@ -144,7 +149,7 @@ async function hangToKill(timeout) {
       await waitFor(() => m.ready().length >= i + 1, 'a ready worker');
       const from = m.lines.length;
       const sent = Date.now();
-      const r = await get(port, '/spin');
+      const r = await get(port, '/spin', 60_000);
       if (!r.error) throw new Error('the spinning request answered?');
       const spin = await waitFor(() => m.find(/^SPIN \d+ \d+$/, from), 'the SPIN line');
       const spunAt = Number(spin.text.split(' ')[2]);

@@ -3,10 +3,25 @@ import createDebug from 'debug';
 /** A `debug` namespace, typed here so that no declaration file needs `@types/debug`. */
 export type Tracer = (formatter: string, ...args: unknown[]) => void;
 
+/**
+ * A tracer that creates its `debug` namespace the first time something is traced while the
+ * `DEBUG` environment variable is set. Every worker loads this module on its way to accepting and
+ * in the bundle the `debug` package itself is loaded on first use (scripts/build.mjs), so a process
+ * without `DEBUG` never loads it (a few ms of CPU per worker boot). The price: `debug.enable()`
+ * called by an app reaches arbiter's namespaces only in a process started with `DEBUG` set.
+ */
+function tracer(namespace: string): Tracer {
+  let debug: Tracer | undefined;
+  return (formatter, ...args) => {
+    if (debug === undefined && !process.env.DEBUG) return;
+    (debug ??= createDebug(namespace))(formatter, ...args);
+  };
+}
+
 /** Internal tracing (`DEBUG=arbiter:*`); never part of the public API. */
 export const trace: Readonly<Record<'master' | 'worker' | 'listeners' | 'signals', Tracer>> = {
-  master: createDebug('arbiter:master'),
-  worker: createDebug('arbiter:worker'),
-  listeners: createDebug('arbiter:listeners'),
-  signals: createDebug('arbiter:signals'),
+  master: tracer('arbiter:master'),
+  worker: tracer('arbiter:worker'),
+  listeners: tracer('arbiter:listeners'),
+  signals: tracer('arbiter:signals'),
 };

@@ -33,7 +33,7 @@ test('examples/app.mjs served by the arbiter command, as the README shows', asyn
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { spawnSync } = await import('node:child_process');
-  const bin = fileURLToPath(new URL('../dist/esm/cli/arbiter.js', import.meta.url));
+  const bin = fileURLToPath(new URL('../dist/cjs/cli/arbiter.js', import.meta.url)); // the package's bin (npx arbiter)
   const env = { XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'arbiter-example-')) };
   t.after(() => rmSync(env.XDG_RUNTIME_DIR, { recursive: true, force: true }));
   const port = await freePort();

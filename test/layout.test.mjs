@@ -2,6 +2,7 @@
 // and the config knows no worker model (models depend on the config, never the reverse).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -49,4 +50,22 @@ test('src/ has no import cycles, type imports included', () => {
 test('config.ts imports nothing from the worker models or the runtime', () => {
   const deps = graph().get('config.ts');
   assert.deepEqual(deps.filter((d) => d.startsWith('models/') || d.startsWith('worker/') || d.startsWith('master/')), []);
+});
+
+test('loading the package does not load what only a master or a trace needs (a worker loads it on its way to accepting)', () => {
+  // scripts/build.mjs makes the master's modules and `debug` load on first use. Seen from outside:
+  // node:dns/promises is required by master/listeners.ts only, and `debug` sits in require.cache.
+  const probe = `
+    require(${JSON.stringify(fileURLToPath(new URL('../dist/cjs/index.js', import.meta.url)))});
+    const loaded = (name) => Object.keys(require.cache).some((k) => k.includes('/node_modules/' + name + '/'));
+    console.log(JSON.stringify({ dns: process.moduleLoadList.includes('NativeModule dns/promises'), debug: loaded('debug'), ee: loaded('eventemitter3') }));`;
+  const env = { ...process.env };
+  delete env.DEBUG;
+  const r = spawnSync(process.execPath, ['-e', probe], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { dns: false, debug: false, ee: true });
+  // ...and the probe sees them when they are loaded (tsc's unbundled tree requires eagerly).
+  const eager = spawnSync(process.execPath, ['-e', probe.replace('dist/cjs/index.js', 'dist/cjs/arbiter.js')], { env, encoding: 'utf8' });
+  assert.equal(eager.status, 0, eager.stderr);
+  assert.deepEqual(JSON.parse(eager.stdout), { dns: true, debug: true, ee: true });
 });

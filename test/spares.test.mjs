@@ -1,6 +1,6 @@
 // Warm spares (spareWorkers): booted processes that take a slot over at once, then are replaced.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,6 +38,9 @@ test('a spare boots behind the workers, never serves, and is not counted as a wo
     'status shows the spare with its own state',
   );
   assert.deepEqual([stats.target, stats.ready], [1, 1], 'the spare is not counted');
+  // The spare warmed its HTTP stack on a private unix socket: no warning about it, nothing left.
+  assert.doesNotMatch(m.stderr, /called listen\(\) itself/);
+  assert.deepEqual(readdirSync(tmpdir()).filter((f) => f.startsWith('arbiter-warm-')), []);
 });
 
 test('SIGKILL of the only worker: the spare takes its slot over at once and a new spare boots', async (t) => {

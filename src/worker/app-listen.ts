@@ -12,10 +12,18 @@ import { workerProcess } from './guard.js';
 /** What the app listened on before there was a log to say it (the entry script's top level). */
 const early: string[] = [];
 let report: ((where: string) => void) | undefined;
+/** Unix socket paths arbiter itself listens on in a worker (a spare's warm-up, `warm.ts`). */
+const own = new Set<string>();
+
+/** Marks `path` as arbiter's own listener: no warning about it. */
+export function ownListener(path: string): void {
+  own.add(path);
+}
 
 function onListen(message: unknown): void {
   const options = (message as { options?: { port?: unknown; path?: unknown; host?: unknown } }).options;
   if (!options || (options.port === undefined && options.path === undefined)) return;
+  if (options.path !== undefined && own.has(String(options.path))) return;
   const where = options.path !== undefined ? `unix:${String(options.path)}` : `${String(options.host ?? '')}:${String(options.port)}`;
   if (report) report(where);
   else early.push(where);

@@ -6,6 +6,7 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { WorkerClass } from '../models/base.js';
+import { HttpWorker } from '../models/http.js';
 import { resolveModel } from '../models/registry.js';
 import { AcceptBalancer } from './accept-balance.js';
 import { answerAppMetrics } from './app-metrics.js';
@@ -14,6 +15,7 @@ import { setProcessTitle } from '../title.js';
 import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
+import { warmHttp } from './warm.js';
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
@@ -153,7 +155,10 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     if (context.spare && Model.inThreads) worker.takeSlot(await promotion());
     await worker.boot();
     await config.postWorkerInit?.(worker);
-    if (context.spare && !Model.inThreads) worker.takeSlot(await promotion());
+    if (context.spare && !Model.inThreads) {
+      if (worker instanceof HttpWorker) await warmHttp();
+      worker.takeSlot(await promotion());
+    }
   } catch (err) {
     // Our own errors (a handler the model cannot serve, a thread that failed to boot: they carry
     // their exit status) are a message for the operator, not a bug with a stack.

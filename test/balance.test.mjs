@@ -74,15 +74,18 @@ async function settled(read) {
 
 test('async: a burst of connections spreads over the workers even when one cannot accept at first', async (t) => {
   const port = await freePort();
-  const m = Master.start(t, 'app.mjs', base(port, { workers: 2, workerClass: 'async' }));
+  // DEBUG: the worker traces when it starts yielding, and the test resumes b then (a loop stops
+  // yielding once the others have taken nothing for 200 ms, so b must be back before that).
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 2, workerClass: 'async' }), { env: { DEBUG: 'arbiter:worker' } });
   await m.ready(2);
   const [a, b] = m.readyWorkers();
   // b is stopped (as if the scheduler had not run it yet) while 20 connections arrive: a greedy
   // worker takes them all; a fair one stops near its share and leaves the rest queued for b.
   const resumeB = stop(t, b);
   await burst(t, port, 20);
-  const first = await settled(() => held(a, port));
+  await m.waitForLog(/balance: \d+ connections > \d+: not accepting/);
   resumeB();
+  const first = held(a, port);
   const [na, nb] = await settled(() => [held(a, port), held(b, port)]);
   assert.equal(na + nb, 20, `every connection accepted (${na} + ${nb})`);
   assert.ok(Math.max(na, nb) <= 15, `no worker holds more than 1.5x its fair share of 10: ${na} / ${nb} (a held ${first} while b was stopped)`);
@@ -96,7 +99,8 @@ test('async: a worker that cannot accept at all does not hold connections up for
   stop(t, b); // stays stopped: like a worker whose loop is blocked
   await burst(t, port, 20);
   // a yields for a moment, sees that b takes nothing, and accepts the rest.
-  await waitFor(() => held(a, port) === 20, 'the other worker to accept every connection', 5000);
+  // ...at once, not one connection per 200 ms (20 connections would then take about 2 s).
+  await waitFor(() => held(a, port) === 20, 'the other worker to accept every connection', 1500);
   const answers = await Promise.all(Array.from({ length: 10 }, () => request(port, '/pid', { timeout: 5000 })));
   assert.deepEqual(new Set(answers.map((r) => r.body)), new Set([String(a)]));
 });

@@ -19,6 +19,8 @@ const PAUSE_MS = 2;
  * (a blocked loop, a stopped process), and connections must not wait for them.
  */
 const MAX_STALL = 200;
+/** Our accept counter is republished at most this often (ms) when only it moved (the others' stall check reads it). */
+const ACCEPTS_PERIOD = MAX_STALL / 4;
 /** A loop yields above `fair share * RATIO + SLACK` connections (so never with SLACK or fewer). */
 const RATIO = 1.25;
 const SLACK = 2;
@@ -39,7 +41,7 @@ const drift = (published: number): number => Math.max(SLACK, Math.ceil(published
  *
  * Connections never wait long for a worker that cannot take them: a loop yields only while the
  * others keep accepting; when they have accepted nothing for 200 ms (a blocked or stopped loop),
- * it accepts greedily again until they do.
+ * it accepts greedily again until they do (once: it does not wait another 200 ms per connection).
  *
  * The accept path stays cheap: a loop rewrites its seat only when its count has moved by 2 (or a
  * quarter) since it last did, at most once a millisecond, and reads the table at most every 5 ms,
@@ -51,7 +53,6 @@ export class AcceptBalancer implements AcceptBalance {
   readonly #offset: number;
   readonly #own = Buffer.alloc(SEAT_BYTES);
   readonly #table = Buffer.alloc(SEAT_BYTES * MAX_SEATS);
-  readonly #view = new Int32Array(this.#table.buffer, this.#table.byteOffset, 2 * MAX_SEATS);
   readonly #index: number;
   #conns = 0;
   #accepted = 0;
@@ -66,6 +67,10 @@ export class AcceptBalancer implements AcceptBalance {
   /** The others' sum when we last saw it change, and when that was (performance.now()). */
   #othersSeen = NaN;
   #othersMovedAt = 0;
+  /** The others' sum when we found them stalled: until it moves, we accept greedily. */
+  #stalledOthers = NaN;
+  /** The accept counter in our seat. */
+  #publishedAccepts = 0;
   #active = false;
 
   /** @param seat - where to publish (from the master) */
@@ -131,26 +136,36 @@ export class AcceptBalancer implements AcceptBalance {
     this.#write(now);
     this.#read(now);
     if (this.#conns <= this.#limit) return 0;
+    if (this.#others === this.#stalledOthers) return 0; // still stalled: no new wait until they accept again
     if (starting || this.#others !== this.#othersSeen) {
       this.#othersSeen = this.#others;
       this.#othersMovedAt = now;
     }
-    if (now - this.#othersMovedAt > MAX_STALL) return 0; // the others take nothing: do not wait for them
+    if (now - this.#othersMovedAt > MAX_STALL) {
+      this.#stalledOthers = this.#others; // the others take nothing: do not wait for them
+      return 0;
+    }
     trace.worker('balance: %d connections > %d: not accepting for %d ms', this.#conns, Math.floor(this.#limit), PAUSE_MS);
     return PAUSE_MS;
   }
 
-  /** Rewrites our seat when our count has drifted from what it says (at most every WRITE_PERIOD ms). */
+  /**
+   * Rewrites our seat when our count has drifted from what it says (at most every WRITE_PERIOD
+   * ms), or when only our accept counter moved (at most every ACCEPTS_PERIOD ms: a loop that
+   * accepts and closes at 0-2 connections must not look stalled to the others).
+   */
   #publishIfMoved(now?: number): void {
-    if (Math.abs(this.#conns - this.#published) < drift(this.#published)) return;
+    const drifted = Math.abs(this.#conns - this.#published) >= drift(this.#published);
+    if (!drifted && this.#accepted === this.#publishedAccepts) return;
     const t = now ?? performance.now();
-    if (t - this.#wroteAt >= WRITE_PERIOD) this.#write(t);
+    if (t - this.#wroteAt >= (drifted ? WRITE_PERIOD : ACCEPTS_PERIOD)) this.#write(t);
   }
 
   /** Publishes our count and accept counter. */
   #write(now = performance.now()): void {
     this.#wroteAt = now;
     this.#published = this.#conns;
+    this.#publishedAccepts = this.#accepted;
     this.#own.writeInt32LE(this.#conns + 1, 0);
     this.#own.writeInt32LE(this.#accepted, 4);
     this.#pwrite();
@@ -166,16 +181,16 @@ export class AcceptBalancer implements AcceptBalance {
       this.#fail(err);
       return;
     }
-    const view = this.#view;
+    const table = this.#table; // seats are little-endian (written with writeInt32LE), whatever the CPU
     let loops = 0;
     let total = 0;
     let others = 0;
-    for (let i = 0, n = bytes / SEAT_BYTES; i < n; i++) {
-      const v = view[2 * i]!;
+    for (let i = 0, n = Math.floor(bytes / SEAT_BYTES); i < n; i++) {
+      const v = table.readInt32LE(i * SEAT_BYTES);
       if (v <= 0) continue;
       loops += 1;
       total += v - 1;
-      if (i !== this.#index) others = (others + view[2 * i + 1]!) | 0;
+      if (i !== this.#index) others = (others + table.readInt32LE(i * SEAT_BYTES + 4)) | 0;
     }
     this.#others = others;
     this.#limit = loops > 1 ? (total / loops) * RATIO + SLACK : Infinity;

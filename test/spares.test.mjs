@@ -1,6 +1,6 @@
 // Warm spares (spareWorkers): booted processes that take a slot over at once, then are replaced.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,9 +38,9 @@ test('a spare boots behind the workers, never serves, and is not counted as a wo
     'status shows the spare with its own state',
   );
   assert.deepEqual([stats.target, stats.ready], [1, 1], 'the spare is not counted');
-  // The spare warmed its HTTP stack on a private unix socket: no warning about it, nothing left.
+  // The spare warmed its HTTP stack on an abstract unix socket: no warning about it, nothing left open.
   assert.doesNotMatch(m.stderr, /called listen\(\) itself/);
-  assert.deepEqual(readdirSync(tmpdir()).filter((f) => f.startsWith('arbiter-warm-')), []);
+  assert.ok(!readFileSync('/proc/net/unix', 'utf8').includes(`@arbiter-warm-${spare.pid}`), 'the warm-up socket is closed');
 });
 
 test('SIGKILL of the only worker: the spare takes its slot over at once and a new spare boots', async (t) => {
@@ -95,6 +95,25 @@ test('HUP replaces the spares with fresh code, and the fresh spare is the one th
   await waitFor(() => m.readyWorkers().includes(fresh.pid), 'the fresh spare to be a ready worker');
 });
 
+test('a failed reload keeps the spare of the code that works, and it still takes a dead worker\'s slot over', async (t) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-spares-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'version');
+  writeFileSync(file, 'v1');
+  const { m, worker, spare } = await withSpare(t, port, {}, { env: { FIXTURE_VERSION_FILE: file } });
+  writeFileSync(file, 'broken');
+  m.signal('SIGHUP');
+  await m.waitForEvents('reload_failed');
+  assert.ok(isAlive(spare.pid), 'the old spare is still there');
+  assert.ok(!m.all('worker_exit').some((e) => e.args[0].pid === spare.pid));
+  process.kill(worker, 'SIGKILL');
+  const { body } = await request(port, '/version');
+  assert.equal(body, 'v1', 'the working code answers');
+  await waitFor(() => m.readyWorkers().includes(spare.pid), 'the spare to take the slot over');
+  assert.ok(!m.all('spawn').some((e) => e.args[0].generation === 0 && e.args[0].pid !== worker && e.args[0].pid !== spare.pid), 'nothing spawned from the broken code');
+});
+
 test('planSpares: keeps the count per generation, boots behind booting workers, retires old and surplus', () => {
   const rec = (pid, age, generation, state, spare = true) => ({ pid, age, generation, state, spare });
   assert.deepEqual(planSpares([rec(1, 1, 0, 'ready', false)], 2, 0), { spawn: 2, retire: [] });
@@ -104,7 +123,12 @@ test('planSpares: keeps the count per generation, boots behind booting workers, 
     spawn: 1,
     retire: [{ pid: 2, reason: 'reload' }],
   });
-  assert.deepEqual(planSpares([rec(2, 2, 0, 'spare'), rec(3, 3, 0, 'spare')], 1, 0), { spawn: 0, retire: [{ pid: 2, reason: 'scale_down' }] });
+  assert.deepEqual(
+    planSpares([rec(1, 1, 1, 'booting', false), rec(2, 2, 0, 'spare')], 1, 1),
+    { spawn: 0, retire: [] },
+    'old spares stay while the new generation boots (a failed reload makes theirs current again)',
+  );
+  assert.deepEqual(planSpares([rec(2, 2, 0, 'spare'), rec(3, 3, 0, 'spare')], 1, 0), { spawn: 0, retire: [{ pid: 3, reason: 'scale_down' }] }, 'the newest spare goes');
   assert.deepEqual(planSpares([rec(2, 2, 0, 'retiring'), rec(3, 3, 0, 'timed_out')], 1, 0).spawn, 1, 'spares on their way out do not count');
   assert.equal(pickSpare([rec(2, 2, 0, 'booting'), rec(4, 4, 0, 'spare'), rec(3, 3, 0, 'spare'), rec(5, 1, 1, 'spare')], 0)?.pid, 3, 'the oldest warm spare of the generation');
   assert.equal(pickSpare([rec(2, 2, 0, 'booting')], 0), undefined);

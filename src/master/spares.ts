@@ -25,16 +25,19 @@ const live = (w: SpareView): boolean => w.state === 'booting' || w.state === 'sp
  * - keep `want` spares of the current generation, starting new ones only while no worker of the
  *   current generation is booting (a spare never competes with a worker for the CPU while the
  *   worker boots: it boots *behind* it);
- * - retire spares of older generations (a reload brings fresh code) and a surplus (oldest first).
+ * - retire spares of older generations (a reload brings fresh code) once no worker of the current
+ *   generation is booting: a reload that fails makes the older generation current again, and its
+ *   spares (the code that works, already loaded) are still there;
+ * - retire a surplus, newest first (the oldest are surely warm).
  */
 export function planSpares(table: Iterable<SpareView>, want: number, generation: number): SparePlan {
   const all = [...table];
   const spares = all.filter((w) => w.spare && live(w)).sort((a, b) => a.age - b.age);
   const current = spares.filter((w) => w.generation === generation);
-  const plan: SparePlan = { spawn: 0, retire: [] };
-  for (const w of spares) if (w.generation !== generation) plan.retire.push({ pid: w.pid, reason: 'reload' });
-  for (const w of current.slice(0, Math.max(0, current.length - want))) plan.retire.push({ pid: w.pid, reason: 'scale_down' });
   const workerBooting = all.some((w) => !w.spare && w.generation === generation && w.state === 'booting');
+  const plan: SparePlan = { spawn: 0, retire: [] };
+  if (!workerBooting) for (const w of spares) if (w.generation !== generation) plan.retire.push({ pid: w.pid, reason: 'reload' });
+  for (const w of current.slice(want)) plan.retire.push({ pid: w.pid, reason: 'scale_down' });
   if (!workerBooting) plan.spawn = Math.max(0, want - current.length);
   return plan;
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { cpuBudget } from '../cpus.js';
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, type ResolvedConfig } from '../config.js';
 import type { MasterEvents } from './bus.js';
@@ -61,9 +61,9 @@ interface WorkerRecord {
  * loading modules, which is CPU work). With 64 or 256 workers on a few cores, starting them all
  * at once would make every one of them take the whole boot to get ready (and risk the deadline
  * for reaching `run()`); in waves, the first are ready after one boot. `load()` is not limited:
- * it may wait on I/O.
+ * it may wait on I/O. CPUs as `workers: 'auto'` counts them (a cgroup quota included).
  */
-const MAX_STARTING = Math.max(2, 2 * availableParallelism());
+const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
 
 /** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
 const QUICK_DEATH = 5000;
@@ -531,9 +531,12 @@ export class Supervisor {
   /** Applies {@link planWorkers}: spawn up to the target (a warm spare first), retire the oldest surplus; then the spares. */
   #manageWorkers(): void {
     const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation);
+    // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
+    // runs the code that works, may still take a slot over) until the next reload.
+    let canSpawn = true;
     if (this.#spawnPaused && plan.spawn.length > 0) {
-      const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready');
-      if (live) plan.spawn = [];
+      const live = [...this.#workers.values()].some((w) => !w.spare && (w.state === 'booting' || w.state === 'ready'));
+      if (live) canSpawn = false;
       else {
         this.log.warning('No worker left after the failed reload: spawning with the current code.');
         this.#spawnPaused = false;
@@ -545,7 +548,7 @@ export class Supervisor {
       if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
       const spare = pickSpare(this.#workers.values(), this.#generation);
       if (spare) this.#promote(spare, slot);
-      else if (room-- <= 0) break; // the next wave starts when one of these reaches run()
+      else if (!canSpawn || room-- <= 0) break; // the next wave starts when one of these reaches run()
       else if (!this.#spawn(slot)) return;
     }
     for (const { pid, reason } of plan.retire) {

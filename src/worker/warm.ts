@@ -1,25 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { trace } from '../trace.js';
 import { ownListener } from './app-listen.js';
 
 /**
  * Warms a spare's HTTP stack before it waits for a slot: two requests through a throwaway
- * `http.Server` (not the app's handler: nothing of the app runs) on a unix socket in a private
- * temporary directory, removed at once. Node compiles its HTTP parser and response code lazily,
- * on the first request a process serves; a spare that has already done so answers its first real
- * request sooner once it takes a slot over. Any failure (no writable temporary directory) only
- * skips the warm-up.
+ * `http.Server` (not the app's handler: nothing of the app runs) on a Linux abstract unix socket
+ * (no file, nothing to clean up, even if the spare is killed meanwhile). Node compiles its HTTP
+ * parser and response code lazily, on the first request a process serves; a spare that has
+ * already done so answers its first real request sooner once it takes a slot over. Elsewhere
+ * (no abstract sockets), or if anything fails, there is no warm-up.
  */
 export async function warmHttp(): Promise<void> {
-  let dir: string | undefined;
+  if (process.platform !== 'linux') return;
+  const socketPath = `\0arbiter-warm-${process.pid}`;
+  ownListener(socketPath);
   const server = http.createServer((_req, res) => res.end('warm'));
   try {
-    dir = mkdtempSync(join(tmpdir(), 'arbiter-warm-'));
-    const socketPath = join(dir, 'http.sock');
-    ownListener(socketPath);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, resolve);
@@ -38,6 +34,5 @@ export async function warmHttp(): Promise<void> {
     trace.worker('spare warm-up skipped: %s', (err as Error).message);
   } finally {
     server.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

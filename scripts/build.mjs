@@ -86,7 +86,7 @@ writeFileSync(
 );
 chmodSync(dist('cjs/cli/arbiter.js'), 0o755);
 // The names to re-export are what the CommonJS build exports at run time (types need no code).
-const names = Object.keys(require('../dist/cjs/index.js')).filter((n) => n !== 'cliMain').sort();
+const names = Object.keys(require('../dist/cjs/index.js')).sort(); // cliMain is not enumerable
 writeFileSync(
   new URL('../dist/esm/index.js', import.meta.url),
   `// ESM entry: the CommonJS build, re-exported (see scripts/build.mjs for why).\n` +

@@ -4,18 +4,17 @@ import createDebug from 'debug';
 export type Tracer = (formatter: string, ...args: unknown[]) => void;
 
 /**
- * A tracer that creates its `debug` namespace the first time something is traced while the
- * `DEBUG` environment variable is set. Every worker loads this module on its way to accepting and
- * in the bundle the `debug` package itself is loaded on first use (scripts/build.mjs), so a process
- * without `DEBUG` never loads it (a few ms of CPU per worker boot). The price: `debug.enable()`
- * called by an app reaches arbiter's namespaces only in a process started with `DEBUG` set.
+ * A tracer that creates its `debug` namespace the first time something is traced, in a process
+ * started with the `DEBUG` environment variable set (otherwise it does nothing). Every worker
+ * loads this module on its way to accepting, and in the bundle the `debug` package itself is
+ * loaded on first use (scripts/build.mjs), so a process without `DEBUG` never loads it (a few ms
+ * of CPU per worker boot). The price: `debug.enable()` called by an app reaches arbiter's
+ * namespaces only in a process started with `DEBUG` set.
  */
 function tracer(namespace: string): Tracer {
+  if (!process.env.DEBUG) return () => {};
   let debug: Tracer | undefined;
-  return (formatter, ...args) => {
-    if (debug === undefined && !process.env.DEBUG) return;
-    (debug ??= createDebug(namespace))(formatter, ...args);
-  };
+  return (formatter, ...args) => (debug ??= createDebug(namespace))(formatter, ...args);
 }
 
 /** Internal tracing (`DEBUG=arbiter:*`); never part of the public API. */

@@ -1,11 +1,11 @@
 // Many workers: started in waves, serving, stopping cleanly.
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
+import { cpuBudget } from '../dist/esm/cpus.js';
 import { Master, freePort, isAlive, request, waitFor } from './helpers.mjs';
 
-/** What the master allows to be starting at once (spawned, not yet at run()). */
-const MAX_STARTING = Math.max(2, 2 * availableParallelism());
+/** What the master allows to be starting at once (spawned, not yet at run()): 2 per CPU of the cgroup's budget. */
+const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
 
 test('workers start in waves: no more than 2 per CPU are starting at once', { skip: MAX_STARTING + 2 > 64 && 'too many CPUs for a small test' }, async (t) => {
   const port = await freePort();

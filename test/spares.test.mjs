@@ -21,6 +21,15 @@ async function withSpare(t, port, extra = {}, options = {}) {
   return { m, worker, spare: spare.args[0] };
 }
 
+/** A file holding the code version the fixture serves (FIXTURE_VERSION_FILE), 'v1' for now; removed after the test. */
+function versionFile(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-spares-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'version');
+  writeFileSync(file, 'v1');
+  return file;
+}
+
 test('a spare boots behind the workers, never serves, and is not counted as a worker', async (t) => {
   const port = await freePort();
   const { m, worker, spare } = await withSpare(t, port, {}, { stdio: ['ipc'] });
@@ -76,10 +85,7 @@ test('a timed-out worker: the spare serves while the hung one is still being kil
 
 test('HUP replaces the spares with fresh code, and the fresh spare is the one that takes over', async (t) => {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-spares-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'version');
-  writeFileSync(file, 'v1');
+  const file = versionFile(t);
   const { m, spare } = await withSpare(t, port, {}, { env: { FIXTURE_VERSION_FILE: file } });
   writeFileSync(file, 'v2');
   m.signal('SIGHUP');
@@ -97,10 +103,7 @@ test('HUP replaces the spares with fresh code, and the fresh spare is the one th
 
 test('a failed reload keeps the spare of the code that works, and it still takes a dead worker\'s slot over', async (t) => {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-spares-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'version');
-  writeFileSync(file, 'v1');
+  const file = versionFile(t);
   const { m, worker, spare } = await withSpare(t, port, {}, { env: { FIXTURE_VERSION_FILE: file } });
   writeFileSync(file, 'broken');
   m.signal('SIGHUP');

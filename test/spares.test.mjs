@@ -115,6 +115,7 @@ test('a failed reload keeps the spare of the code that works, and it still takes
   assert.equal(body, 'v1', 'the working code answers');
   await waitFor(() => m.readyWorkers().includes(spare.pid), 'the spare to take the slot over');
   assert.ok(!m.all('spawn').some((e) => e.args[0].generation === 0 && e.args[0].pid !== worker && e.args[0].pid !== spare.pid), 'nothing spawned from the broken code');
+  assert.doesNotMatch(m.stderr, /No worker left after the failed reload/, 'the spare counts as a worker left');
 });
 
 test('planSpares: keeps the count per generation, boots behind booting workers, retires old and surplus', () => {

@@ -535,7 +535,7 @@ export class Supervisor {
     // runs the code that works, may still take a slot over) until the next reload.
     let canSpawn = true;
     if (this.#spawnPaused && plan.spawn.length > 0) {
-      const live = [...this.#workers.values()].some((w) => !w.spare && (w.state === 'booting' || w.state === 'ready'));
+      const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready' || w.state === 'spare');
       if (live) canSpawn = false;
       else {
         this.log.warning('No worker left after the failed reload: spawning with the current code.');

@@ -22,6 +22,19 @@ test('workers start in waves: no more than 2 per CPU are starting at once', { sk
   assert.ok(spawns[MAX_STARTING] > firstRun, `worker ${MAX_STARTING + 1} starts only once one has reached run()`);
 });
 
+test('spares start in waves too', { skip: MAX_STARTING + 2 > 64 && 'too many CPUs for a small test' }, async (t) => {
+  const port = await freePort();
+  const n = MAX_STARTING + 1;
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, spareWorkers: n, timeout: 30_000 }, { env: { FIXTURE_ENTRY_DELAY: '400' } });
+  await m.ready(1);
+  await m.waitForEvents('spare_ready', n, undefined, 30_000);
+  const runs = [...m.stdout.matchAll(/^RUN /gm)].map((x) => x.index);
+  const spares = [...m.stdout.matchAll(/^EVENT \{"name":"spawn".*"slot":-1/gm)].map((x) => x.index);
+  assert.equal(spares.length, n);
+  assert.ok(spares[MAX_STARTING - 1] < runs[1], `the first ${MAX_STARTING} spares start at once (after the worker reached run())`);
+  assert.ok(spares[MAX_STARTING] > runs[1], `spare ${MAX_STARTING + 1} starts only once a spare has reached run()`);
+});
+
 test('64 workers boot, serve and stop cleanly', { timeout: 240_000 }, async (t) => {
   const port = await freePort();
   const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 64, timeout: 60_000, bootTimeout: 180_000, logLevel: 'warning' });

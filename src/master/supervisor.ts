@@ -558,7 +558,7 @@ export class Supervisor {
     const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#generation);
     for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
     const spareBackoff = (this.#backoff.get(-1)?.notBefore ?? 0) > now;
-    for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff; i++) if (!this.#spawn(-1, true)) return;
+    for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
   }
 
   /** A warm spare takes `slot` over: it only has to start accepting (it reports ready as a worker does). */

@@ -23,6 +23,8 @@ function call(port, method, path) {
   });
 }
 
+// SPEC §10's names, written out on purpose rather than imported from metrics.ts: a rename in the
+// source must fail this test.
 const SPEC_NAMES = [
   'arbiter_workers',
   'arbiter_workers_target',

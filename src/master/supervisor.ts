@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpuBudget } from '../cpus.js';
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, type ResolvedConfig } from '../config.js';
+import { cpuBudget } from '../cpus.js';
 import type { MasterEvents } from './bus.js';
 import { ArbiterError } from '../errors.js';
 import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';

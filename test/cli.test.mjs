@@ -235,7 +235,7 @@ test('upgrade with an explicit --control-socket: the new master listens at <path
   assert.equal((await json(['status', path], env)).pid, m.pid, 'the old master keeps <path> meanwhile');
   assert.equal((await cli(['stop', String(m.pid)], { env })).code, 0);
   await m.exited;
-  await waitFor(() => controlRequest(path, 'info', {}).then((i) => i.pid === next, () => false), 'the new master at <path>');
+  await waitFor(() => controlRequest(path, 'info', {}).then((i) => i.pid === next, () => false), () => `the new master at <path>; files: ${readdirSync(env.XDG_RUNTIME_DIR)}\n${m.stderr}`);
   assert.ok(!existsSync(`${path}.2`));
   assert.equal((await json(['status', String(next)], env)).pid, next, 'found by pid (discovery link)');
   assert.equal((await cli(['stop', path], { env })).code, 0);

@@ -16,13 +16,13 @@ export async function freePort() {
   return port;
 }
 
-/** Polls `predicate` until it returns a truthy value; fails with `what` after `timeout` ms. */
+/** Polls `predicate` until it returns a truthy value; fails with `what` (or what `what()` says then) after `timeout` ms. */
 export async function waitFor(predicate, what, timeout = 10_000, every = 20) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const v = await predicate();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, every));
   }
 }

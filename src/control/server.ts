@@ -108,10 +108,13 @@ export class ControlServer {
     this.target = target;
     this.events = events;
     this.#log = log;
-    // Answers waiting for the halt go out first (they settle now, reply on the microtask queue),
-    // then the socket closes.
+    // The file goes at once (a new master started by USR2 renames its own into place when we
+    // are gone: the master hands over only after this), connected clients keep their
+    // connection; answers waiting for the halt go out first (they settle now, reply on the
+    // microtask queue), then the connections close.
     events.once('exit', () => {
       this.#closed = true;
+      this.#unlink();
       for (const cancel of [...this.#waiting]) cancel(new Error('the master stopped'));
       setImmediate(() => this.close());
     });

@@ -852,12 +852,8 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
-    if (this.#childMaster) {
-      // Tell the new master we are gone so it takes over the pidfile, and do not wait for it.
-      this.#emit('handover', this.#childMaster.pid!);
-      this.#childMaster.disconnect();
-      this.#childMaster.unref();
-    }
+    const child = this.#childMaster;
+    if (child) this.#emit('handover', child.pid!);
     this.#closeListeners();
     this.#balance?.close();
     this.#pidfile?.unlink();
@@ -866,7 +862,14 @@ export class Supervisor {
     this.#signalHandlers.clear();
     this.log.info('Shutting down: Master');
     if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
-    this.#emit('exit', this.#exitCode);
+    this.#emit('exit', this.#exitCode); // the control socket's file is removed here, synchronously
+    if (child) {
+      // Only now tell the new master we are gone (it renames <pidfile>.2 and <socket>.2 into
+      // place on the disconnect): had it renamed first, our removal of the files could remove
+      // its. Do not wait for it.
+      child.disconnect();
+      child.unref();
+    }
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);
   }

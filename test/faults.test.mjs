@@ -41,7 +41,11 @@ test('a for(;;) handler: WORKER TIMEOUT logs its stack (file:line), worker_timeo
   }
   const best = Math.min(...trials.map((x) => x.hung));
   assert.ok(best <= bound, `the stuck connection closed ${JSON.stringify(trials)} ms after the handler hung (bound ${bound} ms)`);
-  assert.ok(best >= timeout * 0.9, `not before the timeout (${best} ms)`);
+  // The timeout counts from the last heartbeat, which precedes the spin by up to a heartbeat
+  // period (66 ms) — or, on a starved machine, by as long as the process waited for a CPU: the
+  // request's callback then runs before the overdue heartbeat timer (266 ms seen with both cores
+  // busy). A kill at half the timeout must still fail this.
+  assert.ok(best >= timeout * 0.75, `not before the timeout (${best} ms)`);
 
   const ev = m.all('worker_timeout').at(-1);
   const pid = ev.args[0].pid;

@@ -220,6 +220,27 @@ test('USR2 rollback: HUP the old master, TERM the new one', async (t) => {
   assert.deepEqual([...servedBy], m.workers(), 'the old master’s worker serves alone');
 });
 
+test('USR2 on a unix socket, then the new master stops: the old master keeps the socket file and serves on it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-usr2-unix-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'app.sock');
+  const m = Master.start(t, 'app.mjs', { ...base(0, { workers: 1 }), bind: `unix:${path}` });
+  await m.ready(1);
+  m.signal('SIGUSR2');
+  await m.waitForLog(/Started new master with pid: \d+/);
+  const next = Number(/Started new master with pid: (\d+)/.exec(m.stderr)[1]);
+  m.pids.add(next);
+  await waitFor(() => m.all('worker_ready').length >= 2, 'the new master’s worker');
+  process.kill(next, 'SIGTERM'); // a rollback (or new code that failed): the new master stops
+  await waitFor(() => !isAlive(next), 'the new master to stop');
+  await m.waitForLog(/New master \(pid:\d+\) exited/);
+  assert.ok(existsSync(path), 'the socket file the old master serves on is still there');
+  assert.equal((await request(path, '/pid')).body, String(m.workers()[0]));
+  m.signal('SIGTERM');
+  assert.equal((await m.exited).code, 0);
+  assert.ok(!existsSync(path), 'removed when the old master exits');
+});
+
 test('HUP re-reads the config: a changed bind opens the new listener and closes the old one; workers follow', async (t) => {
   const [portA, portB] = [await freePort(), await freePort()];
   const file = versionFile(t, JSON.stringify(base(portA, { workers: 1 })));

@@ -190,8 +190,14 @@ export function startedByUpgrade(env: NodeJS.ProcessEnv = process.env): boolean 
   return env[UPGRADE_ENV] !== undefined;
 }
 
-/** In a master started by USR2: the sockets inherited from the old master (consumes the variable). */
-export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterListener[] | undefined {
+/**
+ * In a master started by USR2: the sockets inherited from the old master (consumes the variable).
+ * Closing one removes its unix socket file only once the old master is gone (`oldMasterGone`:
+ * by default, the IPC channel to it has closed) and only if it is still the file that was there
+ * when the socket was inherited: while the old master lives it serves on that path too (a failed
+ * or rolled-back upgrade stops this master and the old one goes on).
+ */
+export function upgradeListeners(env: NodeJS.ProcessEnv = process.env, oldMasterGone: () => boolean = () => !process.connected): MasterListener[] | undefined {
   const raw = env[UPGRADE_ENV];
   if (raw === undefined) return undefined;
   delete env[UPGRADE_ENV];
@@ -200,8 +206,22 @@ export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterLi
     const handle = createServerHandle(null, 0, 0, fd);
     if (typeof handle === 'number') throw bindError(spec, errnoName(handle), `inherited fd ${fd} is not a listening socket`);
     const path = spec.startsWith('unix:') ? spec.slice(5) : undefined;
-    return masterListener(spec, url, handle, path ? () => unlinkSocket(path) : undefined);
+    if (!path) return masterListener(spec, url, handle);
+    const ino = inodeOf(path);
+    return masterListener(spec, url, handle, () => {
+      if (ino !== undefined && oldMasterGone()) unlinkSocket(path, ino);
+    });
   });
+}
+
+/** The inode of the socket file at `path`, or undefined when there is none. */
+function inodeOf(path: string): number | undefined {
+  try {
+    const st = lstatSync(path);
+    return st.isSocket() ? st.ino : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a unix socket file (only the one with inode `ino`, when given). */

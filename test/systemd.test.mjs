@@ -80,11 +80,14 @@ test('READY, STATUS, RELOADING + MONOTONIC_USEC, READY, STOPPING in order across
   assert.equal(messages.filter((x) => x.fields.WATCHDOG).length, count);
 });
 
-test('USR2: the old master names the new one as MAINPID before it exits; the promoted master says READY (and takes over statusBind)', { skip }, async (t) => {
+test('USR2: the old master names the new one as MAINPID and never says STOPPING; the promoted master says READY, pings the watchdog (and takes over statusBind)', { skip }, async (t) => {
   const { socket, messages } = await receiver(t);
   const [port, statusPort] = [await freePort(), await freePort()];
-  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, timeout: 5000, gracefulTimeout: 5000, statusBind: `127.0.0.1:${statusPort}` }, {
-    env: { NOTIFY_SOCKET: socket },
+  // As systemd starts it: WATCHDOG_PID names the main process (sh execs node, keeping its pid).
+  const m = Master.start(t, null, { bind: `127.0.0.1:${port}`, workers: 1, timeout: 5000, gracefulTimeout: 5000, statusBind: `127.0.0.1:${statusPort}` }, {
+    command: 'sh',
+    args: ['-c', 'WATCHDOG_PID=$$ exec "$0" "$@"', process.execPath, fixture('app.mjs')],
+    env: { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '400000' },
   });
   await m.ready(1);
   await waitFor(() => meaningful(messages).some((f) => f.READY === '1'), 'READY=1');
@@ -100,7 +103,10 @@ test('USR2: the old master names the new one as MAINPID before it exits; the pro
   const after = meaningful(messages).slice(quiet);
   assert.ok(after.every((f) => !f.MAINPID || f.MAINPID === String(next)), 'the new master said nothing before its promotion');
   const kinds = after.map((f) => (f.STOPPING ? 'STOPPING' : f.MAINPID && f.READY ? 'PROMOTED' : f.MAINPID ? 'HANDOVER' : 'STATUS'));
-  assert.deepEqual(kinds.filter((k) => k !== 'STATUS'), ['STOPPING', 'HANDOVER', 'PROMOTED'], JSON.stringify(after));
+  // systemd stops the whole unit on STOPPING=1 from its main process, and ignores MAINPID= once stopping
+  assert.deepEqual(kinds.filter((k) => k !== 'STATUS'), ['HANDOVER', 'PROMOTED'], JSON.stringify(after));
+  const pings = messages.filter((x) => x.fields.WATCHDOG === '1').length;
+  await waitFor(() => messages.filter((x) => x.fields.WATCHDOG === '1').length >= pings + 2, 'watchdog pings from the promoted master');
   // the new master waited for the old one to let go of the status address
   await waitFor(async () => JSON.parse((await request(statusPort, '/status').catch(() => ({ body: '{}' }))).body).pid === next, 'the new master’s /status', 10_000);
   assert.ok(isAlive(next));

@@ -394,7 +394,13 @@ export class Supervisor {
     this.#phase = 'stopping';
     this.#exitCode = code;
     this.#haltReason ??= reason;
-    if (!escalate) this.#emit('stopping', graceful);
+    if (!escalate) {
+      // A new master started by USR2 is the service from now on: say so before anything says
+      // "stopping" (systemd stops the whole unit on STOPPING=1 from its main process, and it
+      // only accepts MAINPID= while the unit runs).
+      if (this.#childMaster) this.#emit('handover', this.#childMaster.pid!);
+      this.#emit('stopping', graceful);
+    }
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
     // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are
     // still taken by draining workers instead of being reset.
@@ -427,7 +433,8 @@ export class Supervisor {
     const { fds, env } = upgradeHandover(this.#listeners);
     const child = spawn(process.execPath, entryArgs(), {
       stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
-      env: { ...process.env, ...env },
+      // systemd's WATCHDOG_PID names this master: the new one pings once it is the main process
+      env: { ...process.env, WATCHDOG_PID: undefined, ...env },
     });
     if (child.pid === undefined) {
       child.once('error', (err) => this.log.exception('Cannot start a new master', err));
@@ -853,7 +860,6 @@ export class Supervisor {
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
     const child = this.#childMaster;
-    if (child) this.#emit('handover', child.pid!);
     this.#closeListeners();
     this.#balance?.close();
     this.#pidfile?.unlink();

@@ -158,9 +158,12 @@ export class SystemdNotifier {
       if (!this.#silent) this.#carrier.send({ STOPPING: '1', STATUS: 'Stopping' });
     });
     events.on('handover', (pid) => {
-      // Before this master exits, systemd must know the new main process, or it takes the exit
-      // of its main process for the end of the service and stops the unit.
+      // Before this master stops, systemd must know the new main process, or it takes the
+      // stop of its main process for the end of the service and stops the unit. From here on
+      // this master says nothing but its watchdog pings (they go on until it exits: the new
+      // master pings only once promoted).
       this.#carrier.send({ STATUS: 'Handing over to the new master' }, pid);
+      this.#silent = true;
     });
     events.on('promoted', () => {
       this.#silent = false;

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { controlRequest } from 'arbiter';
 import { Master, canConnect, childrenOf, freePort, isAlive, loadGenerator, request, tally, waitFor } from './helpers.mjs';
 
 const base = (port, extra = {}) => ({ bind: `127.0.0.1:${port}`, workerClass: 'async', timeout: 10_000, gracefulTimeout: 10_000, ...extra });
@@ -218,6 +219,27 @@ test('USR2 rollback: HUP the old master, TERM the new one', async (t) => {
   assert.ok(!existsSync(`${pidfile}.2`));
   const servedBy = new Set(results.slice(-50).map((r) => Number(r.body)));
   assert.deepEqual([...servedBy], m.workers(), 'the old master’s worker serves alone');
+});
+
+test('USR2 and TERM at once: the old master is gone before the new one has loaded, which still takes over the pidfile and the control socket', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-usr2-quick-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [pidfile, control, port] = [join(dir, 'app.pid'), join(dir, 'control.sock'), await freePort()];
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, pidfile, controlSocket: control }));
+  await m.ready(1);
+  m.signal('SIGUSR2');
+  m.signal('SIGTERM'); // a script doing `kill -USR2 $pid; kill -TERM $pid`
+  await m.waitForLog(/Started new master with pid: \d+/);
+  const next = Number(/Started new master with pid: (\d+)/.exec(m.stderr)[1]);
+  m.pids.add(next);
+  assert.equal((await m.exited).code, 0);
+  await waitFor(() => existsSync(pidfile) && readPid(pidfile) === next && !existsSync(`${pidfile}.2`), () => `the new master’s pid in <pidfile>\n${m.stderr}`);
+  await waitFor(() => controlRequest(control, 'info', {}).then((i) => i.pid === next && i.ready === 1, () => false), () => `the new master at the control socket\n${m.stderr}`);
+  assert.ok(!existsSync(`${control}.2`));
+  assert.equal((await request(port, '/')).status, 200);
+  process.kill(next, 'SIGTERM');
+  await waitFor(() => !isAlive(next), 'the new master to stop');
+  assert.ok(!existsSync(pidfile) && !existsSync(control), 'the new master removed its files');
 });
 
 test('USR2 on a unix socket, then the new master stops: the old master keeps the socket file and serves on it', async (t) => {

@@ -5,6 +5,7 @@ import type { ReloadFailure, ReloadSuccess } from '../events.js';
 import type { MasterBus } from '../master/bus.js';
 import type { OperatorLog } from '../log.js';
 import type { ArbiterStats, MasterSummary } from '../master/stats.js';
+import { whenOldMasterGone } from '../master/listeners.js';
 import { trace } from '../trace.js';
 import { connectable, controlRequest } from './client.js';
 import { controlDir, defaultControlPath, ensurePrivateDir } from './paths.js';
@@ -153,8 +154,11 @@ export class ControlServer {
     }
     if (await connectable(wanted)) {
       const holder = await controlRequest(wanted, 'info', {}, 2000).catch(() => undefined);
-      if (!upgraded || holder?.pid !== process.ppid) throw new Error(`${wanted} is in use by a running master${holder ? ` (pid ${holder.pid})` : ''}`);
-      where = `${wanted}.2`;
+      // Started by USR2, the old master holds it: listen beside it. Unless the old master has
+      // gone meanwhile (no answer, channel closed): then what is left there is stale.
+      const oldMasterGone = upgraded && !holder && !process.connected;
+      if (!oldMasterGone && (!upgraded || holder?.pid !== process.ppid)) throw new Error(`${wanted} is in use by a running master${holder ? ` (pid ${holder.pid})` : ''}`);
+      if (!oldMasterGone) where = `${wanted}.2`;
     }
     if (this.#closed) return;
     // Listen on a temporary name, restrict it, then rename it into place: the final path never
@@ -176,8 +180,9 @@ export class ControlServer {
     this.#ino = statSync(where).ino;
     process.once('exit', this.#backstop);
     if (!auto) this.#linkForDiscovery(where);
+    this.#log.info(`Control socket: ${where}`);
     if (where !== wanted) {
-      process.once('disconnect', () => {
+      whenOldMasterGone(() => {
         if (this.#closed || this.#path !== where) return;
         try {
           renameSync(where, wanted);
@@ -188,7 +193,6 @@ export class ControlServer {
         }
       });
     }
-    this.#log.info(`Control socket: ${where}`);
     if (this.#closed) this.close();
   }
 

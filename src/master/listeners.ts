@@ -191,6 +191,16 @@ export function startedByUpgrade(env: NodeJS.ProcessEnv = process.env): boolean 
 }
 
 /**
+ * In a master started by USR2: runs `fn` once the old master is gone (the IPC channel to it
+ * closed) — at once if it is gone already ('disconnect' is emitted only once: a listener added
+ * after it would never run).
+ */
+export function whenOldMasterGone(fn: () => void): void {
+  if (process.connected) process.once('disconnect', fn);
+  else fn();
+}
+
+/**
  * In a master started by USR2: the sockets inherited from the old master (consumes the variable).
  * Closing one removes its unix socket file only once the old master is gone (`oldMasterGone`:
  * by default, the IPC channel to it has closed) and only if it is still the file that was there

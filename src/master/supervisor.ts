@@ -9,7 +9,7 @@ import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, type MasterListener } from './listeners.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, whenOldMasterGone, type MasterListener } from './listeners.js';
 import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
 import { setProcessTitle } from '../title.js';
 import { entryArgs } from './entry.js';
@@ -458,9 +458,12 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /** In a master started by USR2: when the old master is gone (IPC disconnect), take over its pidfile. */
+  /**
+   * In a master started by USR2: when the old master is gone (IPC disconnect), take over its
+   * pidfile. It may be gone already (it stopped while this process was loading): then at once.
+   */
   #awaitPromotion(): void {
-    process.once('disconnect', () => {
+    whenOldMasterGone(() => {
       if (this.#phase === 'halted') return;
       if (this.#pidfile && this.#config.pidfile) {
         try {

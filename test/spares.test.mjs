@@ -52,6 +52,20 @@ test('a spare boots behind the workers, never serves, and is not counted as a wo
   assert.ok(!readFileSync('/proc/net/unix', 'utf8').includes(`@arbiter-warm-${spare.pid}`), 'the warm-up socket is closed');
 });
 
+test('a spare that is exiting when it is given a slot is a crash to replace, not a boot failure that halts the master', async (t) => {
+  const port = await freePort();
+  const { m, worker, spare } = await withSpare(t, port);
+  // The spare is told to stop (it exits 0 a moment later) and the worker dies at once: the
+  // master gives the slot to the spare before it has seen the spare go.
+  process.kill(spare.pid, 'SIGTERM');
+  process.kill(worker, 'SIGKILL');
+  await waitFor(() => !isAlive(spare.pid), 'the spare to exit');
+  await waitFor(() => m.all('worker_ready').some((e) => ![worker, spare.pid].includes(e.args[0].pid)), () => `a new worker\n${m.stderr}`);
+  assert.equal(m.child.exitCode, null, 'the master runs on');
+  assert.doesNotMatch(m.stderr, /failed to boot|exited before it booted/);
+  assert.equal((await request(port, '/')).status, 200);
+});
+
 test('SIGKILL of the only worker: the spare takes its slot over at once and a new spare boots', async (t) => {
   const port = await freePort();
   const { m, worker, spare } = await withSpare(t, port);

@@ -761,7 +761,9 @@ export class Supervisor {
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
-    const wasBooting = w.state === 'booting';
+    // A promoted spare is 'booting' until it accepts, but it has loaded the app and run(): its
+    // death is a crash (it may have been exiting already when it was given the slot), not a boot failure.
+    const wasBooting = w.state === 'booting' && w.promotedAt === undefined;
     transition(w, 'exited');
     this.#workers.delete(w.pid);
     let reason: ExitReason;

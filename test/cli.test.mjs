@@ -2,8 +2,8 @@
 // Every test that uses discovery points XDG_RUNTIME_DIR (master and CLI) at a fresh directory:
 // other masters run on this machine at the same time.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,6 +217,17 @@ test('an explicit --control-socket replaces a stale one, and is still found by l
   await m.exited;
   assert.ok(!existsSync(path), 'explicit socket removed');
   assert.deepEqual(readdirSync(join(env.XDG_RUNTIME_DIR, 'arbiter')), [], 'discovery link removed');
+});
+
+test('ls removes the entries of dead masters only: a live master’s link that points nowhere for a moment (a USR2 promotion moving its socket) stays', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const dir = join(env.XDG_RUNTIME_DIR, 'arbiter');
+  mkdirSync(dir, { mode: 0o700 });
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  symlinkSync(join(env.XDG_RUNTIME_DIR, 'moved.sock'), join(dir, `${process.pid}.sock`)); // this process is alive
+  symlinkSync(join(env.XDG_RUNTIME_DIR, 'gone.sock'), join(dir, `${dead}.sock`));
+  assert.equal((await cli(['ls', '--json'], { env })).stdout.trim(), '[]');
+  assert.deepEqual(readdirSync(dir), [`${process.pid}.sock`]);
 });
 
 test('upgrade with an explicit --control-socket: the new master listens at <path>.2, then takes <path> over', async (t) => {

@@ -154,9 +154,11 @@ export async function listMasters(env: NodeJS.ProcessEnv = process.env): Promise
           return { path: file, summary: await controlRequest(file, 'info', {}, 5000) };
         } catch (err) {
           const code = ((err as ArbiterError).cause as NodeJS.ErrnoException | undefined)?.code;
-          if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+          // Nobody listens there and its master is dead: a leftover. (A live master may be moving
+          // its socket — a USR2 promotion re-points its link — so its entry is never removed here.)
+          if ((code === 'ECONNREFUSED' || code === 'ENOENT') && !isAlive(Number(SOCKET_NAME.exec(name)![1]))) {
             try {
-              unlinkSync(file); // nobody listens there any more: a dead master's leftover
+              unlinkSync(file);
             } catch {
               // already gone
             }

@@ -199,17 +199,19 @@ export class ControlServer {
   /** An explicitly placed socket is still found by `arbiter ls` and by pid: a symlink in the control directory points at it. */
   #linkForDiscovery(target: string): void {
     const link = defaultControlPath(process.pid);
+    const tmp = `${link}.${Math.random().toString(36).slice(2, 8)}.tmp`;
     try {
       ensurePrivateDir(controlDir());
-      try {
-        unlinkSync(link);
-      } catch {
-        // none yet
-      }
-      symlinkSync(target, link);
+      symlinkSync(target, tmp);
+      renameSync(tmp, link); // replaces an older link at once: the name never goes missing
       this.#link = link;
     } catch (err) {
       trace.master('control: no discovery link %s: %s', link, (err as Error).message);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not made
+      }
     }
   }
 

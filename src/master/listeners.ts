@@ -58,7 +58,7 @@ function tcpUrl(address: string, port: number): string {
   return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
-/** A unix socket path is stale when nothing accepts on it (then it is removed); a live one is "in use". */
+/** A unix socket path is stale when connecting to it is refused (then it is removed); a live one is "in use". */
 export async function removeStaleUnixSocket(path: string): Promise<'removed' | 'absent' | 'in-use'> {
   let st;
   try {
@@ -67,16 +67,24 @@ export async function removeStaleUnixSocket(path: string): Promise<'removed' | '
     return 'absent';
   }
   if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', 'the path exists and is not a socket');
-  const live = await new Promise<boolean>((resolve) => {
+  // Only a refused connection means nobody listens: a full backlog (EAGAIN) or no permission
+  // to connect is somebody's live socket.
+  const answer = await new Promise<string>((resolve) => {
     const c = net.connect(path);
     c.once('connect', () => {
       c.destroy();
-      resolve(true);
+      resolve('connected');
     });
-    c.once('error', () => resolve(false));
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
   });
-  if (live) return 'in-use';
-  unlinkSync(path);
+  if (answer === 'ENOENT') return 'absent';
+  if (answer !== 'ECONNREFUSED') return 'in-use';
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw err;
+  }
   trace.listeners('removed stale unix socket %s', path);
   return 'removed';
 }

@@ -11,7 +11,7 @@ export interface MasterEvents extends ArbiterEvents {
   stopping: (graceful: boolean) => void;
   /** In a master started by USR2: the old master has exited, this one takes over. */
   promoted: () => void;
-  /** This master halts while a new master it started by USR2 lives on and takes over (its pid). */
+  /** This master begins to stop while a new master it started by USR2 lives on: that one is the service from now on (its pid). Emitted just before `stopping`. */
   handover: (pid: number) => void;
 }
 

@@ -210,12 +210,12 @@ export function whenOldMasterGone(fn: () => void): void {
 
 /**
  * In a master started by USR2: the sockets inherited from the old master (consumes the variable).
- * Closing one removes its unix socket file only once the old master is gone (`oldMasterGone`:
- * by default, the IPC channel to it has closed) and only if it is still the file that was there
+ * Closing one removes its unix socket file only once the old master is gone (the IPC channel to
+ * it has closed) and only if it is still the file that was there
  * when the socket was inherited: while the old master lives it serves on that path too (a failed
  * or rolled-back upgrade stops this master and the old one goes on).
  */
-export function upgradeListeners(env: NodeJS.ProcessEnv = process.env, oldMasterGone: () => boolean = () => !process.connected): MasterListener[] | undefined {
+export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterListener[] | undefined {
   const raw = env[UPGRADE_ENV];
   if (raw === undefined) return undefined;
   delete env[UPGRADE_ENV];
@@ -227,7 +227,7 @@ export function upgradeListeners(env: NodeJS.ProcessEnv = process.env, oldMaster
     if (!path) return masterListener(spec, url, handle);
     const ino = inodeOf(path);
     return masterListener(spec, url, handle, () => {
-      if (ino !== undefined && oldMasterGone()) unlinkSocket(path, ino);
+      if (ino !== undefined && !process.connected) unlinkSocket(path, ino);
     });
   });
 }

@@ -1,6 +1,6 @@
 // Workers that never get to run(): no orphan when the master dies (issue 12), no respawn loop (issue 7).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,6 +31,22 @@ for (const [mode, word] of [
     t.diagnostic(`orphans gone ${Date.now() - killed} ms after the master's SIGKILL`);
   });
 }
+
+test('signals meant for the master (pkill -HUP -f server.js reaches the workers too) neither kill nor stop a worker that has not reached run()', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'boot-faults.mjs', base(port, { bootTimeout: 60_000 }), { env: { FIXTURE_MODE: 'no-run' } });
+  const pids = await printed(m, 'IDLE', 2);
+  const status = (pid) => readFileSync(`/proc/${pid}/status`, 'utf8');
+  for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH']) {
+    for (const pid of pids) process.kill(pid, sig);
+    // the signal has been acted on once it is no longer pending (or the process is gone)
+    await waitFor(() => pids.every((pid) => !isAlive(pid) || /^ShdPnd:\s+0+$/m.test(status(pid)) && /^SigPnd:\s+0+$/m.test(status(pid))), `${sig} delivered`);
+    for (const pid of pids) {
+      assert.ok(isAlive(pid), `worker ${pid} survived ${sig}`);
+      assert.doesNotMatch(status(pid), /^State:\s+[Tt]/m, `worker ${pid} was not stopped by ${sig}`);
+    }
+  }
+});
 
 test('first generation never calls run(): the master halts with status 3 and a hint, no respawn loop', async (t) => {
   const port = await freePort();

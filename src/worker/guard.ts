@@ -41,7 +41,8 @@ export function workerProcess(): WorkerProcessContext | undefined {
  * turns (a top-level spin is reported as a stall). The `ARBITER_*` variables are removed from the
  * environment so that the app's own child processes are not mistaken for workers. The `umask`
  * option is applied here, and a SIGUSR1 listener replaces Node's default action (start the
- * inspector on 127.0.0.1:9229, reachable by any local user) from the first moment.
+ * inspector on 127.0.0.1:9229, reachable by any local user) from the first moment — as do
+ * listeners for the signals the master answers (HUP, USR2, TTIN, TTOU, WINCH).
  * (No `disconnect` listener here: it would keep an entry script that never calls `run()` alive.)
  */
 function install(): void {
@@ -72,8 +73,10 @@ function install(): void {
   const umask = env[ENV.umask];
   for (const key of Object.values(ENV)) delete env[key];
 
-  // A USR1 sent to a worker must never open a debugger port (runtime.ts adds its own handler later).
-  process.on('SIGUSR1', () => {});
+  // A USR1 sent to a worker must never open a debugger port, and signals meant for the master
+  // (`pkill -HUP -f server.js` reaches the workers too) must neither kill it (HUP, USR2) nor stop
+  // it (TTIN, TTOU) while it loads (runtime.ts adds its own handlers later).
+  for (const sig of ['SIGUSR1', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => {});
   if (umask !== undefined) process.umask(Number.parseInt(umask, 8));
   const watchdog = startWatchdog({ fd, timeout, bootTimeout, masterPid, slots, maxMemory });
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;

@@ -85,14 +85,9 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       }
       void exit(1, 'workerAbort', performance.now() + ABORT_GRACE); // the master's SIGKILL follows
     },
-    SIGUSR1: () => log.info('Worker reopening logs.'), // replaces Node's default (start the inspector)
-    // Meant for the master (`pkill -HUP -f server.js` reaches the workers too): a worker must
-    // neither die (HUP, USR2) nor stop (TTIN, TTOU) because of them.
-    SIGHUP: () => {},
-    SIGUSR2: () => {},
-    SIGTTIN: () => {},
-    SIGTTOU: () => {},
-    SIGWINCH: () => {},
+    SIGUSR1: () => log.info('Worker reopening logs.'),
+    // HUP, USR2, TTIN, TTOU and WINCH are meant for the master: the orphan guard (guard.ts)
+    // already keeps them from killing or stopping a worker, from its first moment.
   };
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
   // USR1 reaches the master; it asks each worker over IPC (the worker's own SIGUSR1 is left alone).

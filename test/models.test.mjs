@@ -72,6 +72,19 @@ test('threaded: two CPU-bound requests run in parallel in one process, on two th
   assert.equal(m.workers().length, 1);
 });
 
+test('threaded: a graceful stop waits for a request longer than timeout on one thread while the other thread has already finished', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'threaded', threads: 2, timeout: 1000, gracefulTimeout: 10_000 }));
+  await m.ready(1);
+  const slow = request(port, '/slow?ms=3000');
+  await m.started('/slow');
+  m.signal('SIGTERM'); // the idle thread drains at once and ends; its heartbeat slot goes quiet
+  assert.equal((await slow).status, 200, 'the slow request is served');
+  assert.equal((await m.exited).code, 0);
+  assert.equal(m.all('worker_timeout').length, 0, `no WORKER TIMEOUT\n${m.stderr}`);
+  assert.equal(m.all('worker_exit')[0].args[1].reason, 'shutdown');
+});
+
 test('threaded: a thread whose loop stalls gets its whole process recycled', async (t) => {
   const port = await freePort();
   const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'threaded', threads: 2, timeout: 1000 }));

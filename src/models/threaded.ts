@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { APP_LOAD_ERROR, WORKER_BOOT_ERROR } from '../protocol.js';
 import { servingThreadName } from '../worker/stack.js';
 import { THREAD_MARK, type ThreadData, type ThreadMessage } from '../worker/thread.js';
+import { loopVitals } from '../worker/watchdog.js';
 import { WorkerClass } from './base.js';
 
 function failure(message: string, exitCode: number): Error {
@@ -64,6 +65,11 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
           this.log.exception(`Uncaught exception in worker thread ${i + 1} (pid: ${process.pid})`, err, { worker: process.pid, thread: i + 1 });
         });
         thread.on('exit', (code) => {
+          // A thread that has ended (drained, or taking the process down with it) beats no more,
+          // while its siblings may still be finishing long requests: its heartbeat slot must not
+          // look like a stalled loop. The main thread beats for it from now on (until the process
+          // exits — a blocked main thread is still seen: its own slot stops too).
+          if (booted && this.heartbeatInterval > 0) setInterval(loopVitals(inherited.beats, i + 1).notify, this.heartbeatInterval).unref();
           if (!booted) {
             reject(failure(`worker thread ${i + 1} exited with code ${code} before it booted`, code === APP_LOAD_ERROR ? APP_LOAD_ERROR : WORKER_BOOT_ERROR));
           } else if (this.alive) {

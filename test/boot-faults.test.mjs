@@ -48,6 +48,15 @@ test('signals meant for the master (pkill -HUP -f server.js reaches the workers 
   }
 });
 
+test('a load() that blocks longer than timeout but less than bootTimeout boots: timeout applies once the worker serves', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, timeout: 1000, bootTimeout: 10_000 }), { env: { FIXTURE_LOAD_BLOCK: '2500' } });
+  await m.ready(1);
+  assert.equal(m.all('worker_timeout').length, 0, m.stderr);
+  assert.equal(m.all('spawn').length, 1, 'booted at the first attempt');
+  assert.equal((await request(port, '/')).status, 200);
+});
+
 test('first generation never calls run(): the master halts with status 3 and a hint, no respawn loop', async (t) => {
   const port = await freePort();
   const m = Master.start(t, 'boot-faults.mjs', base(port, { bootTimeout: 1500 }), { env: { FIXTURE_MODE: 'no-run' } });

@@ -34,9 +34,10 @@ function send(msg: WorkerMessage): void {
 export async function runWorker(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const context = workerProcess()!;
   const { age, slot, fdGroups, watchdog, balance } = context;
-  // The master gives a worker `timeout` ms to get here (a worker that never calls run() is a boot failure).
+  // The master gives a worker `bootTimeout` ms to get here (a worker that never calls run() is a
+  // boot failure). Until it is ready (loading the app, which may block), the watchdog allows
+  // `bootTimeout` too; `timeout` applies from ready on (markServing below).
   send({ cmd: 'run' });
-  watchdog.markRunning();
 
   const log = OperatorLog.from(config);
   warnOnAppListen(log);
@@ -170,6 +171,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   });
   const running = worker.run();
   context.stopBootBeat();
+  watchdog.markServing();
   booted = true;
   send({ cmd: 'ready' });
   trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, worker.slot);

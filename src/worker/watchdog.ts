@@ -8,7 +8,7 @@ import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from '.
  * It runs its own event loop, so it works while the main thread is blocked, and it:
  *  - reports `stalled` on the watchdog channel when a slot has not moved for `timeout` ms (once
  *    per stall), so the master learns of a hang within `timeout + 2*check` without polling
- *    (`bootTimeout` for the main thread before it reaches `run()`: module loading blocks the loop);
+ *    (`bootTimeout` for the main thread until the worker is ready: module loading and `load()` may block the loop);
  *  - takes the JavaScript stack of a stalled loop first ({@link captureStack}, at most
  *    {@link CAPTURE_DEADLINE} ms) and puts it in the report;
  *  - when the master aborts the worker after a timeout (`abort`), SIGKILLs its own process unless
@@ -18,7 +18,7 @@ import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from '.
  *    checked every heartbeat period;
  *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU) from that memory;
  *  - SIGKILLs its own process when the master is gone: as soon as the channel closes (the master
- *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker reached `run()`, so
+ *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker serves (ready), so
  *    it can exit cleanly — or when the parent pid changes (a backstop).
  * It is plain JS evaluated in the thread, so it needs no file path (works from ESM, CJS and a tarball).
  */
@@ -31,12 +31,12 @@ const { workerData } = require('node:worker_threads');
 const net = require('node:net');
 const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
 const mem = new Int32Array(buffer);
-const RUNNING = 3 * slots;
+const SERVING = 3 * slots;
 const ABORTING = 3 * slots + 1;
 const die = () => process.kill(process.pid, 'SIGKILL');
 // The master is gone. Before run() there is nothing to finish: die now. A running worker's IPC
 // 'disconnect' handler exits cleanly (workerExit hook); whatever it does, it is killed ORPHAN_GRACE ms later.
-const orphaned = () => (Atomics.load(mem, RUNNING) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
+const orphaned = () => (Atomics.load(mem, SERVING) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
 const captureStack = ${captureStack.toString()};
 const threadName = ${servingThreadName.toString()};
 const channel = new net.Socket({ fd, readable: true, writable: true });
@@ -49,8 +49,8 @@ const start = performance.now() - Math.max(0, Date.now() - bornAt);
 const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
 let requests = 0;
 const sample = (now) => {
-  // Serving threads' slots are watched once the main thread reached run() (before, they do not exist).
-  const armed = Atomics.load(mem, RUNNING) === 1;
+  // Serving threads' slots are watched once the worker serves (before, they may not exist yet).
+  const armed = Atomics.load(mem, SERVING) === 1;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
     const beat = Atomics.load(mem, i);
@@ -93,6 +93,8 @@ let memoryStep = maxMemory;
 send({ t: 'hello' });
 setInterval(() => {
   if (process.ppid !== masterPid) die();
+  // Read before the beats: markServing() beats, then sets the flag (a long load() must not count).
+  const serving = Atomics.load(mem, SERVING) === 1;
   const now = performance.now();
   sample(now);
   if (maxMemory > 0) {
@@ -103,8 +105,8 @@ setInterval(() => {
     }
   }
   if (timeout <= 0) return;
-  // Before run(), the main thread runs the entry script's top-level code: it may block for up to bootTimeout.
-  const limit = Atomics.load(mem, 3 * slots) === 1 ? timeout : bootTimeout || timeout;
+  // Until ready, the main thread runs the entry script's top-level code and load(): it may block for up to bootTimeout.
+  const limit = serving ? timeout : bootTimeout || timeout;
   for (let i = 0; i < slots; i++) {
     const l = loops[i];
     if (!l.reported && now - l.at >= limit) { l.reported = true; stalled(i, Math.round(now - l.at)); }
@@ -112,13 +114,13 @@ setInterval(() => {
 }, check);
 `;
 
-/** Flags after the per-slot counters: the worker reached `run()`; its SIGABRT handler started. */
+/** Flags after the per-slot counters: the worker serves (ready); its SIGABRT handler started. */
 const FLAGS = 2;
 
 /**
  * The shared block of a worker process: `slots` heartbeat counters, then `slots` finished-request
  * counters, then `slots` in-flight counters (Int32 each; slot 0 is the main thread, slot i the
- * i-th serving thread of a `threaded` worker), then two flags: the worker reached `run()`; its
+ * i-th serving thread of a `threaded` worker), then two flags: the worker serves (ready); its
  * SIGABRT handler started.
  */
 export function vitalsBuffer(slots: number): SharedArrayBuffer {
@@ -159,8 +161,8 @@ export interface Watchdog {
   readonly buffer: SharedArrayBuffer;
   /** The interval (ms) at which healthy code should beat; 0 when `timeout` is 0. */
   readonly interval: number;
-  /** The worker reached `run()`: the serving threads' slots are watched from now on, and an orphan gets {@link ORPHAN_GRACE} ms to exit. */
-  markRunning(): void;
+  /** The worker is ready and serves: `timeout` applies from now on (`bootTimeout` before), the serving threads' slots are watched, and an orphan gets {@link ORPHAN_GRACE} ms to exit. */
+  markServing(): void;
   /** The main thread runs its SIGABRT handler: its event loop returned, so the watchdog lets it finish (`workerAbort`). */
   markAborting(): void;
 }
@@ -203,5 +205,10 @@ export function startWatchdog(options: { fd: number; timeout: number; bootTimeou
   thread.unref();
   const mem = new Int32Array(buffer);
   const flag = (i: number) => () => void Atomics.store(mem, 3 * options.slots + i, 1);
-  return { interval, buffer, main, markRunning: flag(0), markAborting: flag(1) };
+  const serving = flag(0);
+  const markServing = (): void => {
+    main.notify(); // the loop is free right now: a long load() must not count against `timeout`
+    serving();
+  };
+  return { interval, buffer, main, markServing, markAborting: flag(1) };
 }

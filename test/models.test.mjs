@@ -85,6 +85,18 @@ test('threaded: a graceful stop waits for a request longer than timeout on one t
   assert.equal(m.all('worker_exit')[0].args[1].reason, 'shutdown');
 });
 
+test('threaded: TERM while one thread still loads lets the thread that already serves finish its request', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'threaded', threads: 2, gracefulTimeout: 10_000 }), { env: { FIXTURE_SLOW_THREAD: '2' } });
+  await m.waitForEvents('ready');
+  const slow = request(port, '/slow?ms=1500'); // queued until thread 1 accepts; thread 2 loads for 3 s
+  await m.started('/slow');
+  assert.equal(m.readyWorkers().length, 0, 'the worker is not ready yet');
+  m.signal('SIGTERM');
+  assert.equal((await slow).status, 200, 'the request thread 1 was serving is finished');
+  assert.equal((await m.exited).code, 0);
+});
+
 test('threaded: a thread whose loop stalls gets its whole process recycled', async (t) => {
   const port = await freePort();
   const m = Master.start(t, 'app.mjs', base(port, { workers: 1, workerClass: 'threaded', threads: 2, timeout: 1000 }));

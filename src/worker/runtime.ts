@@ -48,6 +48,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   const controller = new AbortController();
   let worker: WorkerClass | undefined;
   let booted = false;
+  let serving = false; // some loop may accept: from listenAll on, or once a threaded model's boot() starts its threads
 
   // Exiting: stop accepting, run the exit hooks — a returned promise is awaited, but only until
   // the master's kill deadline for this kind of stop (less EXIT_MARGIN, to exit by ourselves) —
@@ -74,7 +75,8 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   const quickExit = (): void => void exit(0, 'workerInt');
   const onSignal: Partial<Record<NodeJS.Signals, () => void>> = {
     // Before it accepts, a worker has nothing to drain: a graceful stop is an immediate exit.
-    SIGTERM: () => (booted ? controller.abort() : void exit(0)),
+    // Once something may accept, the stop is a drain (run() sees the aborted signal and drains).
+    SIGTERM: () => (serving ? controller.abort() : void exit(0)),
     SIGINT: quickExit,
     SIGQUIT: quickExit,
     SIGABRT: () => {
@@ -149,6 +151,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     // A warm spare waits here for a slot, booted as far as it can be without accepting (a model
     // whose boot() starts serving threads waits before it).
     if (context.spare && Model.inThreads) worker.takeSlot(await promotion());
+    serving = Model.inThreads; // each serving thread accepts as soon as it has loaded
     await worker.boot();
     await config.postWorkerInit?.(worker);
     if (context.spare && !Model.inThreads) {
@@ -163,8 +166,10 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }
 
+  if (exiting) return exiting; // stopped while booting (an async workerExit hook runs): accept nothing
   // From here to run() nothing may yield: the listeners accept as soon as the loop turns,
   // and run() attaches the connection handlers synchronously.
+  serving = true;
   listenAll(listeners, ownFds, config.backlog, (err, fd) => {
     log.exception(`Cannot listen on inherited fd ${fd}`, err);
     void exit(WORKER_BOOT_ERROR);

@@ -27,6 +27,13 @@ export interface StopOptions {
   graceful?: boolean;
 }
 
+/** How eventemitter3 keeps a listener. */
+interface ListenerRecord {
+  fn: (...args: unknown[]) => unknown;
+  context: unknown;
+  once: boolean;
+}
+
 /**
  * The master process of a Node server, gunicorn-style: owns the listening sockets, spawns
  * workers from the same entry script, heartbeats them, kills hung ones, replaces dead ones,
@@ -182,11 +189,19 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     return this.#supervisor;
   }
 
-  /** Calls every listener, isolating failures: a throwing listener is logged, never fatal. */
+  /**
+   * Calls every listener as `emit()` would (its `context`, `once` listeners removed first), but
+   * isolating failures: a throwing listener is logged, never fatal, and the others still run.
+   * eventemitter3's `emit()` stops at the first throw and `listeners()` loses `once` and the
+   * context, so this reads the records it keeps (`{ fn, context, once }`, one or an array).
+   */
   #safeEmit(event: keyof ArbiterEvents, args: unknown[]): void {
-    for (const fn of this.listeners(event) as ((...a: unknown[]) => unknown)[]) {
+    const stored = (this as unknown as { _events: Record<string, ListenerRecord | ListenerRecord[] | undefined> })._events[`${EventEmitter.prefixed || ''}${event}`];
+    if (!stored) return;
+    for (const { fn, context, once } of Array.isArray(stored) ? [...stored] : [stored]) {
+      if (once) this.removeListener(event, fn as never, undefined, true);
       try {
-        const r = fn.apply(this, args);
+        const r = fn.apply(context, args);
         if (r && typeof (r as Promise<unknown>).then === 'function') {
           (r as Promise<unknown>).catch((err: unknown) => this.#log.exception(`Exception in ${event} listener`, err));
         }

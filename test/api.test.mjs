@@ -154,3 +154,13 @@ test('without an entry script (node -e) the master refuses to start', async (t) 
   assert.equal(r.status, 1);
   assert.match(r.stderr, /needs an entry script/);
 });
+
+test('host listeners behave as with emit(): once() runs once, a context is the listener\'s this, a throwing one is logged and the others still run', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'listeners.mjs', base(port, { workers: 2 }));
+  await m.ready(2);
+  assert.equal(m.stdout.match(/^ONCE \d+$/gm)?.length, 1, m.stdout);
+  assert.deepEqual(m.stdout.match(/^CONTEXT .*$/gm), ['CONTEXT mine', 'CONTEXT mine']);
+  assert.equal(m.stderr.match(/Exception in worker_ready listener/g)?.length, 2);
+});
+

@@ -82,7 +82,7 @@ writeFileSync(
   `#!/usr/bin/env node\n'use strict';\n// The \`arbiter\` command: main() from the bundled package (see scripts/build.mjs).\n` +
     `require('../index.js').cliMain(process.argv.slice(2)).then(\n` +
     `  (status) => {\n    process.exitCode = status;\n  },\n` +
-    `  (err) => {\n    process.stderr.write(\`arbiter: \${err instanceof Error ? (err.stack ?? err.message) : String(err)}\\n\`);\n    process.exitCode = 1;\n  },\n);\n`,
+    `  (err) => {\n    process.stderr.write(\`arbiter: \${err instanceof Error ? (err.stack ?? err.message) : String(err)}\\n\`);\n    process.exit(1); // whatever the loaded code left running\n  },\n);\n`,
 );
 chmodSync(dist('cjs/cli/arbiter.js'), 0o755);
 // The names to re-export are what the CommonJS build exports at run time (types need no code).

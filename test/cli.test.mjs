@@ -435,6 +435,14 @@ test('module exports: listener, factory, Application, Express, Fastify; anything
   assert.equal(ok.code, 0, ok.stderr);
 });
 
+test('--check-config exits even when the app module keeps its event loop alive (a pool, a timer), pass or fail', async () => {
+  const busy = fixture('cli/busy-app.mjs');
+  // killed (SIGKILL) if still running after 10 s: status null then
+  const bounded = (args) => spawnSync(process.execPath, [BIN, ...args], { timeout: 10_000, killSignal: 'SIGKILL' }).status;
+  assert.equal(bounded(['--check-config', busy]), 0);
+  assert.equal(bounded(['--check-config', `${busy}:nope`]), 1);
+});
+
 test('--help and docs/cli.md list every flag; --version prints the version', async () => {
   const { OPTION_FLAGS } = await import('../dist/esm/cli/args.js');
   const help = await cli(['--help']);

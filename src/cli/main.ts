@@ -36,20 +36,28 @@ const stdio: Output = {
  * Resolves with the exit status (in a worker, `run()` never returns).
  */
 export async function main(argv: readonly string[], io: Output = stdio): Promise<number> {
+  let status: number;
   try {
     const first = argv[0];
     if (first !== undefined && (CONTROL_COMMANDS as readonly string[]).includes(first)) {
-      return await control(parseControlArgs(first as ControlCommandName, argv.slice(1)), io);
+      status = await control(parseControlArgs(first as ControlCommandName, argv.slice(1)), io);
+    } else {
+      status = await serve(argv, io);
     }
-    return await serve(argv, io);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ArbiterError) {
-      io.err(`arbiter: ${err.message}${err instanceof UsageError ? ' (see arbiter --help)' : ''}`);
-      return 1;
-    }
-    throw err;
+    if (!(err instanceof UsageError || err instanceof ArbiterError)) throw err;
+    io.err(`arbiter: ${err.message}${err instanceof UsageError ? ' (see arbiter --help)' : ''}`);
+    status = 1;
   }
+  // Unless a master ran (it winds down by itself), the command is over: exit now, even if code it
+  // loaded (the app module for --check-config, a -c config file) keeps the event loop alive — a
+  // database pool, a timer, an app.listen() — or `arbiter --check-config && …` would never return.
+  if (!masterRan) process.exit(status);
+  return status;
 }
+
+/** Set when the command starts a master (or runs as one of its workers). */
+let masterRan = false;
 
 /** The resolved config as plain JSON (functions and streams by name). */
 function printable(config: ResolvedConfig): string {
@@ -98,6 +106,7 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
     io.out(`arbiter: config OK, ${args.module} serves a request listener`);
     return 0;
   }
+  masterRan = true;
   return arbiter.run();
 }
 

@@ -318,6 +318,7 @@ test('bad flags and values: one line naming the flag, exit 1, nothing left behin
     [['-e', 'NOEQUALS', APP], /^arbiter: Expected `-e\/--env` to be KEY=VALUE, got "NOEQUALS" \(string\)$/],
     [['-c', 'missing.json', APP], /^arbiter: cannot read the config file missing.json: no such file \(see arbiter --help\)$/],
     [['-c', fixture('cli/bad-config.json'), APP], /bad-config.json: Unknown option `wrokers`/],
+    [['-c', fixture('cli/config-needs-package.mjs'), APP], /^arbiter: cannot read the config file .*config-needs-package.mjs: Cannot find package 'no-such-package-xyz'/],
     [[APP, 'extra'], /^arbiter: unexpected argument "extra": one app module only \(see arbiter --help\)$/],
     [[], /^arbiter: missing the app module/],
     [['nope.mjs'], /^arbiter: Cannot find the app module "nope.mjs" \(looked for .*nope.mjs\)$/],

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ArbiterConfig } from '../application.js';
 import { resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
@@ -254,7 +254,9 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`cannot read the config file ${file}: ${e.code === 'ENOENT' || e.code === 'ERR_MODULE_NOT_FOUND' ? 'no such file' : e.message.split('\n')[0]}`);
+    // ERR_MODULE_NOT_FOUND is also what a package the file imports gives: say which
+    const missing = e.code === 'ENOENT' || (e.code === 'ERR_MODULE_NOT_FOUND' && !existsSync(abs));
+    throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : e.message.split('\n')[0]}`);
   }
   try {
     resolveConfig(config, checkWorkerClass, {});

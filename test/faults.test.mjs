@@ -2,7 +2,7 @@
 // fast kill, maxWorkerMemory, the restart budget, user/group/umask, bad input, PID 1.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -170,6 +170,22 @@ test('restart budget: a crash loop that exhausts maxRestarts halts the master wi
   assert.equal(m.all('worker_exit', (_w, exit) => exit.reason === 'crash').length, 4);
   for (const pid of m.pids) assert.ok(!isAlive(pid), `pid ${pid} is gone`);
   assert.equal(await canConnect(port), false);
+});
+
+test('user: a worker that cannot be started as that user (node in a directory it cannot enter) says why, and the master exits 3', { skip: !isRoot && 'needs root' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-private-node-')); // 0700, root's
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const node = join(dir, 'node');
+  try {
+    linkSync(process.execPath, node);
+  } catch {
+    copyFileSync(process.execPath, node);
+  }
+  const port = await freePort();
+  const m = Master.start(t, null, base(port, { user: 'nobody' }), { command: node, args: [fixture('faults.mjs')] });
+  assert.equal((await m.exited).code, 3, m.stderr);
+  assert.match(m.stderr, /Cannot start a worker \(.*\/node as uid \d+\): spawn .*EACCES/);
+  assert.ok(!(await canConnect(port)), 'the port is released');
 });
 
 test('user/group/umask: workers run as nobody with the umask; the master stays root, keeps its sockets, and the unix socket belongs to nobody', { skip: !isRoot && 'needs root' }, async (t) => {

@@ -613,7 +613,9 @@ export class Supervisor {
       );
       rec = { ...base, pid: handle.pid, handle, killSent: false, spare };
     } catch (err) {
-      this.log.exception('Error spawning a worker', err);
+      const reason = (err as { reason?: Promise<Error> }).reason;
+      if (reason) void reason.then((cause) => this.log.error(`${(err as Error).message}: ${cause.message}`, { reason: 'boot_error' }));
+      else this.log.exception('Error spawning a worker', err);
       this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
       return undefined;
     }

@@ -141,10 +141,11 @@ export class ProcessWorkerHandle implements WorkerHandle {
       });
     });
     if (child.pid === undefined) {
-      // spawn failed synchronously (EAGAIN, ENOMEM...): the 'error' event carries the reason
-      child.once('error', () => {});
+      // spawn failed (EACCES: the worker's user cannot reach node; EAGAIN, ENOMEM…): the reason
+      // comes with the 'error' event, a tick later
       opts.balance?.release(seats);
-      throw new Error('spawn failed');
+      const reason = new Promise<Error>((resolve) => child.once('error', resolve));
+      throw Object.assign(new Error(`Cannot start a worker (${process.execPath}${opts.uid !== undefined ? ` as uid ${opts.uid}` : ''})`), { reason });
     }
     this.pid = child.pid;
     child.on('error', (err) => trace.master('worker %d error: %s', this.pid, err.message));

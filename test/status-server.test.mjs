@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -154,3 +156,16 @@ test('/readyz stays 200 through a reload: the old generation serves until the ne
   assert.equal((await request(statusPort, '/readyz')).status, 200, 'after the rollback');
   assert.equal((await request(port, '/version')).body, 'v1');
 });
+
+test('a statusBind address that is taken fails the start before any worker is spawned, naming the option', async (t) => {
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const taken = net.createServer().listen(statusPort, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => taken.close());
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 2, statusBind: `127.0.0.1:${statusPort}` });
+  assert.equal((await m.exited).code, 1, m.stderr);
+  assert.match(m.stderr, new RegExp(`Cannot serve status at 127\\.0\\.0\\.1:${statusPort} \\(statusBind\\): listen EADDRINUSE`));
+  assert.equal(m.all('spawn').length, 0, 'no worker was started');
+  assert.ok(!(await canConnect(port)), 'the port is released');
+});
+

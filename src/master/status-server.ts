@@ -15,6 +15,8 @@ export interface StatusSource {
   inspect(): SupervisorView;
   /** Halts the master (used when the status address cannot be bound: the master could not start). */
   stop(graceful: boolean, code?: number, reason?: string): unknown;
+  /** Makes the master wait for `work` before it spawns its first workers. */
+  holdFirstSpawn(work: Promise<unknown>): void;
 }
 
 /** Everything the status server needs. */
@@ -78,7 +80,12 @@ export class StatusServer {
   /** Creates the server; it listens once the master's loop runs and closes when the master halts. */
   static attach(events: MasterEventSource, options: StatusServerOptions): StatusServer {
     const s = new StatusServer(options);
-    events.on('ready', () => void s.#listen());
+    events.on('ready', () => {
+      const listening = s.#listen();
+      // A taken address fails the start before any worker serves (a USR2 master waits for the
+      // old master to let go of it instead, while its workers take over).
+      if (!options.upgraded) options.master.holdFirstSpawn(listening);
+    });
     events.on('exit', () => s.close());
     return s;
   }
@@ -150,7 +157,7 @@ export class StatusServer {
       trace.master('status server: cannot listen on %s: %s', bind, err.code);
       if (err.code === 'EADDRINUSE' && addr.kind === 'unix' && (await removeStaleUnixSocket(addr.path).catch(() => 'in-use')) === 'removed') continue;
       if (err.code !== 'EADDRINUSE' || (!upgraded && attempt >= BIND_TRIES)) {
-        log.error(`Cannot serve status at ${bind}: ${err.message}`, { address: bind });
+        log.error(`Cannot serve status at ${bind} (statusBind): ${err.message}`, { address: bind });
         this.options.master.stop(true, 1, 'The status server could not listen.');
         return;
       }

@@ -150,6 +150,9 @@ export class Supervisor {
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'halted' = 'new';
   #exitCode = 0;
   #haltReason: string | undefined;
+  /** What the first workers wait for (see holdFirstSpawn), and whether the loop waits for it now. */
+  #firstSpawnHolds: Promise<unknown>[] = [];
+  #holding = false;
   #tickQueued = false;
   /** Serving threads per worker (`inThreads` models), 0 when the main thread serves. */
   #threads: number;
@@ -255,13 +258,28 @@ export class Supervisor {
     if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
     this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
+    if (this.#firstSpawnHolds.length > 0) {
+      // The loop does not turn meanwhile (signals wait in the queue): nothing is spawned.
+      this.#holding = true;
+      const keepAlive = setInterval(() => {}, 60_000); // no worker holds the event loop yet
+      await Promise.all(this.#firstSpawnHolds); // e.g. the status server binding statusBind
+      clearInterval(keepAlive);
+      this.#firstSpawnHolds = [];
+      this.#holding = false;
+    }
     this.wakeup();
     return this.done;
   }
 
+
+  /** Called from a `ready` listener: the first workers are spawned only once `work` has settled (a master that fails to start never serves). */
+  holdFirstSpawn(work: Promise<unknown>): void {
+    this.#firstSpawnHolds.push(work.catch(() => undefined));
+  }
+
   /** Schedules one pass of the loop (coalesced). */
   wakeup(): void {
-    if (this.#tickQueued || this.#phase === 'halted') return;
+    if (this.#tickQueued || this.#holding || this.#phase === 'halted') return;
     this.#tickQueued = true;
     setImmediate(() => this.#tick());
   }
@@ -392,7 +410,7 @@ export class Supervisor {
     if (this.#phase === 'halted') return this.done;
     const escalate = this.#phase === 'stopping';
     this.#phase = 'stopping';
-    this.#exitCode = code;
+    if (!escalate) this.#exitCode = code; // the first reason to stop sets the status
     this.#haltReason ??= reason;
     if (!escalate) {
       // A new master started by USR2 is the service from now on: say so before anything says
@@ -481,7 +499,7 @@ export class Supervisor {
 
   #tick(): void {
     this.#tickQueued = false;
-    if (this.#phase === 'halted') return;
+    if (this.#phase === 'halted' || this.#holding) return; // run() wakes the loop when the hold ends
     while (this.#signals.length > 0) {
       const sig = this.#signals.shift()!;
       if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });

@@ -33,7 +33,8 @@ const stdio: Output = {
  * The `arbiter` command: `arbiter [options] <module>[:export]` serves an app module; `arbiter
  * <command> …` talks to running masters. A thin client of the library: it parses arguments and
  * calls what a library user would call (`new Arbiter(moduleApp(…))`, `run()`; the control client).
- * Resolves with the exit status (in a worker, `run()` never returns).
+ * Resolves with the master's exit status when it served (in a worker, `run()` never returns);
+ * any other command exits the process itself with its status.
  */
 export async function main(argv: readonly string[], io: Output = stdio): Promise<number> {
   let status: number;

@@ -169,7 +169,7 @@ export class Master {
 
   /** Waits for `pattern` on stderr (the operator log). */
   async waitForLog(pattern, timeout = 15_000) {
-    await waitFor(() => pattern.test(this.stderr), `log ${pattern}\n${this.stderr}`, timeout);
+    await waitFor(() => pattern.test(this.stderr), () => `log ${pattern}\n${this.stderr}`, timeout); // the log as it is by then
   }
 
   /** The master's live worker pids, from /proc. */

@@ -167,6 +167,14 @@ export class Master {
     return Number([...this.stdout.matchAll(re)][n - 1][1]);
   }
 
+  /** After USR2: waits for the new master's start line; its pid, added to the pids cleaned up after the test. */
+  async newMaster() {
+    await this.waitForLog(/Started new master with pid: \d+/);
+    const pid = Number(/Started new master with pid: (\d+)/.exec(this.stderr)[1]);
+    this.pids.add(pid);
+    return pid;
+  }
+
   /** Waits for `pattern` on stderr (the operator log). */
   async waitForLog(pattern, timeout = 15_000) {
     await waitFor(() => pattern.test(this.stderr), () => `log ${pattern}\n${this.stderr}`, timeout); // the log as it is by then

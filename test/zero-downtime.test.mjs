@@ -231,10 +231,8 @@ test('USR2, then TERM at once: the old master is gone before the new one has loa
   // TERM right after the new master is spawned, long before it has loaded. (Not in the same
   // instant: two signals sent back to back may reach a multi-threaded process in either order,
   // and a TERM handled first means no upgrade at all — seen 1 run in 30.)
-  await m.waitForLog(/Started new master with pid: \d+/);
+  const next = await m.newMaster();
   m.signal('SIGTERM');
-  const next = Number(/Started new master with pid: (\d+)/.exec(m.stderr)[1]);
-  m.pids.add(next);
   assert.equal((await m.exited).code, 0);
   await waitFor(() => existsSync(pidfile) && readPid(pidfile) === next && !existsSync(`${pidfile}.2`), () => `the new master’s pid in <pidfile>\n${m.stderr}`);
   await waitFor(() => controlRequest(control, 'info', {}).then((i) => i.pid === next && i.ready === 1, () => false), () => `the new master at the control socket\n${m.stderr}`);
@@ -252,9 +250,7 @@ test('USR2 on a unix socket, then the new master stops: the old master keeps the
   const m = Master.start(t, 'app.mjs', { ...base(0, { workers: 1 }), bind: `unix:${path}` });
   await m.ready(1);
   m.signal('SIGUSR2');
-  await m.waitForLog(/Started new master with pid: \d+/);
-  const next = Number(/Started new master with pid: (\d+)/.exec(m.stderr)[1]);
-  m.pids.add(next);
+  const next = await m.newMaster();
   await waitFor(() => m.all('worker_ready').length >= 2, 'the new master’s worker');
   process.kill(next, 'SIGTERM'); // a rollback (or new code that failed): the new master stops
   await waitFor(() => !isAlive(next), 'the new master to stop');

@@ -271,7 +271,6 @@ export class Supervisor {
     return this.done;
   }
 
-
   /** Called from a `ready` listener: the first workers are spawned only once `work` has settled (a master that fails to start never serves). */
   holdFirstSpawn(work: Promise<unknown>): void {
     this.#firstSpawnHolds.push(work.catch(() => undefined));

@@ -12,6 +12,7 @@ import { ControlServer } from './control/server.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
 import { Supervisor } from './master/supervisor.js';
+import { BIND_ON_DEMAND } from './module-app.js';
 import { MetricsPage } from './master/metrics.js';
 import { StatusServer } from './master/status-server.js';
 import { SystemdNotifier } from './master/systemd.js';
@@ -106,10 +107,15 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
     this.#startedAt = performance.now();
     const upgraded = startedByUpgrade(); // read before run() consumes the inherited sockets
-    const supervisor = (this.#supervisor = new Supervisor(this.config, (event, ...args) => {
-      (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
-      if (!MASTER_ONLY_EVENTS.has(event)) this.#safeEmit(event as keyof ArbiterEvents, args);
-    }));
+    const bindOnDemand = (this.#app as { [BIND_ON_DEMAND]?: boolean })[BIND_ON_DEMAND] === true;
+    const supervisor = (this.#supervisor = new Supervisor(
+      this.config,
+      (event, ...args) => {
+        (this.#internal.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+        if (!MASTER_ONLY_EVENTS.has(event)) this.#safeEmit(event as keyof ArbiterEvents, args);
+      },
+      { bindOnDemand },
+    ));
     SystemdNotifier.attach(this.#internal, supervisor, supervisor.log, upgraded);
     if (this.config.statusBind) {
       const metrics = new MetricsPage(this.#internal, this.#tally, () => this.#startedAt, supervisor.log);

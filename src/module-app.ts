@@ -5,9 +5,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ApplicationLike } from './application.js';
 import type { ArbiterConfig } from './application.js';
+import { DEFAULTS } from './config.js';
 import { ArbiterError } from './errors.js';
 import { importModule } from './import.js';
 import { describeHandler, handlerKind, handlerRecipe } from './models/handler.js';
+import type { ListenRequest } from './protocol.js';
+import { isMainThread } from 'node:worker_threads';
+import { askMaster, captureListen, describeRequest, listenError, type AppServers } from './worker/app-servers.js';
+import { workerProcess } from './worker/guard.js';
 
 
 /** A parsed `<module>[:export]`. */
@@ -109,18 +114,84 @@ export function toRequestListener(value: unknown, what = 'the export'): Promise<
 export function moduleApp(specifier: string, config?: ArbiterConfig): ApplicationLike<RequestListener> {
   const { file, exportName } = resolveModuleSpecifier(specifier);
   const shown = path.relative(process.cwd(), file) || file;
-  return {
+  const app: ApplicationLike<RequestListener> = {
     config,
     async load() {
+      // listen() calls the module makes (at import, or later while it boots) are captured: in a
+      // worker the master gives the socket; elsewhere (--check-config) nothing is bound.
+      const capture = captureAppListen(config?.backlog ?? DEFAULTS.backlog);
+      const before = busyResources();
       const ns = await importModule(pathToFileURL(file).href);
-      if (!(exportName in ns) || (exportName === 'default' && ns.default === undefined)) {
+      const missing = !(exportName in ns) || (exportName === 'default' && ns.default === undefined);
+      const noExport = (): ArbiterError => {
         const names = Object.keys(ns).filter((n) => n !== 'module.exports');
-        throw new ArbiterError(
+        return new ArbiterError(
           'ARBITER_ERR_APP',
-          `The app module ${shown} has no export \`${exportName}\` (it exports: ${names.join(', ') || 'nothing'}); name one as ${shown}:<export>`,
+          `The app module ${shown} has no export \`${exportName}\` (it exports: ${names.join(', ') || 'nothing'}) and called no listen(); name one as ${shown}:<export>, or export the app (export default app)`,
         );
+      };
+      capture.nothingToServe = noExport;
+      // An app that listens itself is served through its own servers, whatever it exports.
+      if (capture.requested > 0) return capture as unknown as RequestListener;
+      if (missing || handlerKind(ns[exportName]) === 'other') {
+        // Nothing to serve exported. A NestJS main.ts exports nothing and listens once bootstrapped:
+        // while the module still has work under way (a socket, a file read: not just timers), the
+        // worker runtime waits for a listen() up to bootTimeout; otherwise none can come.
+        if (!missing) {
+          const why = (await toRequestListener(ns[exportName], `The export \`${exportName}\` of ${shown}`).then(() => undefined, (err: unknown) => err)) as Error;
+          capture.nothingToServe = () => Object.assign(why, { message: `${why.message}; nor did the module call listen()` });
+        }
+        await settleTurns();
+        if (capture.requested > 0 || busyResources() > before) return capture as unknown as RequestListener;
+        capture.release();
+        throw capture.nothingToServe();
       }
-      return toRequestListener(ns[exportName], `The export \`${exportName}\` of ${shown}`);
+      const listener = await toRequestListener(ns[exportName], `The export \`${exportName}\` of ${shown}`);
+      await settleTurns(); // a framework's listen() continues right after its ready()
+      if (capture.requested > 0) return capture as unknown as RequestListener;
+      capture.release();
+      return listener;
     },
   };
+  // Without a bind of its own, the master binds what the app's listen() asks for (and `bind`'s
+  // default only for an app that exports a handler). Read by Arbiter.
+  if (config?.bind === undefined) Object.defineProperty(app, BIND_ON_DEMAND, { value: true });
+  return app;
+}
+
+/** Marks an app whose master binds on demand (see {@link moduleApp}). */
+export const BIND_ON_DEMAND = Symbol.for('arbiter.bindOnDemand');
+
+/** Active resources other than timers (sockets, file and DNS requests…): work a module started that may end in a listen(). */
+function busyResources(): number {
+  return process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'Immediate').length;
+}
+
+/** Two turns of the event loop: continuations of what the module started (a promise chain, a setImmediate) run. */
+function settleTurns(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+/**
+ * Starts capturing the app's listen() calls: in a worker process the master gives each socket;
+ * in a serving thread (`threaded`) that is impossible, so the listen() fails with the reason;
+ * anywhere else (`--check-config`) they are only recorded.
+ */
+function captureAppListen(backlog: number): AppServers {
+  const worker = workerProcess();
+  if (worker) return captureListen(askSocket, backlog);
+  if (!isMainThread) {
+    return captureListen(
+      (request) =>
+        Promise.reject(
+          listenError('ENOTSUP', `the app calls listen() itself (${describeRequest(request)}), which the threaded worker class cannot serve: use -k async, or export the app's request listener`, request),
+        ),
+      backlog,
+    );
+  }
+  return captureListen(() => new Promise(() => {}), backlog);
+}
+
+async function askSocket(request: ListenRequest): Promise<unknown> {
+  return (await askMaster(request)).handle;
 }

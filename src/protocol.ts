@@ -20,7 +20,23 @@ export type WorkerMessage =
    * each event loop that runs the app (one for a process model, one per thread for `threaded`;
    * a thread that did not answer in time is left out), or `null` when the app has no prom-client
    */
-  | { cmd: 'app_metrics'; id: number; metrics: unknown[][] | null; error?: string };
+  | { cmd: 'app_metrics'; id: number; metrics: unknown[][] | null; error?: string }
+  /**
+   * the app called listen() itself (request) or exports a handler while the master binds on demand
+   * (`{ default: index }`): asks for that socket; answered by `listened` with the handle attached
+   */
+  | { cmd: 'listen'; id: number; request: ListenRequest | { default: number } };
+
+/**
+ * What an app's own `listen()` asked for: a TCP port (with a host, or none: every interface, as
+ * Node does) or a unix socket path. See `worker/app-servers.ts`.
+ */
+export interface ListenRequest {
+  port?: number;
+  host?: string | undefined;
+  ipv6Only?: boolean;
+  path?: string;
+}
 
 /** Messages from the master to a worker. */
 export type MasterMessage =
@@ -32,7 +48,12 @@ export type MasterMessage =
    */
   | { cmd: 'reopen_logs' }
   /** a spare takes slot `slot` over: start accepting now */
-  | { cmd: 'serve'; slot: number };
+  | { cmd: 'serve'; slot: number }
+  /**
+   * answer to `listen` request `id`: the socket is attached to the message (a raw handle); `error`
+   * (with the errno `code`) when the master could not bind it; `count`: how many default binds there are
+   */
+  | { cmd: 'listened'; id: number; url?: string; count?: number; error?: { code: string; message: string } };
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';
@@ -123,6 +144,8 @@ export const ENV = {
   spare: 'ARBITER_SPARE',
   /** `fd:seat,seat…`: the shared balance table and this worker's seats in it, one per serving loop */
   balance: 'ARBITER_BALANCE',
+  /** `1`: the master has no socket of its own yet (an app module run without `bind`): the worker asks for the default bind over IPC (`listen`) */
+  bindOnDemand: 'ARBITER_BIND_ON_DEMAND',
 } as const;
 
 /**

@@ -5,6 +5,7 @@ import { ArbiterError } from '../errors.js';
 import { checkWorkerClass, modelName } from '../models/registry.js';
 import { moduleApp } from '../module-app.js';
 import { VERSION } from '../version.js';
+import { isAppServers } from '../worker/app-servers.js';
 import {
   CONTROL_COMMANDS,
   helpText,
@@ -103,8 +104,12 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
   }
   const arbiter = new Arbiter(app); // validates the whole config
   if (args.checkConfig) {
-    await app.load(); // imports the module and checks its export, as a worker would
-    io.out(`arbiter: config OK, ${args.module} serves a request listener`);
+    // imports the module and checks its export, as a worker would (a listen() binds nothing here)
+    const loaded: unknown = await app.load();
+    if (isAppServers(loaded)) {
+      await loaded.settled(50, arbiter.config.bootTimeout, true);
+      io.out(`arbiter: config OK, ${args.module} listens itself on ${loaded.requests.join(', ')}`);
+    } else io.out(`arbiter: config OK, ${args.module} serves a request listener`);
     return 0;
   }
   masterRan = true;

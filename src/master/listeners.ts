@@ -23,6 +23,10 @@ export interface MasterListener {
   readonly url: string;
   /** The fd the workers inherit. */
   readonly fd: number;
+  /** The raw handle (sent to a worker over IPC when the socket is bound on demand). */
+  readonly handle: unknown;
+  /** Set when the socket was bound for an app's own listen() (`app-binds.ts`): what it was asked for. */
+  readonly appKey?: string;
   /** Closes the master's copy (and removes the unix socket file the master created). */
   close(): void;
 }
@@ -182,6 +186,7 @@ interface UpgradeListener {
   fd: number;
   spec: string;
   url: string;
+  appKey?: string;
 }
 
 /**
@@ -189,7 +194,7 @@ interface UpgradeListener {
  * (already listening: the new master never rebinds, so no connection is refused).
  */
 export function upgradeHandover(listeners: readonly MasterListener[]): { fds: number[]; env: Record<string, string> } {
-  const described: UpgradeListener[] = listeners.map((l, i) => ({ fd: 3 + i, spec: l.spec, url: l.url }));
+  const described: UpgradeListener[] = listeners.map((l, i) => ({ fd: 3 + i, spec: l.spec, url: l.url, ...(l.appKey ? { appKey: l.appKey } : {}) }));
   return { fds: listeners.map((l) => l.fd), env: { [UPGRADE_ENV]: JSON.stringify(described) } };
 }
 
@@ -220,15 +225,21 @@ export function upgradeListeners(env: NodeJS.ProcessEnv = process.env): MasterLi
   if (raw === undefined) return undefined;
   delete env[UPGRADE_ENV];
   const described = JSON.parse(raw) as UpgradeListener[];
-  return described.map(({ fd, spec, url }) => {
+  return described.map(({ fd, spec, url, appKey }) => {
     const handle = createServerHandle(null, 0, 0, fd);
     if (typeof handle === 'number') throw bindError(spec, errnoName(handle), `inherited fd ${fd} is not a listening socket`);
     const path = spec.startsWith('unix:') ? spec.slice(5) : undefined;
-    if (!path) return masterListener(spec, url, handle);
+    if (!path) return masterListener(spec, url, handle, undefined, appKey);
     const ino = inodeOf(path);
-    return masterListener(spec, url, handle, () => {
-      if (ino !== undefined && !process.connected) unlinkSocket(path, ino);
-    });
+    return masterListener(
+      spec,
+      url,
+      handle,
+      () => {
+        if (ino !== undefined && !process.connected) unlinkSocket(path, ino);
+      },
+      appKey,
+    );
   });
 }
 
@@ -252,11 +263,13 @@ function unlinkSocket(path: string, ino?: number): void {
   }
 }
 
-function masterListener(spec: string, url: string, handle: RawHandle, cleanup?: () => void): MasterListener {
+function masterListener(spec: string, url: string, handle: RawHandle, cleanup?: () => void, appKey?: string): MasterListener {
   return {
     spec,
     url,
     fd: handle.fd,
+    handle,
+    ...(appKey ? { appKey } : {}),
     close: () => {
       handle.close();
       cleanup?.();

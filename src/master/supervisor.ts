@@ -17,6 +17,7 @@ import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { pickSpare, planSpares } from './spares.js';
+import { AppBinds } from './app-binds.js';
 import { BalanceTable } from './balance-table.js';
 import { memoryAction, memoryMessage, mebibytes } from './memory.js';
 import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
@@ -180,13 +181,27 @@ export class Supervisor {
   #identity: WorkerIdentity = { uid: undefined, gid: undefined, description: undefined };
   /** Where workers publish their connection counts for fair-share accepting (none: greedy). */
   readonly #balance = BalanceTable.open();
+  /** No `bind` was given for an app module: the master binds what its workers ask for (see `app-binds.ts`). */
+  readonly #bindOnDemand: boolean;
+  /** Sockets bound for apps that call listen() themselves. */
+  readonly #appBinds: AppBinds;
+  /** The default bind being opened on demand (a worker of an app that exports a handler asked for it). */
+  #defaultBinding: Promise<void> | undefined;
   readonly done: Promise<number>;
 
-  /** @param config - resolved config; @param emit - event sink of the host `Arbiter` */
-  constructor(config: ResolvedConfig, emit: Emit) {
+  /**
+   * @param config - resolved config; @param emit - event sink of the host `Arbiter`
+   * @param options.bindOnDemand - bind nothing at start: workers ask for sockets (an app module run without `bind`)
+   */
+  constructor(config: ResolvedConfig, emit: Emit, options: { bindOnDemand?: boolean } = {}) {
     this.#config = config;
     this.#emit = emit;
     this.log = OperatorLog.from(config);
+    this.#bindOnDemand = options.bindOnDemand === true;
+    this.#appBinds = new AppBinds(config.backlog, this.log, (l) => {
+      shareUnixSockets([l], this.#identity, this.#config.umask);
+      this.#announce(l);
+    });
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
@@ -234,12 +249,13 @@ export class Supervisor {
       const systemd = inherited ? undefined : systemdBinds();
       this.#fixedListeners = systemd !== undefined;
       const listeners =
-        inherited ?? (await openListeners(systemd ?? config.bind, config.backlog, log, () => this.#phase !== 'starting'));
+        inherited ?? (await openListeners(systemd ?? (this.#bindOnDemand ? [] : config.bind), config.backlog, log, () => this.#phase !== 'starting'));
       if (this.#phase !== 'starting') {
         for (const l of listeners) l.close(); // stopped while binding
         return this.done;
       }
-      this.#listeners = listeners;
+      this.#appBinds.adopt(listeners); // a USR2 master: the old master's sockets for the app's own listen()
+      this.#listeners = listeners.filter((l) => !l.appKey);
       shareUnixSockets(listeners, this.#identity, config.umask);
     } catch (err) {
       if (this.#phase !== 'starting') return this.done; // stopped while binding: not a failure
@@ -249,7 +265,10 @@ export class Supervisor {
       return this.done;
     }
     const scheme = listenerScheme(config); // tcp:// for a model that does not serve HTTP
-    for (const l of this.#listeners) log.info(`Listening at: ${announcedUrl(l.url, scheme)} (${process.pid})`, { address: announcedUrl(l.url, scheme) });
+    for (const l of [...this.#listeners, ...this.#appBinds.listeners]) this.#announce(l);
+    if (this.#bindOnDemand && this.#listeners.length === 0 && this.#appBinds.listeners.length === 0) {
+      log.info(`No bind given: the app's own listen() calls choose the addresses (an exported handler is served on ${config.bind.join(', ')})`);
+    }
     log.info(`Using worker: ${modelName(config.workerClass)}`, { workerClass: modelName(config.workerClass) });
     const auto = autoWorkers(config);
     if (auto) log.info(`Using ${auto.count} worker${auto.count === 1 ? '' : 's'} (workers: 'auto': ${auto.how})`, { workers: auto.count });
@@ -293,7 +312,7 @@ export class Supervisor {
     return {
       generation: this.#generation,
       target: this.target,
-      binds: this.#listeners.map((l) => l.url),
+      binds: [...this.#listeners, ...this.#appBinds.listeners].map((l) => l.url),
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
       workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),
@@ -330,12 +349,12 @@ export class Supervisor {
   async #applyReload(fresh: MasterConfig): Promise<void> {
     if (this.#phase !== 'running') return;
     let listeners = this.#listeners;
-    if (!this.#fixedListeners) {
+    if (!this.#fixedListeners && !this.#bindOnDemand) {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
       listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
       shareUnixSockets(added, this.#identity, this.#config.umask);
-      for (const l of added) this.log.info(`Listening at: ${announcedUrl(l.url, listenerScheme(this.#config))} (${process.pid})`, { address: announcedUrl(l.url, listenerScheme(this.#config)) });
+      for (const l of added) this.#announce(l);
     }
     if (this.#phase !== 'running') {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
@@ -447,7 +466,7 @@ export class Supervisor {
       return;
     }
     this.#emit('pre_exec');
-    const { fds, env } = upgradeHandover(this.#listeners);
+    const { fds, env } = upgradeHandover([...this.#listeners, ...this.#appBinds.listeners]);
     const child = spawn(process.execPath, entryArgs(), {
       stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
       // systemd's WATCHDOG_PID names this master: the new one pings once it is the main process
@@ -622,6 +641,7 @@ export class Supervisor {
           umask: this.#config.umask ?? undefined,
           balance: this.#balance,
           spare,
+          bindOnDemand: this.#bindOnDemand && this.#listeners.length === 0,
         },
         {
           message: (msg) => rec && this.#onMessage(rec, msg),
@@ -747,6 +767,9 @@ export class Supervisor {
       case 'accept_stopped':
         w.acceptStopped = true;
         break;
+      case 'listen':
+        void this.#answerListen(w, msg);
+        return;
     }
     this.wakeup();
   }
@@ -785,6 +808,7 @@ export class Supervisor {
     const wasBooting = w.state === 'booting' && w.promotedAt === undefined;
     transition(w, 'exited');
     this.#workers.delete(w.pid);
+    this.#appBinds.release(w.pid);
     let reason: ExitReason;
     if (code === APP_LOAD_ERROR) reason = 'app_load_error';
     else if (code === WORKER_BOOT_ERROR) reason = 'boot_error';
@@ -875,8 +899,60 @@ export class Supervisor {
   #closeListeners(): void {
     if (this.#childMaster) return;
     for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
+    this.#appBinds.close();
     this.#listeners = [];
     this.#previous = undefined;
+  }
+
+  /** `Listening at: <url> (<pid>)`, as gunicorn. */
+  #announce(l: MasterListener): void {
+    const url = announcedUrl(l.url, listenerScheme(this.#config));
+    this.log.info(`Listening at: ${url} (${process.pid})`, { address: url });
+  }
+
+  /**
+   * A worker asks for a socket: one its app's own listen() wants (`AppBinds` decides which), or
+   * — when the master binds on demand and the app exports a handler — the default bind, opened
+   * now and inherited by every later worker. The handle goes with the answer.
+   */
+  async #answerListen(w: WorkerRecord, { id, request }: Extract<WorkerMessage, { cmd: 'listen' }>): Promise<void> {
+    try {
+      if (this.#phase !== 'running') throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
+      if ('default' in request) {
+        if (this.#listeners.length === 0) await (this.#defaultBinding ??= this.#openDefault());
+        const l = this.#listeners[request.default];
+        if (!l) throw Object.assign(new Error(`no default bind ${request.default}`), { errno: 'EINVAL' });
+        w.handle.send({ cmd: 'listened', id, url: l.url, count: this.#listeners.length }, l.handle);
+      } else {
+        const l = await this.#appBinds.acquire(request, w.pid, this.#listeners);
+        w.handle.send({ cmd: 'listened', id, url: l.url }, l.handle);
+      }
+    } catch (err) {
+      const code = (err as { errno?: string }).errno ?? 'EINVAL';
+      w.handle.send({ cmd: 'listened', id, error: { code, message: err instanceof Error ? err.message : String(err) } });
+    }
+  }
+
+  /** Binds `bind` for an app module that turned out to export a handler (no bind was given); a failure stops the master (status 1, as at start). */
+  async #openDefault(): Promise<void> {
+    const config = this.#config;
+    try {
+      const opened = await openListeners(config.bind, config.backlog, this.log, () => this.#phase !== 'running');
+      if (this.#phase !== 'running') {
+        for (const l of opened) l.close();
+        throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
+      }
+      shareUnixSockets(opened, this.#identity, config.umask);
+      this.#listeners.push(...opened);
+      for (const l of opened) this.#announce(l);
+    } catch (err) {
+      this.#defaultBinding = undefined;
+      if (this.#phase === 'running' && !this.#everReady) {
+        this.log.error(err instanceof Error ? err.message : String(err));
+        void this.stop(true, 1);
+      }
+      throw err;
+    }
   }
 
   #finish(): void {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   ENV,
@@ -26,8 +27,8 @@ export interface WorkerHandle {
    * thread starts the SIGABRT handler within `grace` ms (a spinning loop never will).
    */
   abort(grace: number): void;
-  /** Sends a message (dropped when the worker is gone). */
-  send(msg: MasterMessage): void;
+  /** Sends a message (dropped when the worker is gone), with a socket handle attached when given. */
+  send(msg: MasterMessage, handle?: unknown): void;
   /** Resolves when the worker process has been reaped. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
@@ -79,6 +80,8 @@ export interface SpawnOptions {
   balance?: BalanceTable | undefined;
   /** Start it as a warm spare (it boots, then waits for `serve`). */
   spare?: boolean;
+  /** The master binds on demand (no fds yet): the worker asks for its sockets over IPC. */
+  bindOnDemand?: boolean;
 }
 
 /**
@@ -124,6 +127,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
           ...(opts.umask !== undefined ? { [ENV.umask]: opts.umask.toString(8) } : {}),
           ...balanceEnv,
           ...(opts.spare ? { [ENV.spare]: '1' } : {}),
+          ...(opts.bindOnDemand ? { [ENV.bindOnDemand]: '1' } : {}),
         },
         serialization: 'json',
         ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
@@ -223,9 +227,10 @@ export class ProcessWorkerHandle implements WorkerHandle {
     });
   }
 
-  send(msg: MasterMessage): void {
+  send(msg: MasterMessage, handle?: unknown): void {
     if (!this.#child.connected) return;
-    this.#child.send(envelope(msg), (err: Error | null) => {
+    // a raw TCP/Pipe handle travels as 'net.Native': the worker gets its own fd of the same socket
+    this.#child.send(envelope(msg), handle as net.Server | undefined, (err: Error | null) => {
       if (err) trace.master('worker %d: cannot send %s: %s', this.pid, msg.cmd, err.message);
     });
   }

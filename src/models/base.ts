@@ -81,6 +81,20 @@ export interface WorkerInit<H = unknown> {
   balance?: AcceptBalance;
   /** Tells the master this worker closed its listeners for good (see {@link WorkerClass.stoppedAccepting}). */
   acceptStopped?: () => void;
+  /** See {@link WorkerClass.appServers}. */
+  appServers?: OwnServers;
+}
+
+/**
+ * The servers of an app that calls `listen()` itself (run by the `arbiter` command or
+ * `moduleApp()`): each listens on a socket the master holds, paused until the worker model
+ * accepts on it (`worker/listen.ts` `resumeAccepting`).
+ */
+export interface OwnServers {
+  /** The servers listening now, in the order the app started them (later ones are appended). */
+  readonly servers: readonly Server[];
+  /** Calls `adopt` for every server listening now and for each one that starts listening later. */
+  onServer(adopt: (server: Server) => void): void;
 }
 
 /** A concrete worker model class, as accepted by the `workerClass` option. */
@@ -123,6 +137,12 @@ export abstract class WorkerClass<H = unknown> {
   static readonly inThreads: boolean = false;
   /** The master's listening sockets, inherited and already listening. */
   readonly listeners: Server[];
+  /**
+   * Set when the app started its own servers with `listen()` instead of exporting a handler: the
+   * built-in HTTP models then route those servers' connections (admission, accounting, drain)
+   * and {@link WorkerClass.handler} is not used. Other models refuse such an app.
+   */
+  readonly appServers: OwnServers | undefined;
   /** What `app.load()` returned. */
   readonly handler: H;
   /** The resolved config. */
@@ -154,6 +174,7 @@ export abstract class WorkerClass<H = unknown> {
   /** Called by the worker runtime; subclasses pass `init` through unchanged. */
   constructor(init: WorkerInit<H>) {
     this.listeners = init.listeners;
+    this.appServers = init.appServers;
     this.handler = init.handler;
     this.config = init.config;
     this.log = init.log;

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import { Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
@@ -63,6 +63,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
    */
   override async boot(): Promise<void> {
     const { workerClass } = this.config;
+    if (this.appServers) return; // the app serves through its own servers
     checkRequestListener(this.handler, typeof workerClass === 'string' ? workerClass : this.constructor.name);
   }
 
@@ -90,11 +91,16 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     }
   }
 
-  /** Serves until the signal aborts and every accepted connection is finished. */
+  /**
+   * Serves until the signal aborts and every accepted connection is finished. Connections go to
+   * the model's own HTTP server running {@link WorkerClass.handler} — or, for an app that
+   * started its own servers ({@link WorkerClass.appServers}), to the app's server that accepted
+   * them, after the same admission; its requests are counted and drained the same way.
+   */
   async run(): Promise<void> {
     const { policy, config } = this;
     const conns = this.#conns;
-    const waiting: Socket[] = [];
+    const waiting: [Socket, Dispatch][] = [];
     const { preRequest, postRequest } = config;
     let inflight = 0;
     let draining = false;
@@ -118,7 +124,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
       if (draining) closeIfIdle(socket);
     }
-    const server = http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+    const account = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const st = conns.get(req.socket);
       inflight += 1;
       this.requestStarted();
@@ -129,6 +135,10 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       res.on('close', onResponseClose);
       if (preRequest) this.hook('preRequest', req);
+    };
+    const app = this.appServers;
+    const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+      account(req, res);
       try {
         const r: unknown = this.handler(req, res);
         if (r && typeof (r as Promise<unknown>).then === 'function') {
@@ -138,7 +148,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         this.#fail(req, res, err);
       }
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    server?.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       trace.worker('client error %s', err.code);
       if (socket.writable && !(err.code === 'ECONNRESET')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
@@ -163,7 +173,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     };
     // Accepting: the listeners stay open for the worker's life; they are paused while the worker
     // is full (exclusiveAccept) or holds more than its share (balance), never while draining.
-    const listeners = this.listeners;
+    const listeners = app ? app.servers : this.listeners;
     const balance = policy.balance ? this.balance : undefined;
     let paused = false;
     let yielding: NodeJS.Timeout | undefined;
@@ -185,7 +195,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (!yielding && !full()) resume();
     };
 
-    const admit = (socket: Socket): void => {
+    const admit = (socket: Socket, dispatch: Dispatch): void => {
       conns.set(socket, { inflight: 0, served: 0, current: undefined });
       const yieldMs = balance?.accepted(conns.size) ?? 0;
       if (!draining) {
@@ -199,30 +209,48 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         conns.delete(socket);
         balance?.closed(conns.size);
         const queued = waiting.shift();
-        if (queued) admit(queued);
+        if (queued) admit(...queued);
         else if (paused && !yielding && !full()) resume();
         checkDone();
       });
-      server.emit('connection', socket);
+      dispatch(socket);
       if (socket.isPaused()) socket.resume();
       if (draining) closeIfIdle(socket);
     };
     let acceptedRecently = 0;
-    const onConnection = (socket: Socket): void => {
+    const onConnection = (socket: Socket, dispatch: Dispatch): void => {
       acceptedRecently += 1;
       if (conns.size < policy.maxConnections) {
-        admit(socket);
+        admit(socket, dispatch);
       } else {
         socket.pause();
-        waiting.push(socket);
+        waiting.push([socket, dispatch]);
         socket.once('close', () => {
-          const i = waiting.indexOf(socket);
+          const i = waiting.findIndex(([s]) => s === socket);
           if (i >= 0) waiting.splice(i, 1);
           checkDone();
         });
       }
     };
-    for (const l of listeners) l.on('connection', onConnection);
+    // Our own listeners hand their connections to our server; an app's server hands them to its
+    // own `connection` listeners (http's parser, the app's), once admitted.
+    const detach: (() => void)[] = [];
+    const toServer: Dispatch = (socket) => server!.emit('connection', socket);
+    const ownConnection = (socket: Socket): void => onConnection(socket, toServer);
+    const attach = (l: Server): void => {
+      if (!app) {
+        l.on('connection', ownConnection);
+        detach.push(() => l.off('connection', ownConnection));
+        return;
+      }
+      detach.push(routeConnections(l, onConnection));
+      l.prependListener('request', account);
+      if (acceptDone) return void Server.prototype.close.call(l); // started listening while this worker drains
+      if (paused) pauseAccepting(l);
+      else resumeAccepting(l);
+    };
+    if (app) app.onServer(attach);
+    else for (const l of listeners) attach(l);
     balance?.join();
 
     let heartbeat: NodeJS.Timeout | undefined;
@@ -242,10 +270,9 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       acceptDone = true;
       if (yielding) clearTimeout(yielding);
       balance?.leave();
-      for (const l of listeners) {
-        l.off('connection', onConnection);
-        l.close();
-      }
+      for (const undo of detach.splice(0)) undo();
+      // net.Server's close(): http.Server's would also drop accepted connections (see above)
+      for (const l of listeners) Server.prototype.close.call(l);
       trace.worker('listeners closed');
       this.stoppedAccepting();
       checkDone();
@@ -273,6 +300,27 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
 
     await done;
     if (heartbeat) clearInterval(heartbeat);
-    server.close();
+    server?.close();
   }
+}
+
+/** Hands an admitted connection to the server that serves it. */
+type Dispatch = (socket: Socket) => void;
+
+/**
+ * Routes the `connection` events of an app's server through `onConnection` (admission), which
+ * later dispatches the socket to the server's own listeners — all of them, including those the
+ * app adds after listen(). Returns the undo.
+ */
+function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void): () => void {
+  const emit = server.emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
+  const dispatch: Dispatch = (socket) => void emit.call(server, 'connection', socket);
+  server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'connection') return emit.call(this, event, ...args);
+    onConnection(args[0] as Socket, dispatch);
+    return true;
+  };
+  return () => {
+    server.emit = emit;
+  };
 }

@@ -1,5 +1,6 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { OperatorLog } from '../log.js';
+import { ownListenPath } from './app-servers.js';
 import { workerProcess } from './guard.js';
 
 // An app that calls listen() itself (app.listen(3000), a framework's serve()) next to arbiter:
@@ -15,9 +16,10 @@ let report: ((where: string) => void) | undefined;
 /** Unix socket paths arbiter itself listens on in a worker (a spare's warm-up, `warm.ts`). */
 const own = new Set<string>();
 
-/** Marks `path` as arbiter's own listener: no warning about it. */
+/** Marks `path` as arbiter's own listener: no warning about it, never captured as the app's (`app-servers.ts`). */
 export function ownListener(path: string): void {
   own.add(path);
+  ownListenPath(path);
 }
 
 function onListen(message: unknown): void {

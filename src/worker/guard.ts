@@ -17,6 +17,8 @@ export interface WorkerProcessContext {
   readonly balance: readonly BalanceSeat[];
   /** Started as a warm spare: boot, then wait for the master's `serve` before accepting. */
   readonly spare: boolean;
+  /** The master binds on demand (an app module run without `bind`): no fds are inherited; the worker asks for its sockets. */
+  readonly bindOnDemand: boolean;
   /** Started as soon as the package was loaded. */
   readonly watchdog: Watchdog;
   /** Stops the start-up heartbeat (once the worker model beats by itself). */
@@ -69,6 +71,7 @@ function install(): void {
   const generation = number(ENV.generation);
   const balance = balanceSeats(env[ENV.balance]);
   const spare = env[ENV.spare] === '1';
+  const bindOnDemand = env[ENV.bindOnDemand] === '1';
   const maxMemory = number(ENV.maxMemory) || 0;
   const umask = env[ENV.umask];
   for (const key of Object.values(ENV)) delete env[key];
@@ -90,6 +93,7 @@ function install(): void {
     timeout,
     balance,
     spare,
+    bindOnDemand,
     watchdog,
     stopBootBeat: () => {
       if (bootBeat) clearInterval(bootBeat);

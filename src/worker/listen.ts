@@ -1,10 +1,15 @@
 import type net from 'node:net';
 
-/** Starts listening on inherited fds; synchronous, errors arrive through `onError`. */
-export function listenAll(listeners: net.Server[], fds: readonly number[], backlog: number, onError: (err: Error, fd: number) => void): void {
+/**
+ * Starts listening on the master's sockets: inherited fds, or handles the master sent over IPC
+ * (sockets bound on demand); synchronous, errors arrive through `onError`.
+ */
+export function listenAll(listeners: net.Server[], sockets: readonly (number | { fd: number })[], backlog: number, onError: (err: Error, fd: number) => void): void {
   listeners.forEach((server, i) => {
-    server.once('error', (err) => onError(err, fds[i]!));
-    server.listen({ fd: fds[i]!, backlog });
+    const socket = sockets[i]!;
+    server.once('error', (err) => onError(err, typeof socket === 'number' ? socket : socket.fd));
+    if (typeof socket === 'number') server.listen({ fd: socket, backlog });
+    else server.listen(socket, backlog);
   });
 }
 

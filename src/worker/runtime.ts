@@ -7,7 +7,6 @@ import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { WorkerClass } from '../models/base.js';
 import { HttpWorker } from '../models/http.js';
-import { resolveModel } from '../models/registry.js';
 import { AcceptBalancer } from './accept-balance.js';
 import { answerAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
@@ -16,6 +15,8 @@ import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 import { warmHttp } from './warm.js';
+import { askMaster, isAppServers, type AppServers } from './app-servers.js';
+import { modelName, resolveModel } from '../models/registry.js';
 
 /** True when this process was spawned by an arbiter master as a worker. */
 export function isWorkerProcess(): boolean {
@@ -33,7 +34,8 @@ function send(msg: WorkerMessage): void {
  */
 export async function runWorker(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const context = workerProcess()!;
-  const { age, slot, fdGroups, watchdog, balance } = context;
+  const { age, slot, watchdog, balance } = context;
+  let fdGroups = context.fdGroups;
   // The master gives a worker `bootTimeout` ms to get here (a worker that never calls run() is a
   // boot failure). Until it is ready (loading the app, which may block), the watchdog allows
   // `bootTimeout` too; `timeout` applies from ready on (markServing below).
@@ -115,17 +117,40 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   process.on('unhandledRejection', fatal('Unhandled rejection'));
 
   let handler: unknown;
+  let appServers: AppServers | undefined;
   if (!Model.inThreads) {
     try {
       handler = await app.load();
+      if (isAppServers(handler)) {
+        // The app called listen() itself (or may yet: it exported nothing to serve).
+        appServers = handler;
+        handler = undefined;
+        if (!(Model.prototype instanceof HttpWorker)) {
+          throw new ArbiterError('ARBITER_ERR_APP', `The app calls listen() itself, which the ${modelName(config.workerClass)} worker class cannot serve: use the async or sync worker class, or export the app`);
+        }
+        await appServers.settled(APP_QUIET, config.bootTimeout > 0 ? Math.max(config.bootTimeout - 1000, config.bootTimeout / 2) : 0);
+        trace.worker('the app listens itself on %s', appServers.requests.join(', '));
+      }
     } catch (err) {
       log.exception(`Exception in worker process: the app failed to load`, err);
       return exit(APP_LOAD_ERROR);
     }
   }
 
-  const ownFds = Model.inThreads ? [] : (fdGroups[0] ?? []);
-  const listeners = ownFds.map(() => net.createServer());
+  // A master that binds on demand (an app module run without `bind`) had nothing to hand down at
+  // spawn: an app that exports a handler gets the default bind now (one copy per serving loop).
+  let sockets: (number | { fd: number })[] = Model.inThreads || appServers ? [] : [...(fdGroups[0] ?? [])];
+  if (context.bindOnDemand && !appServers && fdGroups.every((g) => g.length === 0)) {
+    try {
+      const groups = await defaultBinds(Model.inThreads ? config.threads : 1);
+      if (Model.inThreads) fdGroups = groups.map((g) => g.map((h) => h.fd));
+      else sockets = groups[0]!;
+    } catch (err) {
+      log.error(`Cannot get the listening socket from the master: ${(err as Error).message} (pid: ${process.pid})`, { worker: process.pid });
+      return exit(WORKER_BOOT_ERROR);
+    }
+  }
+  const listeners = sockets.map(() => net.createServer());
   try {
     worker = new Model({
       listeners,
@@ -146,6 +171,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.buffer, balance } : undefined,
       balance: balance[0] && !Model.inThreads ? new AcceptBalancer(balance[0]) : undefined,
       acceptStopped: () => send({ cmd: 'accept_stopped' }),
+      appServers,
     });
     await config.postFork?.(worker);
     // A warm spare waits here for a slot, booted as far as it can be without accepting (a model
@@ -170,7 +196,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   // From here to run() nothing may yield: the listeners accept as soon as the loop turns,
   // and run() attaches the connection handlers synchronously.
   serving = true;
-  listenAll(listeners, ownFds, config.backlog, (err, fd) => {
+  listenAll(listeners, sockets, config.backlog, (err, fd) => {
     log.exception(`Cannot listen on inherited fd ${fd}`, err);
     void exit(WORKER_BOOT_ERROR);
   });
@@ -187,6 +213,21 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     return exit(exitCodeOf(err, 1));
   }
   return exit(0);
+}
+
+/** Quiet time (ms) after an app's last listen() before its worker counts as ready (a second server may follow the first). */
+const APP_QUIET = 50;
+
+/** The master's default bind sockets, `copies` times (each copy its own fd), asked for over IPC. */
+async function defaultBinds(copies: number): Promise<{ fd: number }[][]> {
+  const groups: { fd: number }[][] = [];
+  for (let c = 0; c < copies; c++) {
+    const first = await askMaster({ default: 0 });
+    const group = [first.handle];
+    for (let i = 1; i < first.count; i++) group.push((await askMaster({ default: i })).handle);
+    groups.push(group);
+  }
+  return groups;
 }
 
 /** A warm spare: tells the master it is ready to take a slot over and resolves with the slot it is given. */

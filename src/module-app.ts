@@ -11,7 +11,7 @@ import { importModule } from './import.js';
 import { describeHandler, handlerKind, handlerRecipe } from './models/handler.js';
 import type { ListenRequest } from './protocol.js';
 import { isMainThread } from 'node:worker_threads';
-import { askMaster, captureListen, describeRequest, listenError, type AppServers } from './worker/app-servers.js';
+import { askMaster, captureListen, type AppServers } from './worker/app-servers.js';
 import { workerProcess } from './worker/guard.js';
 
 
@@ -132,7 +132,7 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
       };
       capture.nothingToServe = noExport;
       // An app that listens itself is served through its own servers, whatever it exports.
-      if (capture.requested > 0) return capture as unknown as RequestListener;
+      if (capture.requested > 0) return ownServers(capture);
       if (missing || handlerKind(ns[exportName]) === 'other') {
         // Nothing to serve exported. A NestJS main.ts exports nothing and listens once bootstrapped:
         // while the module still has work under way (a socket, a file read: not just timers), the
@@ -142,13 +142,13 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
           capture.nothingToServe = () => Object.assign(why, { message: `${why.message}; nor did the module call listen()` });
         }
         await settleTurns();
-        if (capture.requested > 0 || busyResources() > before) return capture as unknown as RequestListener;
+        if (capture.requested > 0 || busyResources() > before) return ownServers(capture);
         capture.release();
         throw capture.nothingToServe();
       }
       const listener = await toRequestListener(ns[exportName], `The export \`${exportName}\` of ${shown}`);
       await settleTurns(); // a framework's listen() continues right after its ready()
-      if (capture.requested > 0) return capture as unknown as RequestListener;
+      if (capture.requested > 0) return ownServers(capture);
       capture.release();
       return listener;
     },
@@ -174,22 +174,25 @@ function settleTurns(): Promise<void> {
 
 /**
  * Starts capturing the app's listen() calls: in a worker process the master gives each socket;
- * in a serving thread (`threaded`) that is impossible, so the listen() fails with the reason;
- * anywhere else (`--check-config`) they are only recorded.
+ * anywhere else (`--check-config`, a serving thread of the `threaded` model) they are only recorded.
  */
 function captureAppListen(backlog: number): AppServers {
-  const worker = workerProcess();
-  if (worker) return captureListen(askSocket, backlog);
+  return captureListen(workerProcess() ? askSocket : () => new Promise(() => {}), backlog);
+}
+
+/**
+ * What load() returns for an app that serves through its own servers (the worker runtime hands
+ * them to the model). A serving thread cannot: the socket comes over the worker process's IPC.
+ */
+function ownServers(capture: AppServers): RequestListener {
   if (!isMainThread) {
-    return captureListen(
-      (request) =>
-        Promise.reject(
-          listenError('ENOTSUP', `the app calls listen() itself (${describeRequest(request)}), which the threaded worker class cannot serve: use -k async, or export the app's request listener`, request),
-        ),
-      backlog,
+    const where = capture.requests.length > 0 ? ` (${capture.requests.join(', ')})` : '';
+    throw new ArbiterError(
+      'ARBITER_ERR_APP',
+      `The app calls listen() itself${where}, which the threaded worker class cannot serve: use -k async (or -k sync), or export the app's request listener`,
     );
   }
-  return captureListen(() => new Promise(() => {}), backlog);
+  return capture as unknown as RequestListener;
 }
 
 async function askSocket(request: ListenRequest): Promise<unknown> {

@@ -49,3 +49,20 @@ test('examples/app.mjs served by the arbiter command, as the README shows', asyn
   assert.equal(stop.status, 0, stop.stderr);
   assert.equal((await m.exited).code, 0);
 });
+
+test('examples/server.mjs (an app that calls listen() itself) served unchanged by the arbiter command', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const bin = fileURLToPath(new URL('../dist/cjs/cli/arbiter.js', import.meta.url));
+  const port = await freePort();
+  const env = { XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'arbiter-example-')), PORT: String(port) };
+  t.after(() => rmSync(env.XDG_RUNTIME_DIR, { recursive: true, force: true }));
+  const m = Master.start(t, null, {}, { command: process.execPath, args: [bin, '-w', '2', example('server.mjs')], env });
+  await waitFor(() => (m.stdout.match(/^listening on /gm) ?? []).length === 2, `both workers listening\n${m.stdout}\n${m.stderr}`);
+  const res = await request(port, '/hello/you');
+  assert.match(res.body, /^hello you from worker \d+\n$/);
+  assert.ok(m.workers().includes(Number(/worker (\d+)/.exec(res.body)[1])));
+  m.signal('SIGTERM');
+  assert.equal((await m.exited).code, 0, m.stderr);
+});

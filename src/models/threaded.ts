@@ -47,7 +47,8 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
         age: this.age,
         slot: this.slot,
       };
-      const thread = new Worker(entry, { workerData: data, name: servingThreadName(i + 1) });
+      // the thread re-runs the entry script as a worker process does: the same arguments (the `arbiter` command's flags)
+      const thread = new Worker(entry, { workerData: data, name: servingThreadName(i + 1), argv: process.argv.slice(2) });
       this.#threads.push(thread);
       return new Promise<void>((resolve, reject) => {
         let booted = false;

@@ -39,7 +39,7 @@ export function warnOnAppListen(log: OperatorLog): void {
     log.warning(
       `The app called listen() itself (${where}) in worker (pid: ${process.pid}): arbiter's workers already serve ` +
         `the master's sockets, so that server runs outside arbiter — and one the entry script starts at top level ` +
-        `also runs in the master, which then never exits. Return the request listener from load() and remove the listen() call.`,
+        `also runs in the master, which then never exits. Return the request listener from load() and remove the listen() call — or run the module as it is with the arbiter command (arbiter server.js), which serves apps that call listen() themselves.`,
       { worker: process.pid },
     );
   for (const where of early.splice(0)) report(where);

@@ -16,7 +16,7 @@ import { openListeners, type MasterListener } from './listeners.js';
  * path) is the one asked for; else, when the master holds exactly one `bind` socket this worker
  * has not been given yet, that one (`arbiter -b :8000 server.js` serves an app that listens on
  * 3000 on port 8000: the operator's `-b` wins, as in gunicorn); else a socket bound for the
- * request itself.
+ * request itself. (One systemd socket counts as a `bind` socket: socket activation serves the app.)
  */
 export class AppBinds {
   readonly #byKey = new Map<string, Promise<MasterListener>>();
@@ -53,7 +53,7 @@ export class AppBinds {
     const same = binds.find((l) => sameAddress(l, request));
     if (same) return Promise.resolve(same);
     const claimed = this.#claims.get(pid) ?? new Set();
-    if (binds.length === 1 && !claimed.has(binds[0]!) && !binds[0]!.spec.startsWith('fd://')) {
+    if (binds.length === 1 && !claimed.has(binds[0]!)) {
       claimed.add(binds[0]!);
       this.#claims.set(pid, claimed);
       return Promise.resolve(binds[0]!);

@@ -149,7 +149,12 @@ test('the packed declarations compile in strict consumers (TypeScript 5 and 7; n
   // native compiler of the @typescript/typescript-<platform> package).
   const require = createRequire(import.meta.url);
   for (const [pkg, major] of [['typescript', '5'], ['typescript-7', '7']]) {
-    const tsDir = dirname(require.resolve(`${pkg}/package.json`));
+    let tsDir;
+    try {
+      tsDir = dirname(require.resolve(`${pkg}/package.json`));
+    } catch {
+      assert.fail(`${pkg} (a devDependency) is not installed: run npm install`);
+    }
     const version = JSON.parse(readFileSync(join(tsDir, 'package.json'), 'utf8')).version;
     assert.equal(version.split('.')[0], major, `${pkg} is TypeScript ${major}`);
     for (const [name, config] of Object.entries(configs)) {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Master, canConnect, fixture, freePort, isAlive, request, waitFor } from './helpers.mjs';
+import { Master, canConnect, fixture, freePort, isAlive, request, waitFor, worldReadableCopy } from './helpers.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -49,6 +49,31 @@ test('address in use: retries like gunicorn, then exits 1 with a clear error', a
   assert.match(m.stderr, /Can't connect to 127\.0\.0\.1:\d+/);
   assert.match(m.stderr, /address already in use after 5 tries \(EADDRINUSE\)/);
   assert.ok(Date.now() - started >= 3500, 'waited between tries');
+  assert.equal(m.all('spawn').length, 0);
+});
+
+test('a port below 1024 without the right to bind it (as root: run as nobody): exit 1, EACCES names CAP_NET_BIND_SERVICE, root with `user`, socket activation', async (t) => {
+  // Ports below net.ipv4.ip_unprivileged_port_start (1024 by default) need the privilege.
+  const unprivileged = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+  if (unprivileged <= 1) return t.skip(`every port may be bound by anyone here (net.ipv4.ip_unprivileged_port_start = ${unprivileged})`);
+  const port = Math.min(unprivileged, 1024) - 1;
+  // Root may bind it: as root, the master runs as nobody, from a copy nobody can read.
+  let options = {};
+  if (process.getuid() === 0) {
+    const copy = worldReadableCopy(t, ['app.mjs']);
+    if (typeof copy === 'string') return t.skip(copy);
+    options = { command: process.execPath, args: [copy.fixture('app.mjs')], uid: 65534 };
+  }
+  const m = Master.start(t, 'app.mjs', base(`127.0.0.1:${port}`), options);
+  const { code } = await m.exited;
+  assert.equal(code, 1, m.stderr);
+  const error =
+    `Cannot bind 127.0.0.1:${port}: only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: ` +
+    'start the master as root with `user` set (-u; the workers run as that user), ' +
+    `give node the capability (setcap cap_net_bind_service=+ep ${process.execPath}, or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit), ` +
+    'or let systemd bind the port (socket activation, see docs/deploy.md) (EACCES)\n';
+  assert.ok(m.stderr.includes(error), m.stderr);
+  assert.equal((m.stderr.match(/Cannot bind/g) ?? []).length, 1, 'not retried: waiting does not grant the right');
   assert.equal(m.all('spawn').length, 0);
 });
 

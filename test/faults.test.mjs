@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Arbiter } from '../dist/esm/index.js';
 import { RestartBudget } from '../dist/esm/master/restarts.js';
-import { Master, canConnect, childrenOf, fixture, freePort, isAlive, loadGenerator, request, waitFor } from './helpers.mjs';
+import { Master, canConnect, childrenOf, fixture, freePort, isAlive, loadGenerator, request, waitFor, worldReadableCopy } from './helpers.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'arbiter-faults-'));
 chmodSync(tmp, 0o777); // workers running as nobody write here
@@ -189,9 +189,14 @@ test('user: a worker that cannot be started as that user (node in a directory it
 });
 
 test('user/group/umask: workers run as nobody with the umask; the master stays root, keeps its sockets, and the unix socket belongs to nobody', { skip: !isRoot && 'needs root' }, async (t) => {
+  // The workers (nobody) load the fixture and the package from a copy they can read: the clone may
+  // be in a directory only root can enter.
+  const copy = worldReadableCopy(t, ['faults.mjs']);
+  if (typeof copy === 'string') return t.skip(copy);
   const port = await freePort();
   const sock = join(tmp, 'nobody.sock');
-  const m = Master.start(t, 'faults.mjs', base(port, { bind: [`127.0.0.1:${port}`, `unix:${sock}`], user: 'nobody', umask: '027' }));
+  const config = base(port, { bind: [`127.0.0.1:${port}`, `unix:${sock}`], user: 'nobody', umask: '027' });
+  const m = Master.start(t, null, config, { command: process.execPath, args: [copy.fixture('faults.mjs')] });
   await m.ready(1);
   await m.waitForLog(/Workers run as user nobody \(uid 65534\), group \S+ \(gid 65534\)/);
   const file = join(tmp, 'written-by-worker');
@@ -213,12 +218,18 @@ test('user/group/umask: workers run as nobody with the umask; the master stays r
   assert.equal(existsSync(sock), false, 'the root master removed the socket');
 });
 
-test('a master that is not root cannot run workers as another user: exit 1 naming the user, nothing left', async (t) => {
+test('a master that is not root (as root: nobody) cannot run workers as another user: exit 1 naming the user, nothing left', async (t) => {
   const port = await freePort();
   const sock = join(tmp, 'not-root.sock');
   const config = base(port, { bind: [`127.0.0.1:${port}`, `unix:${sock}`], user: isRoot ? 'root' : 0 });
-  // As root, become nobody first (setpriv execs node: the pid is the master's).
-  const options = isRoot ? { command: 'setpriv', args: ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, fixture('faults.mjs')] } : {};
+  // As root, become nobody first (setpriv execs node: the pid is the master's), and run a copy
+  // nobody can read (the clone may be in a directory only root can enter).
+  let options = {};
+  if (isRoot) {
+    const copy = worldReadableCopy(t, ['faults.mjs']);
+    if (typeof copy === 'string') return t.skip(copy);
+    options = { command: 'setpriv', args: ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, copy.fixture('faults.mjs')] };
+  }
   const m = Master.start(t, 'faults.mjs', config, options);
   const { code } = await m.exited;
   assert.equal(code, 1, m.stderr);

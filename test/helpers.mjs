@@ -1,8 +1,9 @@
 // Test helpers: start real masters in child processes, wait for their events, read /proc, clean up every pid.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -128,13 +129,15 @@ export class Master {
   }
 
   /**
-   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG.
+   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG (as user and group `uid`
+   * when given: see {@link worldReadableCopy} for what that user can load).
    * `t` (the test context) gets an after-hook that kills every pid this master ever had.
    */
-  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command } = {}) {
+  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command, uid } = {}) {
     const child = spawn(command ?? process.execPath, command ? args : [fixture(name), ...args], {
       env: { ...process.env, ARBITER_TEST_CONFIG: JSON.stringify(config), ...env },
       stdio: ['ignore', 'pipe', 'pipe', ...stdio],
+      ...(uid === undefined ? {} : { uid, gid: uid, cwd: '/' }),
     });
     const m = new Master(child);
     started.add(m);
@@ -275,4 +278,53 @@ export function tally(values) {
   const out = {};
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;
+}
+
+/** Whether every user may enter `path`'s directory and every directory above it (o+x on each). */
+function enterableByAll(path) {
+  for (let dir = path; ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+/**
+ * For tests that run node as another user (`nobody`): the built package (package.json, dist/,
+ * the runtime dependencies) and the `fixtures` (names under test/fixtures/), copied into a fresh
+ * directory under /tmp that every user can read — the clone itself may lie in a directory only
+ * its owner can enter (root's home, any `mktemp -d`), where that user cannot load a file.
+ * Removed after the test. Returns `{ dir, bin, fixture(name) }` (`bin`: the `arbiter` command's
+ * script), or, when no such copy can help (node itself is out of that user's reach), the reason
+ * to skip.
+ */
+export function worldReadableCopy(t, fixtures = []) {
+  for (const path of [dirname(process.execPath), '/tmp']) {
+    if (!enterableByAll(path)) return `${path} is a directory not every user can enter`;
+  }
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const dir = mkdtempSync('/tmp/arbiter-world-readable-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const f of ['package.json', 'dist', ...fixtures.map((name) => `test/fixtures/${name}`)]) {
+    cpSync(join(root, f), join(dir, f), { recursive: true });
+  }
+  // The runtime dependencies and theirs, from the (flat) node_modules of the clone.
+  const pending = Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies ?? {});
+  for (let name; (name = pending.pop()) !== undefined; ) {
+    const to = join(dir, 'node_modules', name);
+    if (existsSync(to)) continue;
+    cpSync(join(root, 'node_modules', name), to, { recursive: true });
+    pending.push(...Object.keys(JSON.parse(readFileSync(join(to, 'package.json'), 'utf8')).dependencies ?? {}));
+  }
+  // Whatever the umask of the clone was: directories 0755, files readable by all.
+  const open = (path) => {
+    const st = statSync(path);
+    if (st.isDirectory()) {
+      chmodSync(path, 0o755);
+      for (const entry of readdirSync(path)) open(join(path, entry));
+    } else {
+      chmodSync(path, st.mode & 0o111 ? 0o755 : 0o644);
+    }
+  };
+  open(dir);
+  return { dir, bin: join(dir, 'dist/cjs/cli/arbiter.js'), fixture: (name) => join(dir, 'test/fixtures', name) };
 }

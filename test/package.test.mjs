@@ -1,12 +1,13 @@
 // The packed tarball works when installed elsewhere: as ESM and as CJS with real masters, and
 // its declarations compile in strict TypeScript consumers (skipLibCheck: false) under
-// moduleResolution nodenext and bundler — with only what a user gets from `npm install arbiter`.
+// moduleResolution nodenext and bundler, with TypeScript 5 and 7 — with only what a user gets from
+// `npm install arbiter` plus @types/node (the optional peer dependency the README asks TS users for).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Master, freePort, request, waitFor } from './helpers.mjs';
@@ -97,10 +98,14 @@ test('the packed manifest: no install-time scripts, links to the repository, REA
   assert.equal(manifest.repository?.url, 'git+https://github.com/arbiter-js/arbiter.git');
   assert.equal(manifest.homepage, 'https://github.com/arbiter-js/arbiter#readme');
   assert.equal(manifest.bugs?.url, 'https://github.com/arbiter-js/arbiter/issues');
+  // The declarations import node:http: TypeScript users need @types/node, JavaScript users do not.
+  assert.equal(manifest.peerDependencies?.['@types/node'], '>=20');
+  assert.equal(manifest.peerDependenciesMeta?.['@types/node']?.optional, true);
   assert.ok(Array.isArray(manifest.keywords) && manifest.keywords.includes('gunicorn'));
   // The docs are not in the tarball: every link of the shipped README must be absolute (or an anchor).
   const readme = readFileSync(join(app, 'node_modules/arbiter/README.md'), 'utf8');
   assert.match(readme, /^## Install\n\n```sh\nnpm install arbiter\n```/m);
+  assert.match(readme, /npm install --save-dev @types\/node/);
   const relative = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]).filter((href) => !/^(https:\/\/|#)/.test(href));
   assert.deepEqual(relative, [], 'relative links break on the npm page');
 });
@@ -118,7 +123,7 @@ function docBlocks() {
   return blocks;
 }
 
-test('the packed declarations compile in strict consumers (nodenext and bundler, skipLibCheck: false)', { timeout: 180_000 }, () => {
+test('the packed declarations compile in strict consumers (TypeScript 5 and 7; nodenext and bundler; skipLibCheck: false)', { timeout: 180_000 }, () => {
   packAndInstall();
   // Sources: the type tests of test/types (each `@ts-expect-error` must still be an error, or
   // tsc fails with TS2578) and every ```ts block of the docs.
@@ -139,13 +144,26 @@ test('the packed declarations compile in strict consumers (nodenext and bundler,
     // `import x = require()` (the .cts test) does not exist for bundlers.
     'tsconfig.bundler.json': { compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, include: ['*.ts'] },
   };
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  for (const [name, config] of Object.entries(configs)) {
-    writeFileSync(join(consumer, name), JSON.stringify(config, null, 2));
+  // The same consumer under both compilers: TypeScript 5 (`typescript`, whose bin/tsc is a
+  // JavaScript program) and 7 (`typescript-7`, an alias of typescript@7, whose bin/tsc runs the
+  // native compiler of the @typescript/typescript-<platform> package).
+  const require = createRequire(import.meta.url);
+  for (const [pkg, major] of [['typescript', '5'], ['typescript-7', '7']]) {
+    let tsDir;
     try {
-      execFileSync(process.execPath, [tsc, '-p', name], { cwd: consumer, encoding: 'utf8', stdio: 'pipe' });
-    } catch (err) {
-      assert.fail(`tsc -p ${name} failed:\n${err.stdout}${err.stderr}`);
+      tsDir = dirname(require.resolve(`${pkg}/package.json`));
+    } catch {
+      assert.fail(`${pkg} (a devDependency) is not installed: run npm install`);
+    }
+    const version = JSON.parse(readFileSync(join(tsDir, 'package.json'), 'utf8')).version;
+    assert.equal(version.split('.')[0], major, `${pkg} is TypeScript ${major}`);
+    for (const [name, config] of Object.entries(configs)) {
+      writeFileSync(join(consumer, name), JSON.stringify(config, null, 2));
+      try {
+        execFileSync(process.execPath, [join(tsDir, 'bin/tsc'), '-p', name], { cwd: consumer, encoding: 'utf8', stdio: 'pipe' });
+      } catch (err) {
+        assert.fail(`TypeScript ${version}: tsc -p ${name} failed:\n${err.stdout}${err.stderr}`);
+      }
     }
   }
   // The declarations need nothing the user does not get: no @types/* but node's was installed.

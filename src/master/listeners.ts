@@ -51,6 +51,21 @@ function bindError(spec: string, code: string, detail: string): ArbiterError {
   return err;
 }
 
+/**
+ * Why a TCP bind failed: EACCES on a port below 1024 (only root or a process with the
+ * CAP_NET_BIND_SERVICE capability may bind one) names the ways to get that right.
+ */
+function tcpBindFailed(port: number, errno: number): string {
+  if (errno !== -osConstants.errno.EACCES || port === 0 || port >= 1024) return 'bind failed';
+  return (
+    'only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: ' +
+    'start the master as root with `user` set (-u; the workers run as that user), ' +
+    `give node the capability (setcap cap_net_bind_service=+ep ${process.execPath}, ` +
+    'or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit), ' +
+    'or let systemd bind the port (socket activation, see docs/deploy.md)'
+  );
+}
+
 /** Reads the bound address of a raw handle; a negative number is libuv's deferred bind error. */
 function sockname(handle: RawHandle): { address?: string; port?: number; family?: string } | number {
   const out: Record<string, unknown> = {};
@@ -137,13 +152,13 @@ async function bindOnce(addr: BindAddress): Promise<{ handle: RawHandle; url: st
       const handle = createServerHandle(host, addr.port, family);
       if (typeof handle === 'number') {
         if (handle === UV_EADDRINUSE) return 'in-use';
-        throw bindError(addr.spec, errnoName(handle), 'bind failed');
+        throw bindError(addr.spec, errnoName(handle), tcpBindFailed(addr.port, handle));
       }
       const name = sockname(handle); // libuv defers EADDRINUSE of a TCP bind until here
       if (typeof name === 'number') {
         handle.close();
         if (name === UV_EADDRINUSE) return 'in-use';
-        throw bindError(addr.spec, errnoName(name), 'bind failed');
+        throw bindError(addr.spec, errnoName(name), tcpBindFailed(addr.port, name));
       }
       return { handle, url: tcpUrl(name.address ?? host, name.port ?? addr.port) };
     }

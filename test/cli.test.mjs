@@ -376,9 +376,11 @@ test('durations and sizes: -t 30 is 30000 ms, units, -c with overriding flags, -
   assert.equal(auto.code, 0, auto.stderr);
   assert.ok(Number.isInteger(JSON.parse(auto.stdout).workers) && JSON.parse(auto.stdout).workers >= 1);
 
-  const { parseSize, parseDuration } = await import('../dist/esm/cli/args.js');
-  assert.deepEqual(['512mb', '1gb', '64k', '100', '1.5GB', 'x'].map(parseSize), [512 * 2 ** 20, 2 ** 30, 65536, 100, 1.5 * 2 ** 30, undefined]);
-  assert.deepEqual(['30', '30s', '500ms', '2m', '1.5', '1h', '-1', '5x'].map(parseDuration), [30000, 30000, 500, 120000, 1500, 3600000, undefined, undefined]);
+  // one parser for flags, config files and the library (src/units.ts); a flag's bare number is seconds / bytes
+  const { parseSize, parseDuration } = await import('../dist/esm/units.js');
+  assert.deepEqual(['512mb', '1gb', '64k', '100', '1.5GB', 'x'].map((v) => parseSize(v, 'b')), [512 * 2 ** 20, 2 ** 30, 65536, 100, 1.5 * 2 ** 30, undefined]);
+  assert.deepEqual(['30', '30s', '500ms', '2m', '1.5', '1h', '-1', '5x'].map((v) => parseDuration(v, 's')), [30000, 30000, 500, 120000, 1500, 3600000, undefined, undefined]);
+  assert.deepEqual(['30', '30s', '100'].map((v) => [parseDuration(v), parseSize(v)]), [[undefined, undefined], [30000, undefined], [undefined, undefined]], 'without a bare unit, a unit is required');
 });
 
 test('a -c config: the master uses it, and HUP (arbiter reload) re-reads it', async (t) => {

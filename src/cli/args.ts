@@ -3,10 +3,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArbiterConfig } from '../application.js';
-import { resolveConfig } from '../config.js';
+import { bareMilliseconds, resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
 import { importModule } from '../import.js';
 import { checkWorkerClass } from '../models/registry.js';
+import { parseDuration, parseSize } from '../units.js';
 
 /** How a flag's text becomes an option value. */
 type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
@@ -103,26 +104,6 @@ export function parseError(err: unknown): UsageError {
   }
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const DURATION_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-/** `30` (seconds, as gunicorn), `30s`, `500ms`, `2m`, `1h` → milliseconds; `undefined` when not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_UNIT[(m[2] ?? 's') as keyof typeof DURATION_UNIT]);
-}
-
-const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|m|mb|g|gb)?$/i;
-const SIZE_UNIT = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 } as const;
-
-/** `512mb`, `1gb`, `64k`, `1048576` (bytes) → bytes (1024-based); `undefined` when not a size. */
-export function parseSize(text: string): number | undefined {
-  const m = SIZE.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * SIZE_UNIT[(m[2] ?? 'b').toLowerCase() as keyof typeof SIZE_UNIT]);
-}
-
 const INTEGER = /^-?\d+$/;
 
 /**
@@ -139,12 +120,12 @@ function convert(name: string, flag: OptionFlag, raw: string | string[]): unknow
       case 'workers':
         return INTEGER.test(text) ? Number(text) : text;
       case 'duration': {
-        const ms = parseDuration(text);
+        const ms = parseDuration(text, 's'); // a bare number is seconds, as in gunicorn
         if (ms === undefined) throw configError(flagName(name), 'a duration such as 30 (seconds), 30s, 500ms or 2m', text);
         return ms;
       }
       case 'size': {
-        const bytes = parseSize(text);
+        const bytes = parseSize(text, 'b');
         if (bytes === undefined) throw configError(flagName(name), 'a size such as 512mb, 1gb or a number of bytes', text);
         return bytes;
       }
@@ -240,6 +221,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
 /**
  * Reads a `-c` config file: JSON (`.json`), or a JS module (ESM or CJS) whose default export is
  * the config object — or, gunicorn style, whose named exports are the options (`export const workers = 4`).
+ * Durations are milliseconds or unit strings (`"30s"`), sizes bytes or unit strings (`"512mb"`),
+ * as in the API; a bare number from 1 to 999 for a duration is refused ({@link bareMilliseconds}).
  * @throws {@link UsageError} when it cannot be read; {@link ArbiterError} when an option in it is bad.
  */
 export async function readConfigFile(file: string): Promise<ArbiterConfig> {
@@ -258,10 +241,18 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     const missing = e.code === 'ENOENT' || (e.code === 'ERR_MODULE_NOT_FOUND' && !existsSync(abs));
     throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : e.message.split('\n')[0]}`);
   }
+  const [bare] = bareMilliseconds(config);
+  if (bare) {
+    const { option, value } = bare;
+    throw new ArbiterError(
+      'ARBITER_ERR_CONFIG',
+      `config file ${file}: ${option} = ${value} would be ${value} ms (config files take milliseconds); write "${value}s" for ${value} second${value === 1 ? '' : 's'}, or ${Math.round(value * 1000)} ("${value}ms" if you do mean milliseconds)`,
+    );
+  }
   try {
     resolveConfig(config, checkWorkerClass, {});
   } catch (err) {
-    if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${file}: ${err.message}`);
+    if (err instanceof ArbiterError) throw new ArbiterError(err.code, `config file ${file}: ${err.message}`);
     throw err;
   }
   return config as ArbiterConfig;

@@ -357,7 +357,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v === undefined) return [env.PORT !== undefined ? `0.0.0.0:${envInteger('PORT', env.PORT, 0)}` : '127.0.0.1:8000'];
     const list = typeof v === 'string' ? [v] : v;
     if (!Array.isArray(list) || list.length === 0 || !list.every((b) => typeof b === 'string' && b.length > 0)) {
-      throw configError('bind', 'an address string or a non-empty array of them ("host:port", ":port", "[::1]:port", "unix:/path", "fd://N")', v);
+      throw configError('bind', 'an address string or a non-empty array of them ("host:port", ":port", "[::1]:port", "tcp://host:port", "unix:/path", "fd://N")', v);
     }
     return [...list];
   },
@@ -525,19 +525,24 @@ export function autoWorkers(config: object): CpuBudget | undefined {
   return AUTO_WORKERS.get(config);
 }
 
-/** A parsed `bind` entry. */
+/**
+ * A parsed `bind` entry. A TCP `host` is an IP address or a host name, which the master resolves
+ * when it binds: every address the name resolves to is bound (`localhost`: 127.0.0.1 and ::1 where
+ * both resolve), as gunicorn does.
+ */
 export type BindAddress =
   | { kind: 'tcp'; host: string; port: number; family: 4 | 6; spec: string }
   | { kind: 'unix'; path: string; spec: string }
   | { kind: 'fd'; fd: number; spec: string };
 
 /**
- * Parses one `bind` string.
+ * Parses one `bind` string: `host:port` (also `tcp://host:port`, as gunicorn), `:port`,
+ * `[::1]:port`, `unix:/path`, `fd://N`.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` when it is not one of the accepted forms.
  */
 export function parseBind(spec: string): BindAddress {
   const bad = () =>
-    configError('bind', 'an address of the form "host:port", ":port", "[::1]:port", "unix:/path" or "fd://N" (port 0-65535)', spec);
+    configError('bind', 'an address of the form "host:port", ":port", "[::1]:port", "tcp://host:port", "unix:/path" or "fd://N" (port 0-65535)', spec);
   if (spec.startsWith('unix:')) {
     const path = spec.slice(5);
     if (!path) throw bad();
@@ -548,21 +553,21 @@ export function parseBind(spec: string): BindAddress {
     if (!Number.isSafeInteger(fd)) throw bad();
     return { kind: 'fd', fd, spec };
   }
+  const address = spec.startsWith('tcp://') ? spec.slice('tcp://'.length) : spec;
   let host: string;
   let portText: string;
-  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(spec);
+  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(address);
   if (v6) {
     host = v6[1]!;
     portText = v6[2]!;
   } else {
-    const i = spec.lastIndexOf(':');
+    const i = address.lastIndexOf(':');
     if (i < 0) throw bad();
-    host = spec.slice(0, i) || '0.0.0.0';
-    portText = spec.slice(i + 1);
-    if (host.includes(':')) throw bad();
+    host = address.slice(0, i) || '0.0.0.0';
+    portText = address.slice(i + 1);
+    if (host.includes(':') || host.includes('/')) throw bad();
   }
   const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) throw bad();
-  if (host === 'localhost') host = '127.0.0.1';
   return { kind: 'tcp', host, port, family: v6 ? 6 : 4, spec };
 }

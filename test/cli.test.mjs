@@ -3,7 +3,9 @@
 // other masters run on this machine at the same time.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -471,4 +473,84 @@ test('status tables: human units', async () => {
   assert.deepEqual([512, 48.2 * 2 ** 20, 1.5 * 2 ** 30, null].map(formatBytes), ['512 B', '48.2 MB', '1.5 GB', '-']);
   assert.deepEqual([0.44, 101, null].map(formatPercent), ['0.4%', '101.0%', '-']);
   assert.equal(table(['A', 'BB'], [['1', 'x'], ['100', 'yy']], new Set([0])), '  A  BB\n  1  x\n100  yy');
+});
+
+/** A GET to `host` (an IP address, v4 or v6) and `port`: the body. */
+function get(host, port) {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/** Whether this machine can bind ::1 (IPv6 may be disabled, e.g. in a container). */
+async function hasIPv6Loopback() {
+  const s = net.createServer();
+  const ok = await new Promise((resolve) => s.once('error', () => resolve(false)).listen(0, '::1', () => resolve(true)));
+  if (ok) await new Promise((r) => s.close(r));
+  return ok;
+}
+
+const urlOf = (address, port) => (address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`);
+
+test('-b localhost:PORT binds every address localhost resolves to; -b tcp://host:port is host:port', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const port = await freePort();
+  const addresses = [...new Set((await lookup('localhost', { all: true })).map((a) => a.address))];
+  const m = serve(t, ['-w', '1', '-b', `localhost:${port}`, APP], env);
+  await m.until(1);
+  const listening = [...m.stderr.matchAll(/Listening at: (\S+)/g)].map((x) => x[1]);
+  assert.deepEqual(listening, addresses.map((a) => urlOf(a, port)), m.stderr);
+  assert.deepEqual((await json(['status'], env)).binds, addresses.map((a) => urlOf(a, port)));
+  assert.equal(await get('127.0.0.1', port), 'hello v1');
+  await t.test('::1 answers too', { skip: !addresses.includes('::1') && `localhost does not resolve to ::1 on this machine (${addresses.join(', ')}); the dual-stack test below covers two addresses` }, async () => {
+    assert.equal(await get('::1', port), 'hello v1');
+  });
+
+  const tport = await freePort();
+  const tm = serve(t, ['-w', '1', '-b', `tcp://127.0.0.1:${tport}`, APP], { XDG_RUNTIME_DIR: runtimeDir(t) });
+  await tm.until(1);
+  assert.match(tm.stderr, new RegExp(`Listening at: http://127\\.0\\.0\\.1:${tport} \\(${tm.pid}\\)`));
+  assert.equal(await get('127.0.0.1', tport), 'hello v1');
+});
+
+test('a host name that resolves to 127.0.0.1 and ::1: both bound and listed, both kept across reload and USR2', { skip: !(await hasIPv6Loopback()) && 'cannot bind ::1 on this machine' }, async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t), NODE_OPTIONS: `--require ${fixture('cli/dual-stack-name.cjs')}` };
+  const port = await freePort();
+  const urls = [`http://127.0.0.1:${port}`, `http://[::1]:${port}`];
+  const m = serve(t, ['-w', '1', '-b', `dual.arbiter.test:${port}`, APP], env);
+  await m.until(1);
+  assert.deepEqual([...m.stderr.matchAll(/Listening at: (\S+)/g)].map((x) => x[1]), urls);
+  assert.deepEqual((await json(['ls'], env))[0].binds, urls);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+
+  // reload keeps both listeners (one bind spec, two sockets)
+  const r = await cli(['reload'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await json(['status'], env)).binds, urls);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+
+  // USR2 hands both sockets to the new master, which serves on both once the old one is gone
+  assert.equal((await cli(['upgrade'], { env })).code, 0);
+  const next = await m.newMaster();
+  await waitFor(async () => (await json(['ls'], env)).length === 2, 'two masters');
+  assert.deepEqual((await json(['status', String(next)], env)).binds, urls);
+  m.signal('SIGTERM');
+  await m.exited;
+  await waitFor(async () => (await json(['ls'], env)).map((x) => x.pid).join() === String(next), 'the new master alone');
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+  assert.equal((await cli(['stop'], { env })).code, 0);
+  await waitFor(() => !isAlive(next), 'the new master to exit');
+
+  // port 0: every address gets the port the first one got
+  const zero = serve(t, ['-w', '1', '-b', 'dual.arbiter.test:0', APP], { ...env, XDG_RUNTIME_DIR: runtimeDir(t) });
+  await zero.until(1);
+  const ports = [...zero.stderr.matchAll(/Listening at: http:\/\/(?:127\.0\.0\.1|\[::1\]):(\d+)/g)].map((x) => Number(x[1]));
+  assert.equal(ports.length, 2, zero.stderr);
+  assert.equal(ports[0], ports[1]);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', ports[0]), get('::1', ports[0])]), ['hello v1', 'hello v1']);
 });

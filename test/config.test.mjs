@@ -130,8 +130,8 @@ test('durations and sizes: milliseconds and bytes, or strings with a unit; resol
 });
 
 test('bind forms', () => {
-  assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0'] }).config.bind.length, 6);
-  for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '']) {
+  assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0', 'tcp://127.0.0.1:83', 'tcp://[::1]:84', 'tcp://:85'] }).config.bind.length, 9);
+  for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '', 'tcp://', 'tcp://127.0.0.1', 'http://127.0.0.1:80', 'tcp://unix:/x']) {
     rejects({ bind: bad }, /`bind`/);
   }
 });

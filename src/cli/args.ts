@@ -32,7 +32,7 @@ export interface OptionFlag {
 
 /** The flags that set config options, gunicorn's names (SPEC §9). One table drives parsing and help. */
 export const OPTION_FLAGS: Readonly<Record<string, OptionFlag>> = {
-  bind: { short: 'b', key: 'bind', kind: 'list', value: 'ADDRESS', section: 'Serving', gunicorn: '-b/--bind', help: 'listen on host:port, :port, [::1]:port, unix:/path or fd://N; repeatable [127.0.0.1:8000, or 0.0.0.0:$PORT]' },
+  bind: { short: 'b', key: 'bind', kind: 'list', value: 'ADDRESS', section: 'Serving', gunicorn: '-b/--bind', help: 'listen on host:port (every address of a host name), :port, [::1]:port, tcp://host:port, unix:/path or fd://N; repeatable [127.0.0.1:8000, or 0.0.0.0:$PORT]' },
   backlog: { key: 'backlog', kind: 'int', value: 'N', section: 'Serving', gunicorn: '--backlog', help: 'listen backlog [2048]' },
   workers: { short: 'w', key: 'workers', kind: 'workers', value: 'N|auto', section: 'Workers', gunicorn: '-w/--workers', help: 'worker processes; auto = one per CPU the process may use [$WEB_CONCURRENCY or 1]' },
   'worker-class': { short: 'k', key: 'workerClass', kind: 'string', value: 'CLASS', section: 'Workers', gunicorn: '-k/--worker-class', help: 'async, sync or threaded [async]' },

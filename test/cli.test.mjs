@@ -475,6 +475,48 @@ test('status tables: human units', async () => {
   assert.equal(table(['A', 'BB'], [['1', 'x'], ['100', 'yy']], new Set([0])), '  A  BB\n  1  x\n100  yy');
 });
 
+test('config files take milliseconds or unit strings; a bare duration below 1000 is refused, naming the option and how to write seconds', async (t) => {
+  const dir = runtimeDir(t);
+  const file = (name, text) => {
+    writeFileSync(join(dir, name), text);
+    return name;
+  };
+  const print = async (args) => {
+    const r = await cli([...args, '--print-config'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const g = file('g.json', '{ "timeout": 30 }');
+  for (const args of [['-c', g, '--print-config'], ['-c', g, '--check-config', APP], ['-c', g, APP]]) {
+    const r = await cli(args, { cwd: dir });
+    assert.equal(r.code, 1, `arbiter ${args.join(' ')}`);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, 'arbiter: config file g.json: timeout = 30 would be 30 ms (config files take milliseconds); write "30s" for 30 seconds, or 30000 ("30ms" if you do mean milliseconds)\n');
+  }
+  // a JS file's named exports too, for every duration option; 0 (off, at once) is not ambiguous
+  const js = file('ka.mjs', 'export const timeout = 0;\nexport const keepAlive = 5;\n');
+  const r = await cli(['-c', js, '--check-config', APP], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^arbiter: config file ka\.mjs: keepAlive = 5 would be 5 ms \(config files take milliseconds\); write "5s" for 5 seconds, or 5000/);
+  for (const option of ['gracefulTimeout', 'bootTimeout', 'restartWindow']) {
+    const bad = await cli(['-c', file(`${option}.json`, JSON.stringify({ [option]: 1 })), '--print-config'], { cwd: dir });
+    assert.match(bad.stderr, new RegExp(`^arbiter: config file ${option}.json: ${option} = 1 would be 1 ms \\(config files take milliseconds\\); write "1s" for 1 second, or 1000 `));
+  }
+
+  const units = await print(['-c', file('u.json', JSON.stringify({ timeout: '30s', gracefulTimeout: '500ms', bootTimeout: '2m', keepAlive: 5000, restartWindow: '1h', maxWorkerMemory: '512mb' }))]);
+  assert.deepEqual(
+    [units.timeout, units.gracefulTimeout, units.bootTimeout, units.keepAlive, units.restartWindow, units.maxWorkerMemory],
+    [30_000, 500, 120_000, 5000, 3_600_000, 512 * 2 ** 20],
+    '--print-config prints milliseconds and bytes',
+  );
+  assert.equal((await print(['-c', file('zero.json', '{ "timeout": 0, "bootTimeout": 0 }')])).timeout, 0);
+  const ok = await cli(['-c', 'u.json', '--check-config', APP], { cwd: dir });
+  assert.equal(ok.code, 0, ok.stderr);
+  const badUnit = await cli(['-c', file('bad-unit.json', '{ "timeout": "30 seconds" }'), '--print-config'], { cwd: dir });
+  assert.equal(badUnit.code, 1);
+  assert.match(badUnit.stderr, /^arbiter: config file bad-unit.json: Expected `timeout` to be a non-negative integer \(milliseconds\) or a duration with a unit such as "30s", "500ms", "2m" or "1h", got "30 seconds" \(string\)\n$/);
+});
+
 /** A GET to `host` (an IP address, v4 or v6) and `port`: the body. */
 function get(host, port) {
   return new Promise((resolve, reject) => {

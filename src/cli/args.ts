@@ -356,7 +356,8 @@ signals and the control commands below. The export (default: default) is a reque
 (express app, koa.callback()), a Koa app, a Fastify instance, an object with load(), or a
 function returning one of these.
 
-Durations take units (30s, 500ms, 2m); a bare number is seconds, as in gunicorn.
+Durations take units (30s, 500ms, 2m, 1h); a bare number is seconds, as in gunicorn. In a -c
+file a bare number is milliseconds, as in the API, so write "30s" there (30 alone is refused).
 
 ${body}
 

@@ -517,6 +517,60 @@ test('config files take milliseconds or unit strings; a bare duration below 1000
   assert.match(badUnit.stderr, /^arbiter: config file bad-unit.json: Expected `timeout` to be a non-negative integer \(milliseconds\) or a duration with a unit such as "30s", "500ms", "2m" or "1h", got "30 seconds" \(string\)\n$/);
 });
 
+test('arbiter app resolves the module as Node would: app.js, app.mjs, app.cjs, app/index.js, a directory\'s main; app:export; packages as before', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const dir = runtimeDir(t); // no package.json above it: .js is CommonJS here
+  const write = (name, text) => {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  };
+  const cjs = (body) => `module.exports = (req, res) => res.end(${JSON.stringify(body)});\n`;
+  write('web.js', cjs('web.js'));
+  write('web.mjs', 'export default (req, res) => res.end("web.mjs");\n'); // .js comes first, as with require
+  write('esm.mjs', 'export default (req, res) => res.end("esm.mjs");\nexport const server = (req, res) => res.end("esm.mjs:server");\n');
+  write('legacy.cjs', cjs('legacy.cjs'));
+  write('site/index.js', cjs('site/index.js'));
+  write('site2/index.mjs', 'export const server = (req, res) => res.end("site2/index.mjs:server");\n');
+  write('pkgdir/package.json', '{ "main": "lib/server" }');
+  write('pkgdir/lib/server.js', cjs('pkgdir main'));
+  write('node_modules/hello-pkg/package.json', '{ "name": "hello-pkg", "main": "main.js" }');
+  write('node_modules/hello-pkg/main.js', cjs('hello-pkg'));
+  write('empty/README', '');
+
+  const cases = [
+    ['web', 'web.js'],
+    ['esm', 'esm.mjs'],
+    ['esm:server', 'esm.mjs:server'],
+    ['legacy', 'legacy.cjs'],
+    ['site', 'site/index.js'],
+    ['./site2:server', 'site2/index.mjs:server'],
+    ['pkgdir', 'pkgdir main'],
+    ['hello-pkg', 'hello-pkg'],
+  ];
+  await Promise.all(
+    cases.map(async ([spec, body]) => {
+      const port = await freePort();
+      const m = Master.start(t, null, {}, { command: process.execPath, args: [BIN, '-w', '1', '-b', `127.0.0.1:${port}`, spec], env, cwd: dir });
+      const res = await waitFor(() => request(port, '/').catch(() => undefined), () => `arbiter ${spec} serving\n${m.stderr}`, 30_000);
+      assert.equal(res.body, body, `arbiter ${spec}`);
+      m.signal('SIGTERM');
+      assert.equal((await m.exited).code, 0);
+    }),
+  );
+
+  for (const [spec, pattern] of [
+    ['nope', /^arbiter: Cannot find the app module "nope" \(looked for \/.*\/nope, nope\.js, nope\.mjs, nope\.cjs, nope\/index\.js, nope\/index\.mjs, nope\/index\.cjs and for a package "nope"\); nor is it a command/],
+    ['empty', /^arbiter: Cannot find the app module "empty" \(looked for .*empty\/index\.cjs and for a package "empty"\)/],
+    ['./nope:server', /^arbiter: Cannot find the app module "\.\/nope" \(looked for \/.*\/nope, nope\.js, .*nope\/index\.cjs\)\n$/],
+    ['esm:nope', /^arbiter: The app module esm\.mjs has no export `nope` \(it exports: default, server\)/],
+  ]) {
+    const r = await cli(['--check-config', spec], { cwd: dir });
+    assert.equal(r.code, 1, `arbiter --check-config ${spec}`);
+    assert.match(r.stderr, pattern);
+  }
+});
+
+
 /** A GET to `host` (an IP address, v4 or v6) and `port`: the body. */
 function get(host, port) {
   return new Promise((resolve, reject) => {

@@ -358,6 +358,7 @@ function returning one of these.
 
 Durations take units (30s, 500ms, 2m, 1h); a bare number is seconds, as in gunicorn. In a -c
 file a bare number is milliseconds, as in the API, so write "30s" there (30 alone is refused).
+<module> is resolved as Node would: app finds app.js, app.mjs, app.cjs or app/index.js.
 
 ${body}
 

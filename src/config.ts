@@ -456,15 +456,16 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * Closest known option name, for "did you mean" hints: case, `_` and `-` are ignored
- * (`graceful_timeout` → `gracefulTimeout`), then up to one typo per four letters (`timout` →
- * `timeout`, `wrokers` → `workers`).
+ * The closest of `candidates` to `name`, for "did you mean" hints (option names here, the
+ * command's flags in cli/args.ts): case, `_` and `-` are ignored (`graceful_timeout` →
+ * `gracefulTimeout`), then up to one typo per four letters (`timout` → `timeout`, `wrokers` →
+ * `workers`). `undefined` when none is that close.
  */
-function suggest(name: string): string | undefined {
+export function closestName(name: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
   const wanted = norm(name);
   let best: { name: string; d: number } | undefined;
-  for (const k of KNOWN) {
+  for (const k of candidates) {
     const d = distance(wanted, norm(k));
     if (!best || d < best.d) best = { name: k, d };
   }
@@ -482,7 +483,7 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
   const given = input as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!Object.hasOwn(VALIDATORS, key)) {
-      const hint = suggest(key);
+      const hint = closestName(key, KNOWN);
       throw new ArbiterError(
         'ARBITER_ERR_CONFIG',
         `Unknown option \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; known options: ${KNOWN.join(', ')}`,

@@ -314,12 +314,12 @@ test('bad flags and values: one line naming the flag, exit 1, nothing left behin
     [['--keep-alive=-1', APP], /^arbiter: Expected `--keep-alive` to be a duration/],
     [['--threads', 'two', APP], /^arbiter: --threads two: Expected `threads` to be a positive integer, got "two" \(string\)$/],
     [['--max-requests', '-1', APP], /^arbiter: --max-requests -1: Expected `maxRequests` to be a non-negative integer, got -1 \(number\)$/],
-    [['-k', 'gevent', APP], /^arbiter: -k\/--worker-class gevent: Expected `workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "gevent" \(string\)$/],
+    [['-k', 'nope', APP], /^arbiter: -k\/--worker-class nope: Expected `workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "nope" \(string\)$/],
     [['-b', 'nowhere', APP], /^arbiter: -b\/--bind nowhere: Expected `bind` to be an address/],
     [['--log-level', 'loud', APP], /^arbiter: --log-level loud: Expected `logLevel` to be one of/],
     [['-e', 'NOEQUALS', APP], /^arbiter: Expected `-e\/--env` to be KEY=VALUE, got "NOEQUALS" \(string\)$/],
     [['-c', 'missing.json', APP], /^arbiter: cannot read the config file missing.json: no such file \(see arbiter --help\)$/],
-    [['-c', fixture('cli/bad-config.json'), APP], /bad-config.json: Unknown option `wrokers`/],
+    [['-c', fixture('cli/bad-config.json'), APP], /^arbiter: config file .*bad-config.json: Unknown option `wrokers` \(did you mean `workers`\?\)/],
     [['-c', fixture('cli/config-needs-package.mjs'), APP], /^arbiter: cannot read the config file .*config-needs-package.mjs: Cannot find package 'no-such-package-xyz'/],
     [[APP, 'extra'], /^arbiter: unexpected argument "extra": one app module only \(see arbiter --help\)$/],
     [[], /^arbiter: missing the app module/],
@@ -449,7 +449,7 @@ test('--check-config exits even when the app module keeps its event loop alive (
 });
 
 test('--help and docs/cli.md list every flag; --version prints the version', async () => {
-  const { OPTION_FLAGS } = await import('../dist/esm/cli/args.js');
+  const { OPTION_FLAGS, GUNICORN_ONLY } = await import('../dist/esm/cli/args.js');
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
@@ -463,6 +463,7 @@ test('--help and docs/cli.md list every flag; --version prints the version', asy
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
     assert.ok(doc.includes(`\`--${name} `) || doc.includes(`--${name} ${flag.value}`), `--${name} in docs/cli.md`);
   }
+  for (const name of Object.keys(GUNICORN_ONLY)) assert.ok(doc.includes(`\`--${name}\``), `gunicorn's --${name} in docs/cli.md's table of flags arbiter does not have`);
   const version = await cli(['-v']);
   assert.equal(version.stdout, `arbiter ${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
 });
@@ -473,6 +474,48 @@ test('status tables: human units', async () => {
   assert.deepEqual([512, 48.2 * 2 ** 20, 1.5 * 2 ** 30, null].map(formatBytes), ['512 B', '48.2 MB', '1.5 GB', '-']);
   assert.deepEqual([0.44, 101, null].map(formatPercent), ['0.4%', '101.0%', '-']);
   assert.equal(table(['A', 'BB'], [['1', 'x'], ['100', 'yy']], new Set([0])), '  A  BB\n  1  x\n100  yy');
+});
+
+test('gunicorn habits: a misspelled flag gets "did you mean"; a gunicorn flag arbiter lacks says why and what instead; exit 1, one line, nothing left behind', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const gunicorns = "is gunicorn's: ";
+  const cases = [
+    [['--wokers', '2', APP], /^arbiter: unknown option --wokers \(did you mean --workers\?\)$/],
+    [['--wokers=2', APP], /^arbiter: unknown option --wokers \(did you mean --workers\?\)$/],
+    [['--graceful_timeout', '5', APP], /^arbiter: unknown option --graceful_timeout \(did you mean --graceful-timeout\?\)$/],
+    [['--max-request', '5', APP], /^arbiter: unknown option --max-request \(did you mean --max-requests\?\)$/],
+    [['--chek-config', APP], /^arbiter: unknown option --chek-config \(did you mean --check-config\?\)$/],
+    [['status', '--jsn'], /^arbiter: unknown option --jsn \(did you mean --json\?\)$/],
+    [['--preload', APP], new RegExp(`^arbiter: --preload ${gunicorns}arbiter's workers are spawned, not forked, so each loads the app itself .*no fork\\(\\) copy-on-write.*--spare-workers N$`)],
+    [['-D', APP], new RegExp(`^arbiter: -D/--daemon ${gunicorns}arbiter stays in the foreground: run it under systemd, .*\\(docs/deploy.md\\)$`)],
+    [['--daemon', APP], /^arbiter: --daemon is gunicorn's: arbiter stays in the foreground/],
+    [['--worker-tmp-dir', '/dev/shm', APP], /^arbiter: --worker-tmp-dir is gunicorn's: not needed: a worker's heartbeat is a shared-memory counter that a watchdog thread checks/],
+    [['--reload', APP], /^arbiter: --reload is gunicorn's: not in arbiter yet \(planned: SPEC §14\); meanwhile run `arbiter reload` \(HUP\)/],
+    [['--certfile', 'c.pem', '--keyfile', 'k.pem', APP], /^arbiter: --certfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\): terminate TLS in front of it/],
+    [['--keyfile=k.pem', APP], /^arbiter: --keyfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\)/],
+    [['--access-logfile', '-', APP], /^arbiter: --access-logfile is gunicorn's: arbiter writes no access log yet \(planned: SPEC §14\): log requests in the app/],
+    [['--error-logfile', 'e.log', APP], /^arbiter: --error-logfile is gunicorn's: arbiter logs to stderr: redirect it/],
+    [['--chdir', '/srv/app', APP], /^arbiter: --chdir is gunicorn's: arbiter finds the module and the -c file from the current directory: cd there first/],
+    [['--paste', 'development.ini'], /^arbiter: --paste is gunicorn's: PasteDeploy is Python's: name the JS module and its export instead/],
+    [['--statsd-host', 'localhost:8125', APP], /^arbiter: --statsd-host is gunicorn's: arbiter has no StatsD: the master serves Prometheus metrics at \/metrics of --status-bind ADDRESS$/],
+    [['-k', 'gevent', APP], /^arbiter: -k\/--worker-class gevent: gevent is a Python worker that gives Python an event loop; a Node worker has one already: -k async \(the default\) serves many connections per worker\. arbiter's models: async \(the default\), sync \(one request at a time, gunicorn's default\), threaded$/],
+    [['-k', 'eventlet', APP], /^arbiter: -k\/--worker-class eventlet: eventlet is a Python worker .*-k async/],
+    [['--worker-class', 'uvicorn.workers.UvicornWorker', APP], /^arbiter: -k\/--worker-class uvicorn.workers.UvicornWorker: .*-k async \(the default\)/],
+    [['-k', 'gthread', APP], /^arbiter: -k\/--worker-class gthread: gthread is gunicorn's threaded worker: use -k threaded --threads N/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => cli(args, { env })));
+  results.forEach((r, i) => {
+    const [args, pattern] = cases[i];
+    assert.equal(r.code, 1, `arbiter ${args.join(' ')} exits 1`);
+    assert.equal(r.stdout, '', `arbiter ${args.join(' ')} prints nothing on stdout`);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, `one line for arbiter ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trimEnd(), pattern, `arbiter ${args.join(' ')}`);
+  });
+  assert.ok(!existsSync(join(env.XDG_RUNTIME_DIR, 'arbiter')) || readdirSync(join(env.XDG_RUNTIME_DIR, 'arbiter')).length === 0, 'no control socket left');
+  // -m/--umask is gunicorn's and arbiter's
+  const umask = await cli(['-m', '027', '--print-config']);
+  assert.equal(umask.code, 0, umask.stderr);
+  assert.equal(JSON.parse(umask.stdout).umask, 0o27);
 });
 
 test('config files take milliseconds or unit strings; a bare duration below 1000 is refused, naming the option and how to write seconds', async (t) => {
@@ -569,7 +612,6 @@ test('arbiter app resolves the module as Node would: app.js, app.mjs, app.cjs, a
     assert.match(r.stderr, pattern);
   }
 });
-
 
 /** A GET to `host` (an IP address, v4 or v6) and `port`: the body. */
 function get(host, port) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArbiterConfig } from '../application.js';
-import { bareMilliseconds, resolveConfig } from '../config.js';
+import { bareMilliseconds, closestName, resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
 import { importModule } from '../import.js';
 import { checkWorkerClass } from '../models/registry.js';
@@ -51,6 +51,7 @@ export const OPTION_FLAGS: Readonly<Record<string, OptionFlag>> = {
   env: { short: 'e', key: 'env', kind: 'env', value: 'KEY=VALUE', section: 'Process', gunicorn: '-e/--env', help: 'extra environment variable for the workers; repeatable' },
   user: { short: 'u', key: 'user', kind: 'id', value: 'USER', section: 'Process', gunicorn: '-u/--user', help: 'run the workers as this user (name or id)' },
   group: { short: 'g', key: 'group', kind: 'id', value: 'GROUP', section: 'Process', gunicorn: '-g/--group', help: 'run the workers as this group (name or id)' },
+  umask: { short: 'm', key: 'umask', kind: 'string', value: 'MASK', section: 'Process', gunicorn: '-m/--umask', help: 'the workers\' umask, octal (027); also the mode of unix sockets the master binds [inherited]' },
   'control-socket': { key: 'controlSocket', kind: 'string', value: 'PATH', section: 'Process', gunicorn: '--control-socket', help: 'put the control socket at PATH [$XDG_RUNTIME_DIR/arbiter/<pid>.sock]' },
   'status-bind': { key: 'statusBind', kind: 'string', value: 'ADDRESS', section: 'Process', help: 'serve /metrics, /healthz, /readyz and /status (read-only) on this address' },
   'log-level': { key: 'logLevel', kind: 'string', value: 'LEVEL', section: 'Logging', gunicorn: '--log-level', help: 'debug, info, warning, error or critical [info]' },
@@ -80,6 +81,97 @@ const PARSE_OPTIONS: ParseArgsConfig['options'] = {
 /** An error of the command line: printed as one line, exit status 1. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** Whether the line ends with "(see arbiter --help)": not when it already says what to do. */
+  readonly seeHelp: boolean;
+
+  constructor(message: string, { seeHelp = true }: { seeHelp?: boolean } = {}) {
+    super(message);
+    this.seeHelp = seeHelp;
+  }
+}
+
+const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
+const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
+const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
+const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
+const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
+const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
+const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
+const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
+const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
+
+/**
+ * gunicorn's flags that arbiter does not have: why, and what to do instead (one line each).
+ * Short forms: {@link GUNICORN_SHORT}.
+ */
+export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
+  preload:
+    'arbiter\'s workers are spawned, not forked, so each loads the app itself and the master never does (Node cannot share a loaded app\'s memory between processes: there is no fork() copy-on-write); for a booted worker that takes a dead one\'s place at once, use --spare-workers N',
+  daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
+  'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
+  reload: RELOAD,
+  'reload-engine': RELOAD,
+  'reload-extra-file': RELOAD,
+  certfile: TLS,
+  keyfile: TLS,
+  'ca-certs': TLS,
+  'cert-reqs': TLS,
+  'ssl-version': TLS,
+  ciphers: TLS,
+  'do-handshake-on-connect': TLS,
+  'suppress-ragged-eofs': TLS,
+  'access-logfile': ACCESS_LOG,
+  'access-logformat': ACCESS_LOG,
+  'error-logfile': LOGS_TO_STDERR,
+  'log-file': LOGS_TO_STDERR,
+  'log-config': LOGS_TO_STDERR,
+  'log-config-json': LOGS_TO_STDERR,
+  'log-syslog': LOGS_TO_STDERR,
+  'log-syslog-to': LOGS_TO_STDERR,
+  'log-syslog-prefix': LOGS_TO_STDERR,
+  'log-syslog-facility': LOGS_TO_STDERR,
+  'logger-class': LOGS_TO_STDERR,
+  'disable-redirect-access-to-syslog': LOGS_TO_STDERR,
+  'capture-output': STDIO,
+  'enable-stdio-inheritance': STDIO,
+  chdir: 'arbiter finds the module and the -c file from the current directory: cd there first (cd /srv/app && arbiter app), or set WorkingDirectory= in the systemd unit',
+  paste: PASTE,
+  paster: PASTE,
+  'paste-global': PASTE,
+  'statsd-host': STATSD,
+  'statsd-prefix': STATSD,
+  'dogstatsd-tags': STATSD,
+  pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
+  'limit-request-line': REQUEST_LIMITS,
+  'limit-request-fields': REQUEST_LIMITS,
+  'limit-request-field_size': REQUEST_LIMITS,
+  'forwarded-allow-ips': PROXIES,
+  'proxy-protocol': PROXIES,
+  'proxy-allow-from': PROXIES,
+  'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
+  'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
+  spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',
+  initgroups: 'arbiter has none: workers run with the user and group only (supplementary groups are dropped)',
+};
+
+/** gunicorn's one-letter flags that arbiter does not have, by their long name in {@link GUNICORN_ONLY}. */
+const GUNICORN_SHORT: Readonly<Record<string, string>> = { D: 'daemon', R: 'enable-stdio-inheritance' };
+
+/** Every long flag of run mode, for "did you mean". */
+const LONG_FLAGS = (): string[] => [...Object.keys(OPTION_FLAGS), ...Object.keys(OTHER_FLAGS)];
+
+/**
+ * gunicorn's worker classes (`-k gevent`, `-k uvicorn.workers.UvicornWorker`): what they are, and
+ * which of arbiter's models does that job in Node; `undefined` for anything else.
+ */
+function gunicornWorkerClass(value: string): string | undefined {
+  const v = value.toLowerCase();
+  const models = 'arbiter\'s models: async (the default), sync (one request at a time, gunicorn\'s default), threaded';
+  if (/gthread|threadworker/.test(v)) return `${value} is gunicorn's threaded worker: use -k threaded --threads N (each thread runs its own event loop: real parallelism). ${models}`;
+  if (/gevent|eventlet|tornado|uvicorn|aiohttp|meinheld|asyncio/.test(v)) {
+    return `${value} is a Python worker that gives Python an event loop; a Node worker has one already: -k async (the default) serves many connections per worker. ${models}`;
+  }
+  return undefined;
 }
 
 /** `-t/--timeout` */
@@ -88,13 +180,25 @@ export function flagName(name: string): string {
   return short ? `-${short}/--${name}` : `--${name}`;
 }
 
-/** Turns a parseArgs error into one line that names the flag. */
-export function parseError(err: unknown): UsageError {
+/**
+ * Turns a parseArgs error into one line that names the flag. An unknown flag that is gunicorn's
+ * says why arbiter has none and what to do instead; a misspelled one gets "did you mean"
+ * (`flags`: the long flags to suggest from).
+ */
+export function parseError(err: unknown, flags: readonly string[] = []): UsageError {
   const e = err as { code?: string; message: string };
   const flag = /'(-[^']*)'/.exec(e.message)?.[1];
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new UsageError(`unknown option ${flag ?? e.message}`);
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      if (flag === undefined) return new UsageError(`unknown option ${e.message}`);
+      const name = flag.startsWith('--') ? flag.slice(2) : GUNICORN_SHORT[flag.slice(1)];
+      if (name !== undefined && Object.hasOwn(GUNICORN_ONLY, name)) {
+        const shown = flag.startsWith('--') ? flag : `${flag}/--${name}`;
+        return new UsageError(`${shown} is gunicorn's: ${GUNICORN_ONLY[name]}`, { seeHelp: false });
+      }
+      const hint = flag.startsWith('--') ? closestName(flag.slice(2), flags) : undefined;
+      return hint ? new UsageError(`unknown option ${flag} (did you mean --${hint}?)`, { seeHelp: false }) : new UsageError(`unknown option ${flag}`);
+    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return new UsageError(/argument missing/.test(e.message) ? `option ${/'([^']*)'/.exec(e.message)?.[1]?.replace(/ <value>$/, '') ?? e.message} needs a value` : e.message.split('\n')[0]!);
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
@@ -186,7 +290,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   try {
     parsed = parseArgs({ args: withNegativeValues(argv), options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw parseError(err);
+    throw parseError(err, LONG_FLAGS());
   }
   const { values, positionals } = parsed as { values: Record<string, string | string[] | boolean | undefined>; positionals: string[] };
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}: one app module only`);
@@ -194,6 +298,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
     const raw = values[name];
     if (raw === undefined) continue;
+    const python = flag.key === 'workerClass' ? gunicornWorkerClass(raw as string) : undefined;
+    if (python) throw new ArbiterError('ARBITER_ERR_CONFIG', `${flagName(name)} ${raw as string}: ${python}`);
     const value = convert(name, flag, raw as string | string[]);
     try {
       resolveConfig({ [flag.key]: value }, checkWorkerClass, {}); // the library's validator for this one option
@@ -290,16 +396,12 @@ export interface ControlArgs {
 export function parseControlArgs(command: ControlCommandName, argv: readonly string[]): ControlArgs {
   const amounts = command === 'scale' ? argv.filter((a) => /^[+-]\d+$/.test(a)) : [];
   const rest = argv.filter((a) => !amounts.includes(a));
+  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...(command === 'stop' ? { quick: { type: 'boolean' as const } } : {}) } as const;
   let parsed;
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...(command === 'stop' ? { quick: { type: 'boolean' } } : {}) },
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw parseError(err);
+    throw parseError(err, Object.keys(options));
   }
   const positionals = [...amounts, ...parsed.positionals];
   let amount: string | undefined;

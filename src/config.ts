@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cpuBudget, type CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSink } from './log.js';
+import { parseDuration, parseSize, type Duration, type Size } from './units.js';
 import { checkGroup, checkUmask, checkUser } from './users.js';
 
 // This module knows no worker model: the type of worker the hooks receive is a type parameter
@@ -63,12 +64,15 @@ export type WorkerClassCheck = (value: unknown) => WorkerClassValue;
 /**
  * Every option the arbiter understands, for workers of type `W` (what the hooks receive).
  * Apps use `ArbiterConfig<H>`, which is this with `W = WorkerClass<H>`.
- * All are optional; all durations are milliseconds.
+ * All are optional. Durations are milliseconds, or strings with a unit (`'30s'`, `'500ms'`, `'2m'`,
+ * `'1h'`: {@link Duration}); sizes are bytes, or strings such as `'512mb'` ({@link Size}).
  * Unknown names are rejected (`ARBITER_ERR_CONFIG`): a typo never passes silently.
  */
 export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   /**
-   * Where to listen: `host:port`, `:port` (all interfaces), `[::1]:port`, `unix:/path`, `fd://N`.
+   * Where to listen: `host:port`, `:port` (all interfaces), `[::1]:port`, `tcp://host:port`,
+   * `unix:/path`, `fd://N`. A host name is bound at every address it resolves to
+   * (`localhost:8000`: 127.0.0.1 and ::1 where both resolve), as gunicorn does.
    * Under systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`) the passed sockets are used instead.
    * @default '127.0.0.1:8000', or '0.0.0.0:$PORT' when PORT is set
    */
@@ -93,16 +97,16 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
   workerConnections?: number;
-  /** A worker silent this long (milliseconds) is aborted and replaced; 0 disables. @default 30000 */
-  timeout?: number;
-  /** How long (milliseconds) a graceful stop may take before SIGKILL. @default 30000 */
-  gracefulTimeout?: number;
+  /** A worker silent this long (milliseconds, or `'30s'`) is aborted and replaced; 0 disables. @default 30000 */
+  timeout?: Duration;
+  /** How long (milliseconds, or `'30s'`) a graceful stop may take before SIGKILL. @default 30000 */
+  gracefulTimeout?: Duration;
   /**
-   * How long (milliseconds) a new worker may take to report ready. During a reload, a new
-   * generation that misses it is abandoned and the old workers keep serving; otherwise the
+   * How long (milliseconds, or `'1m'`) a new worker may take to report ready. During a reload, a
+   * new generation that misses it is abandoned and the old workers keep serving; otherwise the
    * worker is aborted and replaced. 0 disables. @default 60000
    */
-  bootTimeout?: number;
+  bootTimeout?: Duration;
   /**
    * Warm spares: processes that have booted and loaded the app but do not accept. When a worker
    * dies, times out or retires, a spare takes its slot over at once (it only has to start
@@ -111,8 +115,8 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * Each costs a worker's memory. @default 0
    */
   spareWorkers?: number;
-  /** Idle keep-alive timeout (milliseconds) of `async`/`threaded` workers. @default 2000 */
-  keepAlive?: number;
+  /** Idle keep-alive timeout (milliseconds, or `'2s'`) of `async`/`threaded` workers. @default 2000 */
+  keepAlive?: Duration;
   /** Recycle a worker after this many requests; 0 = never. @default 0 */
   maxRequests?: number;
   /** Add `randint(0, maxRequestsJitter)` to `maxRequests` per worker. @default 0 */
@@ -135,13 +139,13 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   /** Minimum level of operator log lines. @default 'info' */
   logLevel?: LogLevel;
   /**
-   * Resident memory (RSS, bytes) above which a worker is recycled gracefully: a replacement
+   * Resident memory (RSS: bytes, or `'512mb'`) above which a worker is recycled gracefully: a replacement
    * starts first, then the worker drains (no failed request); one that keeps growing past 1.5×
    * while draining is killed. Checked by the worker's watchdog every heartbeat period.
    * 0 = off; otherwise at least 16 MiB. Exit reason `memory`.
    * @default 0
    */
-  maxWorkerMemory?: number;
+  maxWorkerMemory?: Size;
   /**
    * Restart budget (Erlang/OTP's intensity): more than this many unplanned worker deaths (crashes,
    * unexpected exits, timeouts) within `restartWindow` halts the master with status 5 after
@@ -149,8 +153,8 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 0
    */
   maxRestarts?: number;
-  /** The window (milliseconds) over which `maxRestarts` counts deaths. @default 60000 */
-  restartWindow?: number;
+  /** The window (milliseconds, or `'1m'`) over which `maxRestarts` counts deaths. @default 60000 */
+  restartWindow?: Duration;
   /**
    * Run the workers as this user: a name or a uid. The master keeps its own user and the sockets
    * it bound (start it as root). Names are looked up in /etc/passwd, then with `getent`.
@@ -191,14 +195,35 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   statusBind?: string | null;
 }
 
+/**
+ * The options that are durations: milliseconds, or strings with a unit ({@link Duration}). In a
+ * config file a bare number below 1000 for one of them is refused (see {@link bareMilliseconds}).
+ */
+export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
+
+/** The name of a duration option. */
+export type DurationOption = (typeof DURATION_OPTIONS)[number];
+
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | DurationOption | 'maxWorkerMemory' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
   /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
   workers: number;
+  /** Milliseconds, see {@link BaseConfig.timeout}. */
+  timeout: number;
+  /** Milliseconds, see {@link BaseConfig.gracefulTimeout}. */
+  gracefulTimeout: number;
+  /** Milliseconds, see {@link BaseConfig.bootTimeout}. */
+  bootTimeout: number;
+  /** Milliseconds, see {@link BaseConfig.keepAlive}. */
+  keepAlive: number;
+  /** Milliseconds, see {@link BaseConfig.restartWindow}. */
+  restartWindow: number;
+  /** Bytes, see {@link BaseConfig.maxWorkerMemory}. */
+  maxWorkerMemory: number;
   /** See {@link BaseConfig.pidfile}; `null` when none. */
   pidfile: string | null;
   /** See {@link BaseConfig.procName}; `null` when titles are left alone. */
@@ -267,10 +292,14 @@ function integer(name: string, value: unknown, min: number, unit = ''): number {
   return value;
 }
 
-/** Durations are capped at 2^31-1 ms because Node's timers cannot wait longer. */
+/**
+ * A duration: milliseconds, or a string with a unit (`'30s'`). Capped at 2^31-1 ms because Node's
+ * timers cannot wait longer.
+ */
 function duration(name: string, value: unknown): number {
-  const ms = integer(name, value, 0, 'milliseconds');
-  if (ms > 2_147_483_647) throw configError(name, 'at most 2147483647 (milliseconds)', value);
+  const ms = typeof value === 'string' ? parseDuration(value) : integer(name, value, 0, 'milliseconds');
+  if (ms === undefined) throw configError(name, 'a non-negative integer (milliseconds) or a duration with a unit such as "30s", "500ms", "2m" or "1h"', value);
+  if (ms > 2_147_483_647) throw configError(name, 'at most 2147483647 (milliseconds, about 24.8 days)', value);
   return ms;
 }
 
@@ -279,6 +308,15 @@ function positiveDuration(name: string, value: unknown): number {
   const ms = duration(name, value);
   if (ms === 0) throw configError(name, 'a positive integer (milliseconds)', value);
   return ms;
+}
+
+/** A size: bytes, or a string with a unit (`'512mb'`, 1024-based). */
+function size(name: string, value: unknown): number {
+  const bytes = typeof value === 'string' ? parseSize(value) : integer(name, value, 0, 'bytes');
+  if (bytes === undefined || bytes > Number.MAX_SAFE_INTEGER) {
+    throw configError(name, 'a non-negative integer (bytes) or a size with a unit such as "512mb", "1gb" or "64kb"', value);
+  }
+  return bytes;
 }
 
 /** Smallest non-zero `maxWorkerMemory`: below it the value is surely a unit mistake (megabytes for bytes). */
@@ -319,7 +357,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
     if (v === undefined) return [env.PORT !== undefined ? `0.0.0.0:${envInteger('PORT', env.PORT, 0)}` : '127.0.0.1:8000'];
     const list = typeof v === 'string' ? [v] : v;
     if (!Array.isArray(list) || list.length === 0 || !list.every((b) => typeof b === 'string' && b.length > 0)) {
-      throw configError('bind', 'an address string or a non-empty array of them ("host:port", ":port", "[::1]:port", "unix:/path", "fd://N")', v);
+      throw configError('bind', 'an address string or a non-empty array of them ("host:port", ":port", "[::1]:port", "tcp://host:port", "unix:/path", "fd://N")', v);
     }
     return [...list];
   },
@@ -362,7 +400,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   },
   maxWorkerMemory: (v) => {
     if (v === undefined) return DEFAULTS.maxWorkerMemory;
-    const bytes = integer('maxWorkerMemory', v, 0, 'bytes');
+    const bytes = size('maxWorkerMemory', v);
     if (bytes > 0 && bytes < MIN_WORKER_MEMORY) throw configError('maxWorkerMemory', `0 (off) or at least ${MIN_WORKER_MEMORY} (bytes, 16 MiB: a Node process uses more than that)`, v);
     return bytes;
   },
@@ -418,15 +456,16 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * Closest known option name, for "did you mean" hints: case, `_` and `-` are ignored
- * (`graceful_timeout` → `gracefulTimeout`), then up to one typo per four letters (`timout` →
- * `timeout`, `wrokers` → `workers`).
+ * The closest of `candidates` to `name`, for "did you mean" hints (option names here, the
+ * command's flags in cli/args.ts): case, `_` and `-` are ignored (`graceful_timeout` →
+ * `gracefulTimeout`), then up to one typo per four letters (`timout` → `timeout`, `wrokers` →
+ * `workers`). `undefined` when none is that close.
  */
-function suggest(name: string): string | undefined {
+export function closestName(name: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
   const wanted = norm(name);
   let best: { name: string; d: number } | undefined;
-  for (const k of KNOWN) {
+  for (const k of candidates) {
     const d = distance(wanted, norm(k));
     if (!best || d < best.d) best = { name: k, d };
   }
@@ -444,7 +483,7 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
   const given = input as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!Object.hasOwn(VALIDATORS, key)) {
-      const hint = suggest(key);
+      const hint = closestName(key, KNOWN);
       throw new ArbiterError(
         'ARBITER_ERR_CONFIG',
         `Unknown option \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; known options: ${KNOWN.join(', ')}`,
@@ -464,6 +503,21 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
   return config;
 }
 
+/**
+ * The duration options of a config file given as bare numbers from 1 to 999. A config file takes
+ * milliseconds, as the API does, so `{"timeout": 30}` would be 30 ms where a gunicorn user means
+ * 30 seconds: the command refuses these (a unit says what is meant: `"30s"`, `"500ms"`). 0 is not
+ * ambiguous and stays allowed. The library itself takes bare numbers as milliseconds.
+ */
+export function bareMilliseconds(config: unknown): { option: DurationOption; value: number }[] {
+  if (typeof config !== 'object' || config === null) return [];
+  const given = config as Record<string, unknown>;
+  return DURATION_OPTIONS.flatMap((option) => {
+    const value = given[option];
+    return typeof value === 'number' && value > 0 && value < 1000 ? [{ option, value }] : [];
+  });
+}
+
 /** How `workers: 'auto'` was resolved, per resolved config (for the master's log line). */
 const AUTO_WORKERS = new WeakMap<object, CpuBudget>();
 
@@ -472,19 +526,24 @@ export function autoWorkers(config: object): CpuBudget | undefined {
   return AUTO_WORKERS.get(config);
 }
 
-/** A parsed `bind` entry. */
+/**
+ * A parsed `bind` entry. A TCP `host` is an IP address or a host name, which the master resolves
+ * when it binds: every address the name resolves to is bound (`localhost`: 127.0.0.1 and ::1 where
+ * both resolve), as gunicorn does.
+ */
 export type BindAddress =
   | { kind: 'tcp'; host: string; port: number; family: 4 | 6; spec: string }
   | { kind: 'unix'; path: string; spec: string }
   | { kind: 'fd'; fd: number; spec: string };
 
 /**
- * Parses one `bind` string.
+ * Parses one `bind` string: `host:port` (also `tcp://host:port`, as gunicorn), `:port`,
+ * `[::1]:port`, `unix:/path`, `fd://N`.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` when it is not one of the accepted forms.
  */
 export function parseBind(spec: string): BindAddress {
   const bad = () =>
-    configError('bind', 'an address of the form "host:port", ":port", "[::1]:port", "unix:/path" or "fd://N" (port 0-65535)', spec);
+    configError('bind', 'an address of the form "host:port", ":port", "[::1]:port", "tcp://host:port", "unix:/path" or "fd://N" (port 0-65535)', spec);
   if (spec.startsWith('unix:')) {
     const path = spec.slice(5);
     if (!path) throw bad();
@@ -495,21 +554,21 @@ export function parseBind(spec: string): BindAddress {
     if (!Number.isSafeInteger(fd)) throw bad();
     return { kind: 'fd', fd, spec };
   }
+  const address = spec.startsWith('tcp://') ? spec.slice('tcp://'.length) : spec;
   let host: string;
   let portText: string;
-  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(spec);
+  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(address);
   if (v6) {
     host = v6[1]!;
     portText = v6[2]!;
   } else {
-    const i = spec.lastIndexOf(':');
+    const i = address.lastIndexOf(':');
     if (i < 0) throw bad();
-    host = spec.slice(0, i) || '0.0.0.0';
-    portText = spec.slice(i + 1);
-    if (host.includes(':')) throw bad();
+    host = address.slice(0, i) || '0.0.0.0';
+    portText = address.slice(i + 1);
+    if (host.includes(':') || host.includes('/')) throw bad();
   }
   const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) throw bad();
-  if (host === 'localhost') host = '127.0.0.1';
   return { kind: 'tcp', host, port, family: v6 ? 6 : 4, spec };
 }

@@ -16,6 +16,7 @@ export {
   type WorkerClassValue,
   type WorkerHooks,
 } from './config.js';
+export type { Duration, DurationUnit, Size, SizeUnit } from './units.js';
 export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
 export type { ArbiterEvents, ExitReason, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
 export { WorkerClass, type AcceptBalance, type BalanceSeat, type InheritedSockets, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';

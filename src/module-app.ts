@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -25,11 +25,48 @@ export interface ModuleSpecifier {
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
+/** What a module name without its extension is tried with, in order (Node's `require` tries `.js` first too). */
+const EXTENSIONS = ['.js', '.mjs', '.cjs'] as const;
+
+/** A module path that names its file completely: tried as it is, nothing added. */
+const HAS_EXTENSION = /\.[cm]?[jt]sx?$/;
+
+function isFile(p: string): boolean {
+  return statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/** A directory's package.json `main`, if it has one. */
+function packageMain(dir: string): string | undefined {
+  try {
+    const main = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { main?: unknown }).main;
+    return typeof main === 'string' && main ? path.resolve(dir, main) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Parses and resolves `<module>[:export]` (`app.mjs`, `./dist/server.js:app`, `my-package:handler`)
- * against `cwd`: a path to a file (`.js`, `.mjs`, `.cjs`; `.ts` with a TS loader), else a package
- * name resolved from `cwd`. Checks that the file exists but does not load it.
- * @throws {@link ArbiterError} `ARBITER_ERR_APP` when there is no such module.
+ * The files a module path may be, in the order Node's `require` tries them: the path itself,
+ * with `.js`, `.mjs`, `.cjs`; as a directory, its package.json `main` (itself, with an
+ * extension, or its index), then `index.js`, `index.mjs`, `index.cjs`. A path with an extension
+ * is only itself.
+ */
+function fileCandidates(abs: string): string[] {
+  if (HAS_EXTENSION.test(abs)) return [abs];
+  const withExtensions = (p: string): string[] => [p, ...EXTENSIONS.map((e) => p + e)];
+  const index = (dir: string): string[] => EXTENSIONS.map((e) => path.join(dir, `index${e}`));
+  const main = statSync(abs, { throwIfNoEntry: false })?.isDirectory() ? packageMain(abs) : undefined;
+  return [...withExtensions(abs), ...(main ? [...withExtensions(main), ...index(main)] : []), ...index(abs)];
+}
+
+/**
+ * Parses and resolves `<module>[:export]` (`app`, `app.mjs`, `./dist/server.js:app`,
+ * `my-package:handler`) against `cwd` as Node would: a path to a file (`.js`, `.mjs`, `.cjs`; `.ts`
+ * with a TS loader); a name without its extension (`app` → `app.js`, `app.mjs`, `app.cjs`); a
+ * directory (its package.json `main`, else `app/index.js`, `index.mjs`, `index.cjs`); else a package
+ * name resolved from `cwd`. A file in `cwd` wins over a package of the same name. Checks that the
+ * file exists but does not load it.
+ * @throws {@link ArbiterError} `ARBITER_ERR_APP` when there is no such module, naming what was tried.
  */
 export function resolveModuleSpecifier(specifier: string, cwd = process.cwd()): ModuleSpecifier {
   let request = specifier;
@@ -41,8 +78,10 @@ export function resolveModuleSpecifier(specifier: string, cwd = process.cwd()): 
   }
   if (!request) throw new ArbiterError('ARBITER_ERR_APP', `Expected an app module as <module>[:export], got ${JSON.stringify(specifier)}`);
   const asPath = path.resolve(cwd, request);
-  if (existsSync(asPath)) return { file: asPath, exportName };
-  const isPath = request.startsWith('.') || path.isAbsolute(request) || /\.[cm]?[jt]s$/.test(request);
+  const candidates = fileCandidates(asPath);
+  const file = candidates.find(isFile);
+  if (file) return { file, exportName };
+  const isPath = request.startsWith('.') || path.isAbsolute(request) || HAS_EXTENSION.test(request);
   if (!isPath) {
     try {
       return { file: createRequire(path.join(cwd, 'noop.js')).resolve(request), exportName };
@@ -50,7 +89,11 @@ export function resolveModuleSpecifier(specifier: string, cwd = process.cwd()): 
       // reported below
     }
   }
-  throw new ArbiterError('ARBITER_ERR_APP', `Cannot find the app module ${JSON.stringify(request)} (looked for ${asPath})`);
+  const tried = candidates.map((c, i) => (i === 0 ? c : path.relative(cwd, c))).join(', ');
+  throw new ArbiterError(
+    'ARBITER_ERR_APP',
+    `Cannot find the app module ${JSON.stringify(request)} (looked for ${tried}${isPath ? '' : ` and for a package ${JSON.stringify(request)}`})`,
+  );
 }
 
 const EXPECTED =

@@ -3,7 +3,9 @@
 // other masters run on this machine at the same time.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -315,12 +317,12 @@ test('bad flags and values: one line naming the flag, exit 1, nothing left behin
     [['--keep-alive=-1', APP], /^arbiter: Expected `--keep-alive` to be a duration/],
     [['--threads', 'two', APP], /^arbiter: --threads two: Expected `threads` to be a positive integer, got "two" \(string\)$/],
     [['--max-requests', '-1', APP], /^arbiter: --max-requests -1: Expected `maxRequests` to be a non-negative integer, got -1 \(number\)$/],
-    [['-k', 'gevent', APP], /^arbiter: -k\/--worker-class gevent: Expected `workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "gevent" \(string\)$/],
+    [['-k', 'nope', APP], /^arbiter: -k\/--worker-class nope: Expected `workerClass` to be "async", "sync", "threaded" or a WorkerClass subclass, got "nope" \(string\)$/],
     [['-b', 'nowhere', APP], /^arbiter: -b\/--bind nowhere: Expected `bind` to be an address/],
     [['--log-level', 'loud', APP], /^arbiter: --log-level loud: Expected `logLevel` to be one of/],
     [['-e', 'NOEQUALS', APP], /^arbiter: Expected `-e\/--env` to be KEY=VALUE, got "NOEQUALS" \(string\)$/],
     [['-c', 'missing.json', APP], /^arbiter: cannot read the config file missing.json: no such file \(see arbiter --help\)$/],
-    [['-c', fixture('cli/bad-config.json'), APP], /bad-config.json: Unknown option `wrokers`/],
+    [['-c', fixture('cli/bad-config.json'), APP], /^arbiter: config file .*bad-config.json: Unknown option `wrokers` \(did you mean `workers`\?\)/],
     [['-c', fixture('cli/config-needs-package.mjs'), APP], /^arbiter: cannot read the config file .*config-needs-package.mjs: Cannot find package 'no-such-package-xyz'/],
     [[APP, 'extra'], /^arbiter: unexpected argument "extra": one app module only \(see arbiter --help\)$/],
     [[], /^arbiter: missing the app module/],
@@ -379,9 +381,11 @@ test('durations and sizes: -t 30 is 30000 ms, units, -c with overriding flags, -
   assert.equal(auto.code, 0, auto.stderr);
   assert.ok(Number.isInteger(JSON.parse(auto.stdout).workers) && JSON.parse(auto.stdout).workers >= 1);
 
-  const { parseSize, parseDuration } = await import('../dist/esm/cli/args.js');
-  assert.deepEqual(['512mb', '1gb', '64k', '100', '1.5GB', 'x'].map(parseSize), [512 * 2 ** 20, 2 ** 30, 65536, 100, 1.5 * 2 ** 30, undefined]);
-  assert.deepEqual(['30', '30s', '500ms', '2m', '1.5', '1h', '-1', '5x'].map(parseDuration), [30000, 30000, 500, 120000, 1500, 3600000, undefined, undefined]);
+  // one parser for flags, config files and the library (src/units.ts); a flag's bare number is seconds / bytes
+  const { parseSize, parseDuration } = await import('../dist/esm/units.js');
+  assert.deepEqual(['512mb', '1gb', '64k', '100', '1.5GB', 'x'].map((v) => parseSize(v, 'b')), [512 * 2 ** 20, 2 ** 30, 65536, 100, 1.5 * 2 ** 30, undefined]);
+  assert.deepEqual(['30', '30s', '500ms', '2m', '1.5', '1h', '-1', '5x'].map((v) => parseDuration(v, 's')), [30000, 30000, 500, 120000, 1500, 3600000, undefined, undefined]);
+  assert.deepEqual(['30', '30s', '100'].map((v) => [parseDuration(v), parseSize(v)]), [[undefined, undefined], [30000, undefined], [undefined, undefined]], 'without a bare unit, a unit is required');
 });
 
 test('a -c config: the master uses it, and HUP (arbiter reload) re-reads it', async (t) => {
@@ -448,7 +452,7 @@ test('--check-config exits even when the app module keeps its event loop alive (
 });
 
 test('--help and docs/cli.md list every flag; --version prints the version', async () => {
-  const { OPTION_FLAGS } = await import('../dist/esm/cli/args.js');
+  const { OPTION_FLAGS, GUNICORN_ONLY } = await import('../dist/esm/cli/args.js');
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
@@ -462,6 +466,7 @@ test('--help and docs/cli.md list every flag; --version prints the version', asy
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
     assert.ok(doc.includes(`\`--${name} `) || doc.includes(`--${name} ${flag.value}`), `--${name} in docs/cli.md`);
   }
+  for (const name of Object.keys(GUNICORN_ONLY)) assert.ok(doc.includes(`\`--${name}\``), `gunicorn's --${name} in docs/cli.md's table of flags arbiter does not have`);
   const version = await cli(['-v']);
   assert.equal(version.stdout, `arbiter ${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
 });
@@ -472,4 +477,221 @@ test('status tables: human units', async () => {
   assert.deepEqual([512, 48.2 * 2 ** 20, 1.5 * 2 ** 30, null].map(formatBytes), ['512 B', '48.2 MB', '1.5 GB', '-']);
   assert.deepEqual([0.44, 101, null].map(formatPercent), ['0.4%', '101.0%', '-']);
   assert.equal(table(['A', 'BB'], [['1', 'x'], ['100', 'yy']], new Set([0])), '  A  BB\n  1  x\n100  yy');
+});
+
+test('gunicorn habits: a misspelled flag gets "did you mean"; a gunicorn flag arbiter lacks says why and what instead; exit 1, one line, nothing left behind', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const gunicorns = "is gunicorn's: ";
+  const cases = [
+    [['--wokers', '2', APP], /^arbiter: unknown option --wokers \(did you mean --workers\?\)$/],
+    [['--wokers=2', APP], /^arbiter: unknown option --wokers \(did you mean --workers\?\)$/],
+    [['--graceful_timeout', '5', APP], /^arbiter: unknown option --graceful_timeout \(did you mean --graceful-timeout\?\)$/],
+    [['--max-request', '5', APP], /^arbiter: unknown option --max-request \(did you mean --max-requests\?\)$/],
+    [['--chek-config', APP], /^arbiter: unknown option --chek-config \(did you mean --check-config\?\)$/],
+    [['status', '--jsn'], /^arbiter: unknown option --jsn \(did you mean --json\?\)$/],
+    [['--preload', APP], new RegExp(`^arbiter: --preload ${gunicorns}arbiter's workers are spawned, not forked, so each loads the app itself .*no fork\\(\\) copy-on-write.*--spare-workers N$`)],
+    [['-D', APP], new RegExp(`^arbiter: -D/--daemon ${gunicorns}arbiter stays in the foreground: run it under systemd, .*\\(docs/deploy.md\\)$`)],
+    [['--daemon', APP], /^arbiter: --daemon is gunicorn's: arbiter stays in the foreground/],
+    [['--worker-tmp-dir', '/dev/shm', APP], /^arbiter: --worker-tmp-dir is gunicorn's: not needed: a worker's heartbeat is a shared-memory counter that a watchdog thread checks/],
+    [['--reload', APP], /^arbiter: --reload is gunicorn's: not in arbiter yet \(planned: SPEC §14\); meanwhile run `arbiter reload` \(HUP\)/],
+    [['--certfile', 'c.pem', '--keyfile', 'k.pem', APP], /^arbiter: --certfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\): terminate TLS in front of it/],
+    [['--keyfile=k.pem', APP], /^arbiter: --keyfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\)/],
+    [['--access-logfile', '-', APP], /^arbiter: --access-logfile is gunicorn's: arbiter writes no access log yet \(planned: SPEC §14\): log requests in the app/],
+    [['--error-logfile', 'e.log', APP], /^arbiter: --error-logfile is gunicorn's: arbiter logs to stderr: redirect it/],
+    [['--chdir', '/srv/app', APP], /^arbiter: --chdir is gunicorn's: arbiter finds the module and the -c file from the current directory: cd there first/],
+    [['--paste', 'development.ini'], /^arbiter: --paste is gunicorn's: PasteDeploy is Python's: name the JS module and its export instead/],
+    [['--statsd-host', 'localhost:8125', APP], /^arbiter: --statsd-host is gunicorn's: arbiter has no StatsD: the master serves Prometheus metrics at \/metrics of --status-bind ADDRESS$/],
+    [['-k', 'gevent', APP], /^arbiter: -k\/--worker-class gevent: gevent is a Python worker that gives Python an event loop; a Node worker has one already: -k async \(the default\) serves many connections per worker\. arbiter's models: async \(the default\), sync \(one request at a time, gunicorn's default\), threaded$/],
+    [['-k', 'eventlet', APP], /^arbiter: -k\/--worker-class eventlet: eventlet is a Python worker .*-k async/],
+    [['--worker-class', 'uvicorn.workers.UvicornWorker', APP], /^arbiter: -k\/--worker-class uvicorn.workers.UvicornWorker: .*-k async \(the default\)/],
+    [['-k', 'gthread', APP], /^arbiter: -k\/--worker-class gthread: gthread is gunicorn's threaded worker: use -k threaded --threads N/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => cli(args, { env })));
+  results.forEach((r, i) => {
+    const [args, pattern] = cases[i];
+    assert.equal(r.code, 1, `arbiter ${args.join(' ')} exits 1`);
+    assert.equal(r.stdout, '', `arbiter ${args.join(' ')} prints nothing on stdout`);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, `one line for arbiter ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trimEnd(), pattern, `arbiter ${args.join(' ')}`);
+  });
+  assert.ok(!existsSync(join(env.XDG_RUNTIME_DIR, 'arbiter')) || readdirSync(join(env.XDG_RUNTIME_DIR, 'arbiter')).length === 0, 'no control socket left');
+  // -m/--umask is gunicorn's and arbiter's
+  const umask = await cli(['-m', '027', '--print-config']);
+  assert.equal(umask.code, 0, umask.stderr);
+  assert.equal(JSON.parse(umask.stdout).umask, 0o27);
+});
+
+test('config files take milliseconds or unit strings; a bare duration below 1000 is refused, naming the option and how to write seconds', async (t) => {
+  const dir = runtimeDir(t);
+  const file = (name, text) => {
+    writeFileSync(join(dir, name), text);
+    return name;
+  };
+  const print = async (args) => {
+    const r = await cli([...args, '--print-config'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const g = file('g.json', '{ "timeout": 30 }');
+  for (const args of [['-c', g, '--print-config'], ['-c', g, '--check-config', APP], ['-c', g, APP]]) {
+    const r = await cli(args, { cwd: dir });
+    assert.equal(r.code, 1, `arbiter ${args.join(' ')}`);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, 'arbiter: config file g.json: timeout = 30 would be 30 ms (config files take milliseconds); write "30s" for 30 seconds, or 30000 ("30ms" if you do mean milliseconds)\n');
+  }
+  // a JS file's named exports too, for every duration option; 0 (off, at once) is not ambiguous
+  const js = file('ka.mjs', 'export const timeout = 0;\nexport const keepAlive = 5;\n');
+  const r = await cli(['-c', js, '--check-config', APP], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^arbiter: config file ka\.mjs: keepAlive = 5 would be 5 ms \(config files take milliseconds\); write "5s" for 5 seconds, or 5000/);
+  for (const option of ['gracefulTimeout', 'bootTimeout', 'restartWindow']) {
+    const bad = await cli(['-c', file(`${option}.json`, JSON.stringify({ [option]: 1 })), '--print-config'], { cwd: dir });
+    assert.match(bad.stderr, new RegExp(`^arbiter: config file ${option}.json: ${option} = 1 would be 1 ms \\(config files take milliseconds\\); write "1s" for 1 second, or 1000 `));
+  }
+
+  const units = await print(['-c', file('u.json', JSON.stringify({ timeout: '30s', gracefulTimeout: '500ms', bootTimeout: '2m', keepAlive: 5000, restartWindow: '1h', maxWorkerMemory: '512mb' }))]);
+  assert.deepEqual(
+    [units.timeout, units.gracefulTimeout, units.bootTimeout, units.keepAlive, units.restartWindow, units.maxWorkerMemory],
+    [30_000, 500, 120_000, 5000, 3_600_000, 512 * 2 ** 20],
+    '--print-config prints milliseconds and bytes',
+  );
+  assert.equal((await print(['-c', file('zero.json', '{ "timeout": 0, "bootTimeout": 0 }')])).timeout, 0);
+  const ok = await cli(['-c', 'u.json', '--check-config', APP], { cwd: dir });
+  assert.equal(ok.code, 0, ok.stderr);
+  const badUnit = await cli(['-c', file('bad-unit.json', '{ "timeout": "30 seconds" }'), '--print-config'], { cwd: dir });
+  assert.equal(badUnit.code, 1);
+  assert.match(badUnit.stderr, /^arbiter: config file bad-unit.json: Expected `timeout` to be a non-negative integer \(milliseconds\) or a duration with a unit such as "30s", "500ms", "2m" or "1h", got "30 seconds" \(string\)\n$/);
+});
+
+test('arbiter app resolves the module as Node would: app.js, app.mjs, app.cjs, app/index.js, a directory\'s main; app:export; packages as before', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const dir = runtimeDir(t); // no package.json above it: .js is CommonJS here
+  const write = (name, text) => {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  };
+  const cjs = (body) => `module.exports = (req, res) => res.end(${JSON.stringify(body)});\n`;
+  write('web.js', cjs('web.js'));
+  write('web.mjs', 'export default (req, res) => res.end("web.mjs");\n'); // .js comes first, as with require
+  write('esm.mjs', 'export default (req, res) => res.end("esm.mjs");\nexport const server = (req, res) => res.end("esm.mjs:server");\n');
+  write('legacy.cjs', cjs('legacy.cjs'));
+  write('site/index.js', cjs('site/index.js'));
+  write('site2/index.mjs', 'export const server = (req, res) => res.end("site2/index.mjs:server");\n');
+  write('pkgdir/package.json', '{ "main": "lib/server" }');
+  write('pkgdir/lib/server.js', cjs('pkgdir main'));
+  write('node_modules/hello-pkg/package.json', '{ "name": "hello-pkg", "main": "main.js" }');
+  write('node_modules/hello-pkg/main.js', cjs('hello-pkg'));
+  write('empty/README', '');
+
+  const cases = [
+    ['web', 'web.js'],
+    ['esm', 'esm.mjs'],
+    ['esm:server', 'esm.mjs:server'],
+    ['legacy', 'legacy.cjs'],
+    ['site', 'site/index.js'],
+    ['./site2:server', 'site2/index.mjs:server'],
+    ['pkgdir', 'pkgdir main'],
+    ['hello-pkg', 'hello-pkg'],
+  ];
+  await Promise.all(
+    cases.map(async ([spec, body]) => {
+      const port = await freePort();
+      const m = Master.start(t, null, {}, { command: process.execPath, args: [BIN, '-w', '1', '-b', `127.0.0.1:${port}`, spec], env, cwd: dir });
+      const res = await waitFor(() => request(port, '/').catch(() => undefined), () => `arbiter ${spec} serving\n${m.stderr}`, 30_000);
+      assert.equal(res.body, body, `arbiter ${spec}`);
+      m.signal('SIGTERM');
+      assert.equal((await m.exited).code, 0);
+    }),
+  );
+
+  for (const [spec, pattern] of [
+    ['nope', /^arbiter: Cannot find the app module "nope" \(looked for \/.*\/nope, nope\.js, nope\.mjs, nope\.cjs, nope\/index\.js, nope\/index\.mjs, nope\/index\.cjs and for a package "nope"\); nor is it a command/],
+    ['empty', /^arbiter: Cannot find the app module "empty" \(looked for .*empty\/index\.cjs and for a package "empty"\)/],
+    ['./nope:server', /^arbiter: Cannot find the app module "\.\/nope" \(looked for \/.*\/nope, nope\.js, .*nope\/index\.cjs\)\n$/],
+    ['esm:nope', /^arbiter: The app module esm\.mjs has no export `nope` \(it exports: default, server\)/],
+  ]) {
+    const r = await cli(['--check-config', spec], { cwd: dir });
+    assert.equal(r.code, 1, `arbiter --check-config ${spec}`);
+    assert.match(r.stderr, pattern);
+  }
+});
+
+/** A GET to `host` (an IP address, v4 or v6) and `port`: the body. */
+function get(host, port) {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/** Whether this machine can bind ::1 (IPv6 may be disabled, e.g. in a container). */
+async function hasIPv6Loopback() {
+  const s = net.createServer();
+  const ok = await new Promise((resolve) => s.once('error', () => resolve(false)).listen(0, '::1', () => resolve(true)));
+  if (ok) await new Promise((r) => s.close(r));
+  return ok;
+}
+
+const urlOf = (address, port) => (address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`);
+
+test('-b localhost:PORT binds every address localhost resolves to; -b tcp://host:port is host:port', async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const port = await freePort();
+  const addresses = [...new Set((await lookup('localhost', { all: true })).map((a) => a.address))];
+  const m = serve(t, ['-w', '1', '-b', `localhost:${port}`, APP], env);
+  await m.until(1);
+  const listening = [...m.stderr.matchAll(/Listening at: (\S+)/g)].map((x) => x[1]);
+  assert.deepEqual(listening, addresses.map((a) => urlOf(a, port)), m.stderr);
+  assert.deepEqual((await json(['status'], env)).binds, addresses.map((a) => urlOf(a, port)));
+  assert.equal(await get('127.0.0.1', port), 'hello v1');
+  await t.test('::1 answers too', { skip: !addresses.includes('::1') && `localhost does not resolve to ::1 on this machine (${addresses.join(', ')}); the dual-stack test below covers two addresses` }, async () => {
+    assert.equal(await get('::1', port), 'hello v1');
+  });
+
+  const tport = await freePort();
+  const tm = serve(t, ['-w', '1', '-b', `tcp://127.0.0.1:${tport}`, APP], { XDG_RUNTIME_DIR: runtimeDir(t) });
+  await tm.until(1);
+  assert.match(tm.stderr, new RegExp(`Listening at: http://127\\.0\\.0\\.1:${tport} \\(${tm.pid}\\)`));
+  assert.equal(await get('127.0.0.1', tport), 'hello v1');
+});
+
+test('a host name that resolves to 127.0.0.1 and ::1: both bound and listed, both kept across reload and USR2', { skip: !(await hasIPv6Loopback()) && 'cannot bind ::1 on this machine' }, async (t) => {
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t), NODE_OPTIONS: `--require ${fixture('cli/dual-stack-name.cjs')}` };
+  const port = await freePort();
+  const urls = [`http://127.0.0.1:${port}`, `http://[::1]:${port}`];
+  const m = serve(t, ['-w', '1', '-b', `dual.arbiter.test:${port}`, APP], env);
+  await m.until(1);
+  assert.deepEqual([...m.stderr.matchAll(/Listening at: (\S+)/g)].map((x) => x[1]), urls);
+  assert.deepEqual((await json(['ls'], env))[0].binds, urls);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+
+  // reload keeps both listeners (one bind spec, two sockets)
+  const r = await cli(['reload'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await json(['status'], env)).binds, urls);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+
+  // USR2 hands both sockets to the new master, which serves on both once the old one is gone
+  assert.equal((await cli(['upgrade'], { env })).code, 0);
+  const next = await m.newMaster();
+  await waitFor(async () => (await json(['ls'], env)).length === 2, 'two masters');
+  assert.deepEqual((await json(['status', String(next)], env)).binds, urls);
+  m.signal('SIGTERM');
+  await m.exited;
+  await waitFor(async () => (await json(['ls'], env)).map((x) => x.pid).join() === String(next), 'the new master alone');
+  assert.deepEqual(await Promise.all([get('127.0.0.1', port), get('::1', port)]), ['hello v1', 'hello v1']);
+  assert.equal((await cli(['stop'], { env })).code, 0);
+  await waitFor(() => !isAlive(next), 'the new master to exit');
+
+  // port 0: every address gets the port the first one got
+  const zero = serve(t, ['-w', '1', '-b', 'dual.arbiter.test:0', APP], { ...env, XDG_RUNTIME_DIR: runtimeDir(t) });
+  await zero.until(1);
+  const ports = [...zero.stderr.matchAll(/Listening at: http:\/\/(?:127\.0\.0\.1|\[::1\]):(\d+)/g)].map((x) => Number(x[1]));
+  assert.equal(ports.length, 2, zero.stderr);
+  assert.equal(ports[0], ports[1]);
+  assert.deepEqual(await Promise.all([get('127.0.0.1', ports[0]), get('::1', ports[0])]), ['hello v1', 'hello v1']);
 });

@@ -69,7 +69,7 @@ test('the caller’s object is never mutated', () => {
 });
 
 test('bad values name the option, the value and the expectation', () => {
-  rejects({ timeout: 'abc' }, /^Expected `timeout` to be a non-negative integer \(milliseconds\), got "abc" \(string\)$/);
+  rejects({ timeout: 'abc' }, /^Expected `timeout` to be a non-negative integer \(milliseconds\) or a duration with a unit such as "30s", "500ms", "2m" or "1h", got "abc" \(string\)$/);
   rejects({ workers: 0 }, /`workers` to be a positive integer or "auto", got 0 \(number\)/);
   rejects({ workers: 1.5 }, /`workers`.*1\.5/);
   rejects({ workers: -1 }, /`workers`.*-1/);
@@ -106,9 +106,32 @@ test('a misspelled option gets a "did you mean" from edit distance', () => {
   rejects({ xyz: 1 }, /^Unknown option `xyz`; known options: /); // nothing close: no guess
 });
 
+test('durations and sizes: milliseconds and bytes, or strings with a unit; resolved to numbers', () => {
+  const c = make({ timeout: '2s', gracefulTimeout: '500ms', bootTimeout: '2m', keepAlive: '1.5s', restartWindow: '1h', maxWorkerMemory: '512mb' }).config;
+  assert.deepEqual(
+    [c.timeout, c.gracefulTimeout, c.bootTimeout, c.keepAlive, c.restartWindow, c.maxWorkerMemory],
+    [2000, 500, 120_000, 1500, 3_600_000, 512 * 2 ** 20],
+  );
+  assert.equal(new Arbiter({ config: { timeout: '2s' }, load }).config.timeout, 2000);
+  // sizes: 1024-based, any case (as the command's --max-worker-memory)
+  assert.deepEqual(['1gb', '1GB', '64mb', '16384kb', '1g'].map((v) => make({ maxWorkerMemory: v }).config.maxWorkerMemory), [2 ** 30, 2 ** 30, 2 ** 26, 2 ** 24, 2 ** 30]);
+  // bare numbers stay milliseconds in the library, even small ones (only config files refuse them)
+  assert.deepEqual([make({ timeout: 30 }).config.timeout, make({ keepAlive: 500 }).config.keepAlive, make({ timeout: 0 }).config.timeout], [30, 500, 0]);
+  rejects({ timeout: '30' }, /^Expected `timeout` to be a non-negative integer \(milliseconds\) or a duration with a unit such as "30s".*got "30" \(string\)$/);
+  rejects({ timeout: '30 seconds' }, /`timeout`.*got "30 seconds"/);
+  rejects({ timeout: '-1s' }, /`timeout`.*got "-1s"/);
+  rejects({ timeout: '30S' }, /`timeout`.*got "30S"/); // duration units are lower case: M would be ambiguous
+  rejects({ keepAlive: '25d' }, /`keepAlive`.*"25d"/);
+  rejects({ timeout: '600h' }, /^Expected `timeout` to be at most 2147483647 \(milliseconds, about 24\.8 days\), got "600h" \(string\)$/);
+  rejects({ restartWindow: '0s' }, /`restartWindow` to be a positive integer \(milliseconds\), got "0s"/);
+  rejects({ maxWorkerMemory: '512' }, /^Expected `maxWorkerMemory` to be a non-negative integer \(bytes\) or a size with a unit such as "512mb", "1gb" or "64kb", got "512" \(string\)$/);
+  rejects({ maxWorkerMemory: '512 megs' }, /`maxWorkerMemory`.*"512 megs"/);
+  rejects({ maxWorkerMemory: '1kb' }, /`maxWorkerMemory` to be 0 \(off\) or at least 16777216 .*got "1kb" \(string\)/);
+});
+
 test('bind forms', () => {
-  assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0'] }).config.bind.length, 6);
-  for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '']) {
+  assert.deepEqual(make({ bind: ['127.0.0.1:80', ':81', '[::1]:82', 'unix:/tmp/x.sock', 'fd://3', 'localhost:0', 'tcp://127.0.0.1:83', 'tcp://[::1]:84', 'tcp://:85'] }).config.bind.length, 9);
+  for (const bad of ['127.0.0.1', '127.0.0.1:http', '1.2.3.4:70000', 'unix:', 'fd://x', '::1:80', '', 'tcp://', 'tcp://127.0.0.1', 'http://127.0.0.1:80', 'tcp://unix:/x']) {
     rejects({ bind: bad }, /`bind`/);
   }
 });

@@ -250,7 +250,7 @@ test('bad input: every bad value exits 1 with a clear message and leaves no proc
     [{ maxWorkerMemory: -1 }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\), got -1 \(number\)/],
     [{ maxWorkerMemory: 1.5e8 + 0.5 }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\), got 150000000\.5 \(number\)/],
     [{ maxWorkerMemory: 512 }, /Expected `maxWorkerMemory` to be 0 \(off\) or at least 16777216 \(bytes, 16 MiB.*got 512 \(number\)/],
-    [{ maxWorkerMemory: '512mb' }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\), got "512mb" \(string\)/],
+    [{ maxWorkerMemory: '512 megs' }, /Expected `maxWorkerMemory` to be a non-negative integer \(bytes\) or a size with a unit such as "512mb", "1gb" or "64kb", got "512 megs" \(string\)/],
     [{ maxRestarts: -1 }, /Expected `maxRestarts` to be a non-negative integer \(unplanned worker deaths; 0 = no budget\), got -1 \(number\)/],
     [{ maxRestarts: 'three' }, /Expected `maxRestarts` to be a non-negative integer .*got "three" \(string\)/],
     [{ maxRestarts: 3, restartWindow: 0 }, /Expected `restartWindow` to be a positive integer \(milliseconds\), got 0 \(number\)/],

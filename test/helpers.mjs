@@ -129,15 +129,16 @@ export class Master {
   }
 
   /**
-   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG (as user and group `uid`
-   * when given: see {@link worldReadableCopy} for what that user can load).
-   * `t` (the test context) gets an after-hook that kills every pid this master ever had.
+   * Starts `node <fixture>` (or `command` with `args`, in `cwd`) with `config` (JSON) in
+   * ARBITER_TEST_CONFIG (as user and group `uid` when given: see {@link worldReadableCopy} for what
+   * that user can load). `t` (the test context) gets an after-hook that kills every pid this master ever had.
    */
-  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command, uid } = {}) {
+  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command, uid, cwd } = {}) {
     const child = spawn(command ?? process.execPath, command ? args : [fixture(name), ...args], {
       env: { ...process.env, ARBITER_TEST_CONFIG: JSON.stringify(config), ...env },
       stdio: ['ignore', 'pipe', 'pipe', ...stdio],
       ...(uid === undefined ? {} : { uid, gid: uid, cwd: '/' }),
+      ...(cwd ? { cwd } : {}),
     });
     const m = new Master(child);
     started.add(m);

@@ -3,10 +3,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ArbiterConfig } from '../application.js';
-import { resolveConfig } from '../config.js';
+import { bareMilliseconds, closestName, resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
 import { importModule } from '../import.js';
 import { checkWorkerClass } from '../models/registry.js';
+import { parseDuration, parseSize } from '../units.js';
 
 /** How a flag's text becomes an option value. */
 type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
@@ -31,7 +32,7 @@ export interface OptionFlag {
 
 /** The flags that set config options, gunicorn's names (SPEC §9). One table drives parsing and help. */
 export const OPTION_FLAGS: Readonly<Record<string, OptionFlag>> = {
-  bind: { short: 'b', key: 'bind', kind: 'list', value: 'ADDRESS', section: 'Serving', gunicorn: '-b/--bind', help: 'listen on host:port, :port, [::1]:port, unix:/path or fd://N; repeatable [127.0.0.1:8000, or 0.0.0.0:$PORT]' },
+  bind: { short: 'b', key: 'bind', kind: 'list', value: 'ADDRESS', section: 'Serving', gunicorn: '-b/--bind', help: 'listen on host:port (every address of a host name), :port, [::1]:port, tcp://host:port, unix:/path or fd://N; repeatable [127.0.0.1:8000, or 0.0.0.0:$PORT]' },
   backlog: { key: 'backlog', kind: 'int', value: 'N', section: 'Serving', gunicorn: '--backlog', help: 'listen backlog [2048]' },
   workers: { short: 'w', key: 'workers', kind: 'workers', value: 'N|auto', section: 'Workers', gunicorn: '-w/--workers', help: 'worker processes; auto = one per CPU the process may use [$WEB_CONCURRENCY or 1]' },
   'worker-class': { short: 'k', key: 'workerClass', kind: 'string', value: 'CLASS', section: 'Workers', gunicorn: '-k/--worker-class', help: 'async, sync or threaded [async]' },
@@ -50,6 +51,7 @@ export const OPTION_FLAGS: Readonly<Record<string, OptionFlag>> = {
   env: { short: 'e', key: 'env', kind: 'env', value: 'KEY=VALUE', section: 'Process', gunicorn: '-e/--env', help: 'extra environment variable for the workers; repeatable' },
   user: { short: 'u', key: 'user', kind: 'id', value: 'USER', section: 'Process', gunicorn: '-u/--user', help: 'run the workers as this user (name or id)' },
   group: { short: 'g', key: 'group', kind: 'id', value: 'GROUP', section: 'Process', gunicorn: '-g/--group', help: 'run the workers as this group (name or id)' },
+  umask: { short: 'm', key: 'umask', kind: 'string', value: 'MASK', section: 'Process', gunicorn: '-m/--umask', help: 'the workers\' umask, octal (027); also the mode of unix sockets the master binds [inherited]' },
   'control-socket': { key: 'controlSocket', kind: 'string', value: 'PATH', section: 'Process', gunicorn: '--control-socket', help: 'put the control socket at PATH [$XDG_RUNTIME_DIR/arbiter/<pid>.sock]' },
   'status-bind': { key: 'statusBind', kind: 'string', value: 'ADDRESS', section: 'Process', help: 'serve /metrics, /healthz, /readyz and /status (read-only) on this address' },
   'log-level': { key: 'logLevel', kind: 'string', value: 'LEVEL', section: 'Logging', gunicorn: '--log-level', help: 'debug, info, warning, error or critical [info]' },
@@ -79,6 +81,97 @@ const PARSE_OPTIONS: ParseArgsConfig['options'] = {
 /** An error of the command line: printed as one line, exit status 1. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** Whether the line ends with "(see arbiter --help)": not when it already says what to do. */
+  readonly seeHelp: boolean;
+
+  constructor(message: string, { seeHelp = true }: { seeHelp?: boolean } = {}) {
+    super(message);
+    this.seeHelp = seeHelp;
+  }
+}
+
+const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
+const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
+const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
+const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
+const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
+const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
+const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
+const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
+const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
+
+/**
+ * gunicorn's flags that arbiter does not have: why, and what to do instead (one line each).
+ * Short forms: {@link GUNICORN_SHORT}.
+ */
+export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
+  preload:
+    'arbiter\'s workers are spawned, not forked, so each loads the app itself and the master never does (Node cannot share a loaded app\'s memory between processes: there is no fork() copy-on-write); for a booted worker that takes a dead one\'s place at once, use --spare-workers N',
+  daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
+  'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
+  reload: RELOAD,
+  'reload-engine': RELOAD,
+  'reload-extra-file': RELOAD,
+  certfile: TLS,
+  keyfile: TLS,
+  'ca-certs': TLS,
+  'cert-reqs': TLS,
+  'ssl-version': TLS,
+  ciphers: TLS,
+  'do-handshake-on-connect': TLS,
+  'suppress-ragged-eofs': TLS,
+  'access-logfile': ACCESS_LOG,
+  'access-logformat': ACCESS_LOG,
+  'error-logfile': LOGS_TO_STDERR,
+  'log-file': LOGS_TO_STDERR,
+  'log-config': LOGS_TO_STDERR,
+  'log-config-json': LOGS_TO_STDERR,
+  'log-syslog': LOGS_TO_STDERR,
+  'log-syslog-to': LOGS_TO_STDERR,
+  'log-syslog-prefix': LOGS_TO_STDERR,
+  'log-syslog-facility': LOGS_TO_STDERR,
+  'logger-class': LOGS_TO_STDERR,
+  'disable-redirect-access-to-syslog': LOGS_TO_STDERR,
+  'capture-output': STDIO,
+  'enable-stdio-inheritance': STDIO,
+  chdir: 'arbiter finds the module and the -c file from the current directory: cd there first (cd /srv/app && arbiter app), or set WorkingDirectory= in the systemd unit',
+  paste: PASTE,
+  paster: PASTE,
+  'paste-global': PASTE,
+  'statsd-host': STATSD,
+  'statsd-prefix': STATSD,
+  'dogstatsd-tags': STATSD,
+  pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
+  'limit-request-line': REQUEST_LIMITS,
+  'limit-request-fields': REQUEST_LIMITS,
+  'limit-request-field_size': REQUEST_LIMITS,
+  'forwarded-allow-ips': PROXIES,
+  'proxy-protocol': PROXIES,
+  'proxy-allow-from': PROXIES,
+  'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
+  'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
+  spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',
+  initgroups: 'arbiter has none: workers run with the user and group only (supplementary groups are dropped)',
+};
+
+/** gunicorn's one-letter flags that arbiter does not have, by their long name in {@link GUNICORN_ONLY}. */
+const GUNICORN_SHORT: Readonly<Record<string, string>> = { D: 'daemon', R: 'enable-stdio-inheritance' };
+
+/** Every long flag of run mode, for "did you mean". */
+const LONG_FLAGS = (): string[] => [...Object.keys(OPTION_FLAGS), ...Object.keys(OTHER_FLAGS)];
+
+/**
+ * gunicorn's worker classes (`-k gevent`, `-k uvicorn.workers.UvicornWorker`): what they are, and
+ * which of arbiter's models does that job in Node; `undefined` for anything else.
+ */
+function gunicornWorkerClass(value: string): string | undefined {
+  const v = value.toLowerCase();
+  const models = 'arbiter\'s models: async (the default), sync (one request at a time, gunicorn\'s default), threaded';
+  if (/gthread|threadworker/.test(v)) return `${value} is gunicorn's threaded worker: use -k threaded --threads N (each thread runs its own event loop: real parallelism). ${models}`;
+  if (/gevent|eventlet|tornado|uvicorn|aiohttp|meinheld|asyncio/.test(v)) {
+    return `${value} is a Python worker that gives Python an event loop; a Node worker has one already: -k async (the default) serves many connections per worker. ${models}`;
+  }
+  return undefined;
 }
 
 /** `-t/--timeout` */
@@ -87,13 +180,25 @@ export function flagName(name: string): string {
   return short ? `-${short}/--${name}` : `--${name}`;
 }
 
-/** Turns a parseArgs error into one line that names the flag. */
-export function parseError(err: unknown): UsageError {
+/**
+ * Turns a parseArgs error into one line that names the flag. An unknown flag that is gunicorn's
+ * says why arbiter has none and what to do instead; a misspelled one gets "did you mean"
+ * (`flags`: the long flags to suggest from).
+ */
+export function parseError(err: unknown, flags: readonly string[] = []): UsageError {
   const e = err as { code?: string; message: string };
   const flag = /'(-[^']*)'/.exec(e.message)?.[1];
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new UsageError(`unknown option ${flag ?? e.message}`);
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      if (flag === undefined) return new UsageError(`unknown option ${e.message}`);
+      const name = flag.startsWith('--') ? flag.slice(2) : GUNICORN_SHORT[flag.slice(1)];
+      if (name !== undefined && Object.hasOwn(GUNICORN_ONLY, name)) {
+        const shown = flag.startsWith('--') ? flag : `${flag}/--${name}`;
+        return new UsageError(`${shown} is gunicorn's: ${GUNICORN_ONLY[name]}`, { seeHelp: false });
+      }
+      const hint = flag.startsWith('--') ? closestName(flag.slice(2), flags) : undefined;
+      return hint ? new UsageError(`unknown option ${flag} (did you mean --${hint}?)`, { seeHelp: false }) : new UsageError(`unknown option ${flag}`);
+    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return new UsageError(/argument missing/.test(e.message) ? `option ${/'([^']*)'/.exec(e.message)?.[1]?.replace(/ <value>$/, '') ?? e.message} needs a value` : e.message.split('\n')[0]!);
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
@@ -101,26 +206,6 @@ export function parseError(err: unknown): UsageError {
     default:
       return new UsageError(e.message.split('\n')[0]!);
   }
-}
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const DURATION_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-/** `30` (seconds, as gunicorn), `30s`, `500ms`, `2m`, `1h` → milliseconds; `undefined` when not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_UNIT[(m[2] ?? 's') as keyof typeof DURATION_UNIT]);
-}
-
-const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|m|mb|g|gb)?$/i;
-const SIZE_UNIT = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 } as const;
-
-/** `512mb`, `1gb`, `64k`, `1048576` (bytes) → bytes (1024-based); `undefined` when not a size. */
-export function parseSize(text: string): number | undefined {
-  const m = SIZE.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * SIZE_UNIT[(m[2] ?? 'b').toLowerCase() as keyof typeof SIZE_UNIT]);
 }
 
 const INTEGER = /^-?\d+$/;
@@ -139,12 +224,12 @@ function convert(name: string, flag: OptionFlag, raw: string | string[]): unknow
       case 'workers':
         return INTEGER.test(text) ? Number(text) : text;
       case 'duration': {
-        const ms = parseDuration(text);
+        const ms = parseDuration(text, 's'); // a bare number is seconds, as in gunicorn
         if (ms === undefined) throw configError(flagName(name), 'a duration such as 30 (seconds), 30s, 500ms or 2m', text);
         return ms;
       }
       case 'size': {
-        const bytes = parseSize(text);
+        const bytes = parseSize(text, 'b');
         if (bytes === undefined) throw configError(flagName(name), 'a size such as 512mb, 1gb or a number of bytes', text);
         return bytes;
       }
@@ -205,7 +290,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   try {
     parsed = parseArgs({ args: withNegativeValues(argv), options: PARSE_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw parseError(err);
+    throw parseError(err, LONG_FLAGS());
   }
   const { values, positionals } = parsed as { values: Record<string, string | string[] | boolean | undefined>; positionals: string[] };
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}: one app module only`);
@@ -213,6 +298,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   for (const [name, flag] of Object.entries(OPTION_FLAGS)) {
     const raw = values[name];
     if (raw === undefined) continue;
+    const python = flag.key === 'workerClass' ? gunicornWorkerClass(raw as string) : undefined;
+    if (python) throw new ArbiterError('ARBITER_ERR_CONFIG', `${flagName(name)} ${raw as string}: ${python}`);
     const value = convert(name, flag, raw as string | string[]);
     try {
       resolveConfig({ [flag.key]: value }, checkWorkerClass, {}); // the library's validator for this one option
@@ -240,6 +327,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
 /**
  * Reads a `-c` config file: JSON (`.json`), or a JS module (ESM or CJS) whose default export is
  * the config object — or, gunicorn style, whose named exports are the options (`export const workers = 4`).
+ * Durations are milliseconds or unit strings (`"30s"`), sizes bytes or unit strings (`"512mb"`),
+ * as in the API; a bare number from 1 to 999 for a duration is refused ({@link bareMilliseconds}).
  * @throws {@link UsageError} when it cannot be read; {@link ArbiterError} when an option in it is bad.
  */
 export async function readConfigFile(file: string): Promise<ArbiterConfig> {
@@ -258,10 +347,18 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     const missing = e.code === 'ENOENT' || (e.code === 'ERR_MODULE_NOT_FOUND' && !existsSync(abs));
     throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : e.message.split('\n')[0]}`);
   }
+  const [bare] = bareMilliseconds(config);
+  if (bare) {
+    const { option, value } = bare;
+    throw new ArbiterError(
+      'ARBITER_ERR_CONFIG',
+      `config file ${file}: ${option} = ${value} would be ${value} ms (config files take milliseconds); write "${value}s" for ${value} second${value === 1 ? '' : 's'}, or ${Math.round(value * 1000)} ("${value}ms" if you do mean milliseconds)`,
+    );
+  }
   try {
     resolveConfig(config, checkWorkerClass, {});
   } catch (err) {
-    if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${file}: ${err.message}`);
+    if (err instanceof ArbiterError) throw new ArbiterError(err.code, `config file ${file}: ${err.message}`);
     throw err;
   }
   return config as ArbiterConfig;
@@ -299,16 +396,12 @@ export interface ControlArgs {
 export function parseControlArgs(command: ControlCommandName, argv: readonly string[]): ControlArgs {
   const amounts = command === 'scale' ? argv.filter((a) => /^[+-]\d+$/.test(a)) : [];
   const rest = argv.filter((a) => !amounts.includes(a));
+  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...(command === 'stop' ? { quick: { type: 'boolean' as const } } : {}) } as const;
   let parsed;
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...(command === 'stop' ? { quick: { type: 'boolean' } } : {}) },
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw parseError(err);
+    throw parseError(err, Object.keys(options));
   }
   const positionals = [...amounts, ...parsed.positionals];
   let amount: string | undefined;
@@ -365,7 +458,9 @@ signals and the control commands below. The export (default: default) is a reque
 (express app, koa.callback()), a Koa app, a Fastify instance, an object with load(), or a
 function returning one of these.
 
-Durations take units (30s, 500ms, 2m); a bare number is seconds, as in gunicorn.
+Durations take units (30s, 500ms, 2m, 1h); a bare number is seconds, as in gunicorn. In a -c
+file a bare number is milliseconds, as in the API, so write "30s" there (30 alone is refused).
+<module> is resolved as Node would: app finds app.js, app.mjs, app.cjs or app/index.js.
 
 ${body}
 

@@ -48,7 +48,7 @@ export async function main(argv: readonly string[], io: Output = stdio): Promise
     }
   } catch (err) {
     if (!(err instanceof UsageError || err instanceof ArbiterError)) throw err;
-    io.err(`arbiter: ${err.message}${err instanceof UsageError ? ' (see arbiter --help)' : ''}`);
+    io.err(`arbiter: ${err.message}${err instanceof UsageError && err.seeHelp ? ' (see arbiter --help)' : ''}`);
     status = 1;
   }
   // Unless a master ran (it winds down by itself), the command is over: exit now, even if code it

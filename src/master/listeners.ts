@@ -117,15 +117,43 @@ export function announcedUrl(url: string, scheme: 'http' | 'tcp'): string {
   return scheme === 'tcp' && url.startsWith('http://') ? `tcp://${url.slice('http://'.length)}` : url;
 }
 
-/** One bind attempt: a bound (not yet listening) handle, `'in-use'`, or a thrown ArbiterError. */
-async function bindOnce(addr: BindAddress): Promise<{ handle: RawHandle; url: string; cleanup?: () => void } | 'in-use'> {
+/** A bound (not yet listening) socket of one bind spec. */
+interface Bound {
+  handle: RawHandle;
+  url: string;
+  cleanup?: () => void;
+}
+
+/** Binds one TCP address: a bound handle (and the port it got), `'in-use'`, or libuv's error code (negative). */
+function bindTcp(host: string, family: number, port: number): (Bound & { port: number }) | 'in-use' | number {
+  const handle = createServerHandle(host, port, family);
+  if (typeof handle === 'number') return handle === UV_EADDRINUSE ? 'in-use' : handle;
+  const name = sockname(handle); // libuv defers EADDRINUSE of a TCP bind until here
+  if (typeof name === 'number') {
+    handle.close();
+    return name === UV_EADDRINUSE ? 'in-use' : name;
+  }
+  return { handle, url: tcpUrl(name.address ?? host, name.port ?? port), port: name.port ?? port };
+}
+
+/** Errors that say "this machine has no such address" (e.g. ::1 where IPv6 is disabled, as in many containers). */
+const UNAVAILABLE = new Set([-osConstants.errno.EADDRNOTAVAIL, -osConstants.errno.EAFNOSUPPORT]);
+
+/**
+ * One bind attempt of one spec: its bound (not yet listening) sockets — several for a host name
+ * that resolves to several addresses, as gunicorn binds them all (`localhost`: 127.0.0.1 and ::1)
+ * — or `'in-use'` (then none stays bound), or a thrown ArbiterError. An address of a name that
+ * this machine cannot have (EADDRNOTAVAIL, EAFNOSUPPORT) is skipped with a warning when another
+ * one binds. With port 0 the other addresses take the port the first one got.
+ */
+async function bindOnce(addr: BindAddress, warn: (message: string) => void): Promise<Bound[] | 'in-use'> {
   switch (addr.kind) {
     case 'fd': {
       const handle = createServerHandle(null, 0, 0, addr.fd);
       if (typeof handle === 'number') throw bindError(addr.spec, errnoName(handle), `fd ${addr.fd} is not a socket this process can listen on`);
       const name = sockname(handle);
       const url = typeof name === 'object' && name.port !== undefined && name.address ? tcpUrl(name.address, name.port) : addr.spec;
-      return { handle, url };
+      return [{ handle, url }];
     }
     case 'unix': {
       if ((await removeStaleUnixSocket(addr.path)) === 'in-use') return 'in-use';
@@ -135,32 +163,46 @@ async function bindOnce(addr: BindAddress): Promise<{ handle: RawHandle; url: st
         throw bindError(addr.spec, errnoName(handle), 'bind failed');
       }
       const ino = lstatSync(addr.path).ino;
-      return { handle, url: `unix:${addr.path}`, cleanup: () => unlinkSocket(addr.path, ino) };
+      return [{ handle, url: `unix:${addr.path}`, cleanup: () => unlinkSocket(addr.path, ino) }];
     }
     case 'tcp': {
-      let host = addr.host;
-      let family: number = net.isIP(host);
-      if (family === 0) {
+      let addresses: { address: string; family: number }[];
+      const family = net.isIP(addr.host);
+      if (family !== 0) addresses = [{ address: addr.host, family }];
+      else {
         try {
-          const found = await lookup(host);
-          host = found.address;
-          family = found.family;
-        } catch (err) {
+          addresses = await lookup(addr.host, { all: true });
+        } catch {
           throw bindError(addr.spec, 'ENOTFOUND', `cannot resolve host ${JSON.stringify(addr.host)}`);
         }
+        addresses = addresses.filter((a, i) => addresses.findIndex((b) => b.address === a.address) === i);
+        if (addresses.length === 0) throw bindError(addr.spec, 'ENOTFOUND', `host ${JSON.stringify(addr.host)} resolves to no address`);
+        trace.listeners('%s resolves to %s', addr.host, addresses.map((a) => a.address).join(', '));
       }
-      const handle = createServerHandle(host, addr.port, family);
-      if (typeof handle === 'number') {
-        if (handle === UV_EADDRINUSE) return 'in-use';
-        throw bindError(addr.spec, errnoName(handle), tcpBindFailed(addr.port, handle));
+      const bound: Bound[] = [];
+      let port = addr.port;
+      try {
+        for (const [i, { address, family }] of addresses.entries()) {
+          const got = bindTcp(address, family, port);
+          if (got === 'in-use') {
+            for (const b of bound) b.handle.close();
+            return 'in-use';
+          }
+          if (typeof got === 'number') {
+            const skippable = addresses.length > 1 && UNAVAILABLE.has(got) && (bound.length > 0 || i < addresses.length - 1);
+            if (!skippable) throw bindError(addr.spec, errnoName(got), addresses.length > 1 ? `bind failed at ${address}` : tcpBindFailed(port, got));
+            warn(`Not listening at ${tcpUrl(address, port)} (${addr.spec}): ${errnoName(got)}, this machine has no such address`);
+            continue;
+          }
+          bound.push({ handle: got.handle, url: got.url });
+          port = got.port; // port 0: every address gets the port the first one got
+        }
+      } catch (err) {
+        for (const b of bound) b.handle.close();
+        throw err;
       }
-      const name = sockname(handle); // libuv defers EADDRINUSE of a TCP bind until here
-      if (typeof name === 'number') {
-        handle.close();
-        if (name === UV_EADDRINUSE) return 'in-use';
-        throw bindError(addr.spec, errnoName(name), tcpBindFailed(addr.port, name));
-      }
-      return { handle, url: tcpUrl(name.address ?? host, name.port ?? addr.port) };
+      if (bound.length === 0) throw bindError(addr.spec, 'EADDRNOTAVAIL', `none of the addresses of ${JSON.stringify(addr.host)} can be bound here`);
+      return bound;
     }
   }
 }
@@ -305,7 +347,8 @@ export function systemdBinds(env: NodeJS.ProcessEnv = process.env): string[] | u
 
 /**
  * Binds every address (retrying "address in use" like gunicorn), then makes them listen
- * without accepting. All-or-nothing: on failure every socket bound so far is closed.
+ * without accepting. A host name gives one listener per address it resolves to, each with the
+ * name's spec. All-or-nothing: on failure every socket bound so far is closed.
  * `stopped()` is checked between retries, so a stop during them ends the wait.
  */
 export async function openListeners(
@@ -316,15 +359,21 @@ export async function openListeners(
   tries: number = BIND_TRIES,
 ): Promise<MasterListener[]> {
   const opened: MasterListener[] = [];
+  const warned = new Set<string>(); // once, not at every retry
+  const warn = (spec: string, message: string): void => {
+    if (!warned.has(message)) log.warning(message, { address: spec });
+    warned.add(message);
+  };
   try {
     for (const spec of binds) {
       const addr = parseBind(spec);
       for (let attempt = 1; ; attempt++) {
-        const got = await bindOnce(addr);
+        const got = await bindOnce(addr, (message) => warn(spec, message));
         if (got !== 'in-use') {
-          const { handle, url, cleanup } = got;
-          opened.push(masterListener(spec, url, handle, cleanup));
-          trace.listeners('bound %s as fd %d', url, handle.fd);
+          for (const { handle, url, cleanup } of got) {
+            opened.push(masterListener(spec, url, handle, cleanup)); // a host name may give several, all with this spec
+            trace.listeners('bound %s as fd %d', url, handle.fd);
+          }
           break;
         }
         log.error(`Connection in use: ${spec}`, { address: spec });

@@ -145,7 +145,8 @@ export class StatusServer {
           resolve(undefined);
         };
         if (addr.kind === 'unix') this.#server.listen(addr.path, listening);
-        else if (addr.kind === 'tcp') this.#server.listen(addr.port, addr.host, listening);
+        // one server, one address: `localhost` is 127.0.0.1 here (the listeners bind every address of a name)
+        else if (addr.kind === 'tcp') this.#server.listen(addr.port, addr.host === 'localhost' ? '127.0.0.1' : addr.host, listening);
       });
       if (this.#closed) return this.close();
       if (!err) {

@@ -352,7 +352,11 @@ export class Supervisor {
     if (!this.#fixedListeners && !this.#bindOnDemand) {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
-      listeners = fresh.bind.map((spec) => this.#listeners.find((l) => l.spec === spec) ?? added.find((l) => l.spec === spec)!);
+      // a host name's spec has one listener per address it resolved to
+      listeners = fresh.bind.flatMap((spec) => {
+        const kept = this.#listeners.filter((l) => l.spec === spec);
+        return kept.length > 0 ? kept : added.filter((l) => l.spec === spec);
+      });
       shareUnixSockets(added, this.#identity, this.#config.umask);
       for (const l of added) this.#announce(l);
     }

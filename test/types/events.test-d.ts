@@ -65,8 +65,19 @@ arbiter.emit('nworkers_changed', 'two', 1);
 
 // @ts-expect-error unknown config option
 new Arbiter({ config: { wrokers: 2 }, load: () => () => {} });
-// @ts-expect-error durations are numbers (milliseconds)
-new Arbiter({ config: { timeout: '30s' }, load: () => () => {} });
+// durations are milliseconds or unit strings, sizes bytes or unit strings; resolved to numbers
+const units = new Arbiter({ config: { timeout: '30s', gracefulTimeout: 5000, keepAlive: '500ms', bootTimeout: '2m', restartWindow: '1h', maxWorkerMemory: '512mb' }, load: () => () => {} });
+const resolvedTimeout: number = units.config.timeout;
+const resolvedMemory: number = units.config.maxWorkerMemory;
+void resolvedTimeout;
+void resolvedMemory;
+new Arbiter({ config: { maxWorkerMemory: '1GB', timeout: '1.5s' }, load: () => () => {} });
+// @ts-expect-error a duration string needs a unit: ms, s, m or h
+new Arbiter({ config: { timeout: '30 seconds' }, load: () => () => {} });
+// @ts-expect-error a duration string needs a unit (a bare number is a number)
+new Arbiter({ config: { timeout: '30' }, load: () => () => {} });
+// @ts-expect-error sizes take b, kb, mb, gb (or k, m, g)
+new Arbiter({ config: { maxWorkerMemory: '512 megs' }, load: () => () => {} });
 // @ts-expect-error load is required
 new Arbiter({ config: {} });
 // production options (issue 10): workers 'auto' resolves to a number; statusBind; logFormat

@@ -2,11 +2,10 @@ import { existsSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { ApplicationLike } from './application.js';
 import type { ArbiterConfig } from './application.js';
 import { ArbiterError } from './errors.js';
-import { importModule } from './import.js';
+import { importApp, missingExportMessage } from './app-errors.js';
 import { describeHandler, handlerKind, handlerRecipe } from './models/handler.js';
 
 
@@ -112,14 +111,9 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
   return {
     config,
     async load() {
-      const ns = await importModule(pathToFileURL(file).href);
-      if (!(exportName in ns) || (exportName === 'default' && ns.default === undefined)) {
-        const names = Object.keys(ns).filter((n) => n !== 'module.exports');
-        throw new ArbiterError(
-          'ARBITER_ERR_APP',
-          `The app module ${shown} has no export \`${exportName}\` (it exports: ${names.join(', ') || 'nothing'}); name one as ${shown}:<export>`,
-        );
-      }
+      const ns = await importApp(file);
+      const missing = missingExportMessage(file, ns, exportName, shown);
+      if (missing) throw new ArbiterError('ARBITER_ERR_APP', missing);
       return toRequestListener(ns[exportName], `The export \`${exportName}\` of ${shown}`);
     },
   };

@@ -1,11 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
+import { errorSummary, importApp } from '../app-errors.js';
 import type { ArbiterConfig } from '../application.js';
 import { resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
-import { importModule } from '../import.js';
 import { checkWorkerClass } from '../models/registry.js';
 
 /** How a flag's text becomes an option value. */
@@ -248,7 +247,7 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
   try {
     if (abs.endsWith('.json')) config = JSON.parse(readFileSync(abs, 'utf8'));
     else {
-      const ns = await importModule(pathToFileURL(abs).href);
+      const ns = await importApp(abs); // a SyntaxError says where it is
       const named = Object.fromEntries(Object.entries(ns).filter(([k]) => k !== 'default' && k !== 'module.exports'));
       config = ns.default !== undefined ? ns.default : named;
     }
@@ -256,7 +255,7 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     const e = err as NodeJS.ErrnoException;
     // ERR_MODULE_NOT_FOUND is also what a package the file imports gives: say which
     const missing = e.code === 'ENOENT' || (e.code === 'ERR_MODULE_NOT_FOUND' && !existsSync(abs));
-    throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : e.message.split('\n')[0]}`);
+    throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : abs.endsWith('.json') ? e.message.split('\n')[0] : errorSummary(err).replace(/^Error(?: \[\w+\])?: /, '')}`);
   }
   try {
     resolveConfig(config, checkWorkerClass, {});

@@ -1,3 +1,4 @@
+import { appStack } from '../app-errors.js';
 import { Arbiter } from '../arbiter.js';
 import { resolveConfig, type ResolvedConfig } from '../config.js';
 import { controlRequest, findMaster, listMasters } from '../control/client.js';
@@ -103,7 +104,13 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
   }
   const arbiter = new Arbiter(app); // validates the whole config
   if (args.checkConfig) {
-    await app.load(); // imports the module and checks its export, as a worker would
+    try {
+      await app.load(); // imports the module and checks its export, as a worker would
+    } catch (err) {
+      if (err instanceof ArbiterError) throw err;
+      io.err(`arbiter: the app module ${args.module} failed to load:\n${appStack(err)}`);
+      return 1;
+    }
     io.out(`arbiter: config OK, ${args.module} serves a request listener`);
     return 0;
   }

@@ -663,7 +663,7 @@ export class Supervisor {
       : stall?.noStack
         ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
         : '';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', stack: stall?.stack, noStack: stall?.noStack });
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', noStack: stall?.noStack });
     this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
     // Its replacement does not wait for what follows: a timed-out worker no longer counts.
     if (stall?.stack && stall.slot === 0) {

@@ -35,18 +35,30 @@ const OWN_DIR = ((): string | undefined => {
 
 const FRAME = /^\s+at /;
 
+/** True for a path or `file:` URL inside arbiter's own code. */
+function isOwn(text: string): boolean {
+  return OWN_DIR !== undefined && (text.includes(OWN_DIR) || text.includes(pathToFileURL(OWN_DIR).href));
+}
+
 /** Who a stack frame belongs to: Node itself (`node:…`, native code), arbiter, or the app (its dependencies included). */
 export function frameOwner(line: string): 'node' | 'arbiter' | 'app' {
   if (/\(node:|^\s+at (?:async )?node:|\((?:<anonymous>|native|index \d+)\)$/.test(line)) return 'node';
-  if (OWN_DIR && (line.includes(OWN_DIR) || line.includes(pathToFileURL(OWN_DIR).href))) return 'arbiter';
-  return 'app';
+  return isOwn(line) ? 'arbiter' : 'app';
+}
+
+/** `/app/x.mjs:3:7` of the first frame of the app's code among `lines`, if any. */
+function appLocation(lines: readonly string[]): string | undefined {
+  const frame = lines.find((l) => FRAME.test(l) && frameOwner(l) === 'app');
+  const m = frame && (/\((.+:\d+:\d+)\)$/.exec(frame) ?? /at (?:async )?(.+:\d+:\d+)$/.exec(frame));
+  return m ? toPath(m[1]!) : undefined;
 }
 
 /** The location a stack starts with when Node (or {@link importApp}) decorated it: `/app/x.mjs:2`, before the source line, the caret and the message. */
 function decoration(stack: string, err: Error): string | undefined {
-  const first = stack.slice(0, stack.indexOf('\n'));
-  if (!/^.+:\d+$/.test(first) || stack.startsWith(`${err.name}:`)) return undefined;
-  return first.startsWith('file://') ? toPath(first) : first;
+  const [first = '', ...next] = stack.split('\n', 6);
+  // "<file>:<line>", the source line, a caret, (an empty line,) then "<Name>: <message>"
+  if (!/^.+:\d+$/.test(first) || first.startsWith(err.name) || !next.some((l) => l.startsWith(err.name))) return undefined;
+  return toPath(first);
 }
 
 function toPath(location: string): string {
@@ -100,12 +112,7 @@ export function errorSummary(err: unknown): string {
     head = err.name;
   }
   const stack = typeof err.stack === 'string' ? err.stack : '';
-  let where = decoration(stack, err);
-  if (!where) {
-    const frame = stack.split('\n').find((l) => FRAME.test(l) && frameOwner(l) === 'app');
-    const m = frame && (/\((.+:\d+:\d+)\)$/.exec(frame) ?? /at (?:async )?(.+:\d+:\d+)$/.exec(frame));
-    if (m) where = toPath(m[1]!);
-  }
+  const where = decoration(stack, err) ?? appLocation(stack.split('\n'));
   return where ? `${head} (${where})` : head;
 }
 
@@ -122,16 +129,12 @@ function firstLine(text: string): string {
  */
 export function summarizeFatal(stderr: string): string | undefined {
   const lines = stderr.split('\n');
-  const at = lines.findIndex((l) => /^[A-Za-z$_][\w$]*(?:Error|Exception)\b/.test(l));
+  const at = lines.findIndex((l) => /^[A-Za-z$_\d]*(?:Error|Exception)\b/.test(l));
   const message = at >= 0 ? lines[at]! : lines.filter((l) => l.trim()).pop();
   if (!message) return undefined;
-  const header = at > 0 && /^.+:\d+$/.test(lines[0]!) ? toPath(lines[0]!) : undefined;
-  let where = header && frameOwner(`    at (${header})`) === 'app' ? header : undefined;
-  if (!where) {
-    const frame = lines.slice(Math.max(at, 0)).find((l) => FRAME.test(l) && frameOwner(l) === 'app');
-    const m = frame && (/\((.+:\d+:\d+)\)$/.exec(frame) ?? /at (?:async )?(.+:\d+:\d+)$/.exec(frame));
-    if (m) where = toPath(m[1]!);
-  }
+  const first = lines[0]!;
+  const header = at > 0 && /^.+:\d+$/.test(first) && !first.startsWith('node:') && !isOwn(first) ? toPath(first) : undefined;
+  const where = header ?? appLocation(lines.slice(Math.max(at, 0)));
   return where ? `${firstLine(message)} (${where})` : firstLine(message);
 }
 

@@ -186,11 +186,19 @@ test("appStack and errorSummary: the app's frames first, Node's and arbiter's co
   assert.equal(appStack(syntax), "file:///srv/app/x.mjs:2\n  const x = ;\n            ^\n\nSyntaxError: Unexpected token ';'\n    (1 Node frame not shown)");
   assert.equal(errorSummary(syntax), "SyntaxError: Unexpected token ';' (/srv/app/x.mjs:2)");
   assert.equal(errorSummary('a string'), 'a string');
+  // a message that ends in ":<digits>" is not a location
+  const coded = Object.assign(new Error('listen EADDRINUSE: 127.0.0.1:8000'), { code: 'EADDRINUSE' });
+  coded.stack = 'Error [EADDRINUSE]: listen EADDRINUSE: 127.0.0.1:8000\n    at file:///srv/app/server.mjs:4:8';
+  assert.equal(errorSummary(coded), 'Error: listen EADDRINUSE: 127.0.0.1:8000 (/srv/app/server.mjs:4:8)');
   // what Node printed for an uncaught error (a config probe that failed): message and where, in one line
   assert.equal(summarizeFatal("file:///srv/app/helper.mjs:2\n  const x = ;\n            ^\n\nSyntaxError: Unexpected token ';'\n    at compileSourceTextModule (node:internal/modules/esm/utils:346:16)\n\nNode.js v20.20.2\n"), "SyntaxError: Unexpected token ';' (/srv/app/helper.mjs:2)");
   assert.equal(
     summarizeFatal(`${own}:10\n    throw new ArbiterError(x);\n    ^\n\nArbiterError: Expected \`workers\` to be a positive integer, got 0\n    at resolve (${own}:10:11)\n    at file:///srv/app/main.mjs:3:1\n`),
     'ArbiterError: Expected `workers` to be a positive integer, got 0 (/srv/app/main.mjs:3:1)',
     "arbiter's own throw site is not where the error is",
+  );
+  assert.equal(
+    summarizeFatal("node:internal/modules/cjs/loader:1210\n  throw err;\n  ^\n\nError: Cannot find module 'x'\n    at Module._resolveFilename (node:internal/modules/cjs/loader:1207:15)\n    at Object.<anonymous> (/srv/app/main.cjs:1:1)\n"),
+    "Error: Cannot find module 'x' (/srv/app/main.cjs:1:1)",
   );
 });

@@ -94,6 +94,12 @@ export interface ReloadFailure {
   readonly reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
   /** How many workers of the previous generation keep serving. */
   readonly keptWorkers: number;
+  /**
+   * Why, in one line, when it is known: the error a worker of the new generation failed with — its
+   * first line and where it is in the app's code, e.g.
+   * `SyntaxError: Unexpected token ';' (/srv/app/routes.mjs:12)` — or what the config probe reported.
+   */
+  readonly error?: string;
 }
 
 /** Detail of a `reloaded` event. */

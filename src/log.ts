@@ -1,3 +1,5 @@
+import { appStack } from './app-errors.js';
+
 /** Operator log levels, gunicorn's names. */
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 
@@ -58,7 +60,7 @@ function timestamp(d = new Date()): string {
 /** The `err` field of a JSON line: what an exception line carries. */
 function errorFields(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { message: String(err) };
-  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack ?? String(err) };
+  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: appStack(err) };
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') out.code = code;
   return out;
@@ -69,6 +71,9 @@ function errorFields(err: unknown): Record<string, unknown> {
  * `[2026-11-26 17:11:21 +0000] [1234] [INFO] Booting worker with pid: 1235`, an exception's stack on
  * the lines that follow. JSON is one object per line, a stack never spread over lines:
  * `{"time":"2026-11-26T17:11:21.042Z","level":"info","pid":1234,"msg":"Booting worker with pid: 1235","worker":1235}`.
+ * Its `msg` is always one line: the first line of the message; the lines after it go to `err.stack`
+ * when they hold stack frames (`err.message` is their first line), else to `detail`.
+ * An exception's stack shows the app's frames first (see `appStack`), in both formats.
  * Created from the `logger`, `logLevel` and `logFormat` options; `logger: false` silences it.
  */
 export class OperatorLog {
@@ -101,12 +106,19 @@ export class OperatorLog {
     if (!this.#sink || RANK[level] < this.#min) return;
     let line: string;
     if (this.#json) {
-      const entry: Record<string, unknown> = { time: new Date().toISOString(), level, pid: process.pid, msg: message };
-      for (const [k, v] of Object.entries(fields ?? {})) if (!(k in entry)) entry[k] = v;
+      // `msg` is one line, whatever the caller passed: the lines after the first go to `err.stack`
+      // when they hold stack frames (and no error came with the line), else to `detail`.
+      const nl = message.indexOf('\n');
+      const msg = nl < 0 ? message : message.slice(0, nl).replace(/\r$/, '');
+      const rest = nl < 0 ? '' : message.slice(nl + 1);
+      const entry: Record<string, unknown> = { time: new Date().toISOString(), level, pid: process.pid, msg };
+      for (const [k, v] of Object.entries(fields ?? {})) if (!(k in entry) && v !== undefined) entry[k] = v;
       if (err !== undefined) entry.err = errorFields(err);
+      if (rest && entry.err === undefined && /^\s+at /m.test(rest)) entry.err = { message: rest.split('\n', 1)[0]!.replace(/:$/, ''), stack: rest };
+      else if (rest) entry.detail ??= rest;
       line = `${JSON.stringify(entry)}\n`;
     } else {
-      const text = err === undefined ? message : `${message}\n${err instanceof Error ? (err.stack ?? String(err)) : String(err)}`;
+      const text = err === undefined ? message : `${message}\n${appStack(err)}`;
       line = `[${timestamp()}] [${process.pid}] [${level === 'warning' ? 'WARNING' : level.toUpperCase()}] ${text}\n`;
     }
     try {
@@ -138,7 +150,8 @@ export class OperatorLog {
   }
   /**
    * Error line about `err`: in text, followed by its stack (or its string form) on the next lines;
-   * in JSON, with an `err` field (`type`, `message`, `stack`, `code`).
+   * in JSON, with an `err` field (`type`, `message`, `stack`, `code`). The stack keeps the app's
+   * frames and leaves out Node's and arbiter's, counted on one line (when it has a frame of the app).
    */
   exception(message: string, err: unknown, fields?: LogFields): void {
     this.#write('error', message, fields, err);

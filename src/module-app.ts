@@ -2,12 +2,11 @@ import { readFileSync, statSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { ApplicationLike } from './application.js';
 import type { ArbiterConfig } from './application.js';
 import { DEFAULTS } from './config.js';
 import { ArbiterError } from './errors.js';
-import { importModule } from './import.js';
+import { importApp, missingExportMessage } from './app-errors.js';
 import { describeHandler, handlerKind, handlerRecipe } from './models/handler.js';
 import type { ListenRequest } from './protocol.js';
 import { isMainThread } from 'node:worker_threads';
@@ -169,15 +168,10 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
       // worker the master gives the socket; elsewhere (--check-config) nothing is bound.
       const capture = captureAppListen(config?.backlog ?? DEFAULTS.backlog);
       const before = busyResources();
-      const ns = await importModule(pathToFileURL(file).href);
-      const missing = !(exportName in ns) || (exportName === 'default' && ns.default === undefined);
-      const noExport = (): ArbiterError => {
-        const names = Object.keys(ns).filter((n) => n !== 'module.exports');
-        return new ArbiterError(
-          'ARBITER_ERR_APP',
-          `The app module ${shown} has no export \`${exportName}\` (it exports: ${names.join(', ') || 'nothing'}) and called no listen(); name one as ${shown}:<export>, or export the app (export default app)`,
-        );
-      };
+      const ns = await importApp(file);
+      const missingWhy = missingExportMessage(file, ns, exportName, shown);
+      const missing = missingWhy !== undefined;
+      const noExport = (): ArbiterError => new ArbiterError('ARBITER_ERR_APP', `${missingWhy ?? ''}; nor did it call listen()`);
       capture.nothingToServe = noExport;
       // An app that listens itself is served through its own servers, whatever it exports.
       if (capture.requested > 0) return ownServers(capture);

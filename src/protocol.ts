@@ -13,6 +13,11 @@ export type WorkerMessage =
   | { cmd: 'retiring'; reason: 'max_requests' }
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
   | { cmd: 'accept_stopped' }
+  /**
+   * the worker failed before it was ready (its app did not load, its boot threw) and is about to
+   * exit: why, in one line — the error's first line and where it is (see `errorSummary`)
+   */
+  | { cmd: 'boot_failed'; error: string }
   /** a config probe (reload) reports the config it evaluated */
   | { cmd: 'config'; config: unknown }
   /**

@@ -403,7 +403,7 @@ test('a -c config: the master uses it, and HUP (arbiter reload) re-reads it', as
   writeFileSync(file, '{ "workers": 0 }');
   const failed = await cli(['reload'], { env });
   assert.equal(failed.code, 1);
-  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied; the 2 workers of the previous generation keep serving\n$/);
+  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied: .*`workers`.*got 0.*; the 2 workers of the previous generation keep serving\n$/);
 });
 
 test('module exports: listener, factory, Application, Express, Fastify; anything else fails the boot clearly', async (t) => {

@@ -273,7 +273,7 @@ test('a module that neither exports an app nor listens fails at once with what t
   const started = Date.now();
   assert.equal((await m.exited).code, 4, m.stderr);
   assert.ok(Date.now() - started < 15_000, 'no wait for bootTimeout');
-  assert.match(m.stderr, /has no export `default` \(it exports: nothing\) and called no listen\(\)/);
+  assert.match(m.stderr, /exports nothing: add `export default app` .*; nor did it call listen\(\)/);
 });
 
 test('threaded: an app that calls listen() itself gets the reason and what to use instead', async (t) => {

@@ -39,10 +39,27 @@ test('json lines: one object each, fields kept, the stack inside err', () => {
   assert.equal(a.err.message, 'boom');
   assert.equal(a.err.code, 'E_BOOM');
   assert.match(a.err.stack, /^Error: boom\n {4}at /);
-  assert.deepEqual(b.msg, 'multi\nline');
+  assert.equal(b.msg, 'multi', 'msg is one line');
+  assert.equal(b.detail, 'line', 'the rest of a multi-line message');
   assert.equal(b.level, 'warning');
   assert.equal(b.signal, 'SIGHUP');
   assert.ok(!('skipped' in b));
+});
+
+test('json lines: a multi-line message with stack frames puts them in err.stack, never in msg; text keeps the lines', () => {
+  const json = capture('json');
+  json.log.critical('WORKER TIMEOUT (pid:7)\nJavaScript stack of the stalled thread:\n    at spin (/srv/app.mjs:2:3)', { worker: 7 });
+  json.log.exception('Failed\nsecond line', new Error('boom'));
+  const [a, b] = json.lines.map((l) => JSON.parse(l));
+  assert.equal(a.msg, 'WORKER TIMEOUT (pid:7)');
+  assert.deepEqual(a.err, { message: 'JavaScript stack of the stalled thread', stack: 'JavaScript stack of the stalled thread:\n    at spin (/srv/app.mjs:2:3)' });
+  assert.ok(!('stack' in a) && !('detail' in a));
+  assert.equal(b.msg, 'Failed');
+  assert.equal(b.detail, 'second line');
+  assert.equal(b.err.message, 'boom');
+  const text = capture('text');
+  text.log.critical('WORKER TIMEOUT (pid:7)\nJavaScript stack of the stalled thread:\n    at spin (/srv/app.mjs:2:3)');
+  assert.match(text.lines[0], /\[CRITICAL\] WORKER TIMEOUT \(pid:7\)\nJavaScript stack of the stalled thread:\n {4}at spin \(\/srv\/app\.mjs:2:3\)\n$/);
 });
 
 test('logFormat json: every line of a master parses, through boot, a worker crash, HUP and TERM', async (t) => {
@@ -89,4 +106,23 @@ test('logFormat json: every line of a master parses, through boot, a worker cras
   assert.deepEqual([exited.worker, exited.code, exited.reason], [victim, 1, 'crash']);
   assert.deepEqual(find(/^Handling signal: /).map((e) => e.signal), ['SIGHUP', 'SIGTERM']);
   assert.ok(find(/^Shutting down: Master$/).length === 1);
+});
+
+test('logFormat json: WORKER TIMEOUT is one line, the stalled stack in err.stack only', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'faults.mjs', { bind: `127.0.0.1:${port}`, workers: 1, timeout: 2000, gracefulTimeout: 5000, logFormat: 'json' });
+  await m.ready(1);
+  await request(port, '/spin').catch(() => {});
+  await m.waitForEvents('worker_timeout');
+  await waitFor(() => m.readyWorkers().length === 1 && m.all('worker_exit').length === 1, 'a replacement');
+  m.signal('SIGTERM');
+  await m.exited;
+  const entries = m.stderr.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  for (const e of entries) assert.doesNotMatch(e.msg, /\n/, 'every msg is one line');
+  const timeout = entries.find((e) => /^WORKER TIMEOUT/.test(e.msg));
+  assert.match(timeout.msg, /^WORKER TIMEOUT \(pid:\d+\)$/);
+  assert.equal(timeout.level, 'critical');
+  assert.equal(timeout.reason, 'timeout');
+  assert.match(timeout.err.stack, /^JavaScript stack of the stalled thread:\n {4}at spinForever \(\S*faults\.mjs:\d+:\d+\)/);
+  assert.ok(!('stack' in timeout), 'not duplicated at the top level');
 });

@@ -171,7 +171,7 @@ test('a throwing load() halts the master with status 4 and the error on stderr',
   const { code } = await m.exited;
   assert.equal(code, 4);
   assert.match(m.stderr, /boom in load\(\)/);
-  assert.match(m.stderr, /Reason: App failed to load\./);
+  assert.match(m.stderr, /Reason: App failed to load: Error: boom in load\(\) \(\S+app\.mjs:\d+:\d+\)\./, 'the reason says what and where');
   assert.ok(m.all('spawn').length <= 3, 'no respawn loop');
   for (const pid of m.pids) assert.ok(!isAlive(pid));
   assert.equal(await canConnect(port), false);

@@ -112,8 +112,9 @@ test('HUP whose new code fails to load: the old workers keep serving, then a fix
   writeFileSync(file, 'broken');
   m.signal('SIGHUP');
   const [failed] = await m.waitForEvents('reload_failed');
-  assert.deepEqual(failed.args[0], { generation: 1, reason: 'app_load_error', keptWorkers: 2 });
-  await m.waitForLog(/Reload failed: the app failed to load\. Keeping the 2 workers of the previous generation/);
+  assert.deepEqual({ ...failed.args[0], error: undefined }, { generation: 1, reason: 'app_load_error', keptWorkers: 2, error: undefined });
+  assert.match(failed.args[0].error, /^Error: this version is broken \(\S+\.mjs:\d+:\d+\)$/, 'the reason: what the worker failed with, and where');
+  await m.waitForLog(/Reload failed: the app failed to load: Error: this version is broken \(\S+\)\. Keeping the 2 workers of the previous generation/);
   await m.waitForLog(/this version is broken/);
   await load.progress(300);
   assert.deepEqual(m.readyWorkers().sort(), old, 'the same old workers serve');

@@ -1,11 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
+import { errorSummary, importApp } from '../app-errors.js';
 import type { ArbiterConfig } from '../application.js';
 import { bareMilliseconds, closestName, resolveConfig } from '../config.js';
 import { ArbiterError, configError } from '../errors.js';
-import { importModule } from '../import.js';
 import { checkWorkerClass } from '../models/registry.js';
 import { parseDuration, parseSize } from '../units.js';
 
@@ -337,7 +336,7 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
   try {
     if (abs.endsWith('.json')) config = JSON.parse(readFileSync(abs, 'utf8'));
     else {
-      const ns = await importModule(pathToFileURL(abs).href);
+      const ns = await importApp(abs); // a SyntaxError says where it is
       const named = Object.fromEntries(Object.entries(ns).filter(([k]) => k !== 'default' && k !== 'module.exports'));
       config = ns.default !== undefined ? ns.default : named;
     }
@@ -345,7 +344,7 @@ export async function readConfigFile(file: string): Promise<ArbiterConfig> {
     const e = err as NodeJS.ErrnoException;
     // ERR_MODULE_NOT_FOUND is also what a package the file imports gives: say which
     const missing = e.code === 'ENOENT' || (e.code === 'ERR_MODULE_NOT_FOUND' && !existsSync(abs));
-    throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : e.message.split('\n')[0]}`);
+    throw new UsageError(`cannot read the config file ${file}: ${missing ? 'no such file' : abs.endsWith('.json') ? e.message.split('\n')[0] : errorSummary(err).replace(/^Error(?: \[\w+\])?: /, '')}`);
   }
   const [bare] = bareMilliseconds(config);
   if (bare) {

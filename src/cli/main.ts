@@ -1,3 +1,4 @@
+import { appStack } from '../app-errors.js';
 import { Arbiter } from '../arbiter.js';
 import { resolveConfig, type ResolvedConfig } from '../config.js';
 import { controlRequest, findMaster, listMasters } from '../control/client.js';
@@ -105,7 +106,14 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
   const arbiter = new Arbiter(app); // validates the whole config
   if (args.checkConfig) {
     // imports the module and checks its export, as a worker would (a listen() binds nothing here)
-    const loaded: unknown = await app.load();
+    let loaded: unknown;
+    try {
+      loaded = await app.load();
+    } catch (err) {
+      if (err instanceof ArbiterError) throw err;
+      io.err(`arbiter: the app module ${args.module} failed to load:\n${appStack(err)}`);
+      return 1;
+    }
     if (isAppServers(loaded)) {
       await loaded.settled(50, arbiter.config.bootTimeout, true);
       io.out(`arbiter: config OK, ${args.module} listens itself on ${loaded.requests.join(', ')}`);

@@ -44,7 +44,7 @@ const HANDLERS: { [C in ControlCommand]: Handler<C> } = {
     s.wait<ReloadSuccess>((settle) => {
       const ok = (detail: ReloadSuccess): void => settle(undefined, detail);
       const failed = (f: ReloadFailure): void =>
-        settle(new Error(`reload failed: ${REASONS[f.reason]}; the ${f.keptWorkers} workers of the previous generation keep serving`));
+        settle(new Error(`reload failed: ${REASONS[f.reason]}${f.error ? `: ${f.error}` : ''}; the ${f.keptWorkers} workers of the previous generation keep serving`));
       s.events.once('reloaded', ok);
       s.events.once('reload_failed', failed);
       s.target.reload();

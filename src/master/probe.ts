@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { summarizeFatal } from '../app-errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { modelName } from '../models/registry.js';
 import { ENV, envelope, unwrap, type WorkerMessage } from '../protocol.js';
@@ -54,10 +55,9 @@ export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 3
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (answer) return resolve(answer);
-      // Node prints an uncaught error as "<source line>\n<caret>\n\nArbiterError: message\n    at ...": keep the message.
-      const lines = stderr.split('\n');
-      const message = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.filter((l) => l.trim()).pop();
-      reject(new Error(message ?? `the config probe exited with ${signal ?? `code ${code}`}`));
+      // Node prints an uncaught error as "<file>:<line>\n<source line>\n<caret>\n\nSyntaxError: message\n    at ...":
+      // keep the message and where it is in the app's code.
+      reject(new Error(summarizeFatal(stderr) ?? `the config probe exited with ${signal ?? `code ${code}`}`));
     });
   });
 }

@@ -55,6 +55,8 @@ interface WorkerRecord {
   acceptStopped?: boolean;
   /** Over `maxWorkerMemory`: being replaced, then retired (see `planWorkers`). */
   recycle?: boolean;
+  /** Why it failed before it was ready, as it said (`boot_failed`): the error's first line and where it is. */
+  failure?: string;
 }
 
 /**
@@ -379,9 +381,9 @@ export class Supervisor {
   #configReloadFailed(err: unknown): void {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
-    const detail = err instanceof Error ? err.message : String(err);
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}\nKeeping the ${kept} current workers.`, { reason: 'config_error' });
-    this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept }));
+    const detail = (err instanceof Error ? err.message : String(err)).split('\n', 1)[0]!;
+    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
+    this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept, error: detail }));
   }
 
   /**
@@ -685,7 +687,7 @@ export class Supervisor {
       : stall?.noStack
         ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
         : '';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', stack: stall?.stack, noStack: stall?.noStack });
+    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', noStack: stall?.noStack });
     this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
     // Its replacement does not wait for what follows: a timed-out worker no longer counts.
     if (stall?.stack && stall.slot === 0) {
@@ -771,6 +773,9 @@ export class Supervisor {
       case 'accept_stopped':
         w.acceptStopped = true;
         break;
+      case 'boot_failed':
+        w.failure = msg.error;
+        break;
       case 'listen':
         void this.#answerListen(w, msg);
         return;
@@ -841,7 +846,7 @@ export class Supervisor {
       const failure = reason === 'app_load_error' || reason === 'boot_error' || reason === 'crash' ? reason : undefined;
       if (failure && this.#reloadFailed(w, failure)) {
         // the previous generation keeps serving
-      } else if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, 'App failed to load.');
+      } else if (reason === 'app_load_error') this.stop(true, APP_LOAD_ERROR, `App failed to load${w.failure ? `: ${w.failure}` : ''}.`);
       else if (reason === 'boot_error') this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
     }
     if (budget?.exhausted && this.#phase === 'running') {
@@ -893,8 +898,9 @@ export class Supervisor {
     for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
     const kept = live.filter((x) => x.generation === fallback).length;
     const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
-    this.log.error(`Reload failed: ${why}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
-    this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept }));
+    const error = w.failure; // the worker's own words: its error and where it is
+    this.log.error(`Reload failed: ${why}${error ? `: ${error}` : ''}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
+    this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept, ...(error ? { error } : {}) }));
     this.wakeup();
     return true;
   }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { errorSummary } from '../app-errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
@@ -111,6 +112,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   });
   const fatal = (kind: string) => (err: unknown) => {
     log.exception(`${kind} in worker (pid: ${process.pid})`, err, { worker: process.pid });
+    if (!booted) send({ cmd: 'boot_failed', error: errorSummary(err) });
     void exit(booted ? 1 : WORKER_BOOT_ERROR);
   };
   process.on('uncaughtException', fatal('Uncaught exception'));
@@ -133,6 +135,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       }
     } catch (err) {
       log.exception(`Exception in worker process: the app failed to load`, err);
+      send({ cmd: 'boot_failed', error: errorSummary(err) }); // the reason a failed reload gives
       return exit(APP_LOAD_ERROR);
     }
   }
@@ -189,6 +192,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
     // their exit status) are a message for the operator, not a bug with a stack.
     if (err instanceof ArbiterError || exitCodeOf(err, -1) !== -1) log.error(`${(err as Error).message} (pid: ${process.pid})`, { worker: process.pid });
     else log.exception('Exception while booting the worker', err);
+    send({ cmd: 'boot_failed', error: errorSummary(err) });
     return exit(exitCodeOf(err, WORKER_BOOT_ERROR));
   }
 

@@ -94,6 +94,21 @@ export interface ReloadFailure {
   readonly reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout';
   /** How many workers of the previous generation keep serving. */
   readonly keptWorkers: number;
+  /**
+   * The error, when the master knows it: its first line and where it is — for `'config_error'`
+   * what the entry script threw (or why the config is invalid), for `'app_load_error'` what
+   * `load()` threw in the first worker that failed (e.g. `SyntaxError: Unexpected token '}'
+   * (/srv/app/routes.mjs:12)`). `arbiter reload` prints it.
+   */
+  readonly detail?: string;
+}
+
+/** Detail of a `generation_ready` event. */
+export interface GenerationReady {
+  /** The generation: 0 for the workers started with the master, then one more per reload. */
+  readonly generation: number;
+  /** How many of its workers are ready: the target count. */
+  readonly workers: number;
 }
 
 /** Detail of a `reloaded` event. */
@@ -131,6 +146,12 @@ export interface ArbiterEvents {
   child_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
   /** A worker is gone (`worker_exit`). */
   worker_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
+  /**
+   * Every worker of a generation is ready for the first time: the whole target count of it, at
+   * start (generation 0) and after each reload (then just before `reloaded`). Once per generation;
+   * also logged (`Generation 2 ready (4 workers)`).
+   */
+  generation_ready: (detail: GenerationReady) => void;
   /** The target worker count changed (`nworkers_changed`). */
   nworkers_changed: (next: number, previous: number) => void;
   /** HUP / `reload()` (`on_reload`). */

@@ -13,6 +13,8 @@ export type WorkerMessage =
   | { cmd: 'retiring'; reason: 'max_requests' }
   /** the worker closed its listeners for good (draining): during a graceful stop the master closes its own copies once every worker has */
   | { cmd: 'accept_stopped' }
+  /** `load()` threw (the worker exits with `APP_LOAD_ERROR` next): the error in one line, see {@link errorSummary} */
+  | { cmd: 'load_failed'; error: string }
   /** a config probe (reload) reports the config it evaluated */
   | { cmd: 'config'; config: unknown }
   /**
@@ -54,6 +56,35 @@ export type MasterMessage =
    * (with the errno `code`) when the master could not bind it; `count`: how many default binds there are
    */
   | { cmd: 'listened'; id: number; url?: string; count?: number; error?: { code: string; message: string } };
+
+/** This package's own directory (dist/esm or dist/cjs), to tell its stack frames from the app's. */
+const OWN_DIR = /\((?:file:\/\/)?(\/[^()]*)\/[^/()]+:\d+:\d+\)|at (?:file:\/\/)?(\/\S*)\/[^/\s]+:\d+:\d+$/m
+  .exec(new Error().stack?.split('\n').slice(1).join('\n') ?? '')
+  ?.slice(1)
+  .find((x) => x !== undefined);
+
+/**
+ * An error in one line for the master's log and `arbiter reload`: its first line and where it is,
+ * `SyntaxError: Unexpected token '}' (/srv/app/routes.cjs:2)`. The place is where Node puts a
+ * syntax error (the stack's first line), else the first stack frame outside Node and this package.
+ */
+export function errorSummary(err: unknown): string {
+  const clip = (text: string): string => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
+  if (!(err instanceof Error)) return clip(String(err).split('\n')[0]!);
+  const head = err.stack?.split('\n') ?? [];
+  const firstLine = head.find((l) => l.startsWith(err.name) || /^[A-Za-z]*Error\b/.test(l)) ?? `${err.name}: ${err.message.split('\n')[0]}`;
+  let where = /^(?:file:\/\/)?(\/.*:\d+)$/.exec(head[0] ?? '')?.[1];
+  if (!where) {
+    for (const line of head) {
+      const m = /^\s+at (?:.*? \()?(?:file:\/\/)?(\/[^()]*?:\d+):\d+\)?$/.exec(line);
+      if (m && !(OWN_DIR && m[1]!.startsWith(`${OWN_DIR}/`))) {
+        where = m[1];
+        break;
+      }
+    }
+  }
+  return clip(where && !firstLine.includes(where) ? `${firstLine} (${where})` : firstLine);
+}
 
 /** The key under which arbiter messages travel over IPC. */
 export const NS = '__arbiter__';

@@ -112,8 +112,10 @@ test('HUP whose new code fails to load: the old workers keep serving, then a fix
   writeFileSync(file, 'broken');
   m.signal('SIGHUP');
   const [failed] = await m.waitForEvents('reload_failed');
-  assert.deepEqual(failed.args[0], { generation: 1, reason: 'app_load_error', keptWorkers: 2 });
-  await m.waitForLog(/Reload failed: the app failed to load\. Keeping the 2 workers of the previous generation/);
+  const { detail, ...rest } = failed.args[0];
+  assert.deepEqual(rest, { generation: 1, reason: 'app_load_error', keptWorkers: 2 });
+  assert.match(detail, /^Error: this version is broken \(\/.*\/test\/fixtures\/app\.mjs:\d+\)$/, 'the error and where it was thrown');
+  await m.waitForLog(/Reload failed: the app failed to load: Error: this version is broken \(.*app\.mjs:\d+\)\. Keeping the 2 workers of the previous generation/);
   await m.waitForLog(/this version is broken/);
   await load.progress(300);
   assert.deepEqual(m.readyWorkers().sort(), old, 'the same old workers serve');

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
+import { ABORT_GRACE, APP_LOAD_ERROR, envelope, errorSummary, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { WorkerClass } from '../models/base.js';
 import { HttpWorker } from '../models/http.js';
 import { AcceptBalancer } from './accept-balance.js';
@@ -133,6 +133,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       }
     } catch (err) {
       log.exception(`Exception in worker process: the app failed to load`, err);
+      send({ cmd: 'load_failed', error: errorSummary(err) }); // a failed reload's reason
       return exit(APP_LOAD_ERROR);
     }
   }

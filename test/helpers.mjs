@@ -128,13 +128,14 @@ export class Master {
   }
 
   /**
-   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG.
+   * Starts `node <fixture>` with `config` (JSON) in ARBITER_TEST_CONFIG (in `cwd`, default ours).
    * `t` (the test context) gets an after-hook that kills every pid this master ever had.
    */
-  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command } = {}) {
+  static start(t, name, config = {}, { env = {}, stdio = [], args = [], command, cwd } = {}) {
     const child = spawn(command ?? process.execPath, command ? args : [fixture(name), ...args], {
       env: { ...process.env, ARBITER_TEST_CONFIG: JSON.stringify(config), ...env },
       stdio: ['ignore', 'pipe', 'pipe', ...stdio],
+      ...(cwd ? { cwd } : {}),
     });
     const m = new Master(child);
     started.add(m);

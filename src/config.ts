@@ -83,7 +83,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * Number of worker processes, or `'auto'`: one per CPU this process may use — the cgroup v2 CPU
    * quota (a container's or pod's CPU limit), rounded down, at least 1, else
    * `os.availableParallelism()`. Resolved when the config is read (and again on reload); the
-   * master logs how it decided.
+   * master logs how it decided. At most {@link MAX_WORKERS} (1024).
    * @default $WEB_CONCURRENCY or 1
    */
   workers?: number | 'auto';
@@ -112,7 +112,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * dies, times out or retires, a spare takes its slot over at once (it only has to start
    * accepting, not to boot), and a new spare boots behind it. Spares never serve, are not counted
    * in `workers`, are replaced with fresh code on reload, and show with state `'spare'`.
-   * Each costs a worker's memory. @default 0
+   * Each costs a worker's memory. At most {@link MAX_WORKERS}. @default 0
    */
   spareWorkers?: number;
   /** Idle keep-alive timeout (milliseconds, or `'2s'`) of `async`/`threaded` workers. @default 2000 */
@@ -319,6 +319,22 @@ function size(name: string, value: unknown): number {
   return bytes;
 }
 
+/**
+ * The most workers a master runs, and the most warm spares: `workers`, `WEB_CONCURRENCY`,
+ * `spareWorkers`, `scale()`, TTIN and `arbiter scale` refuse more. Each worker is a whole Node
+ * process (40 MB or more of RSS; two descriptors and a table entry in the master), so 1024 is
+ * some 40 GB of workers on one master: past anything one master should run, and far enough
+ * past the 256 known to work that no real deployment meets it. A larger number is a typo (an
+ * extra zero), which must not make the master spawn until the machine gives out.
+ */
+export const MAX_WORKERS = 1024;
+
+/** A worker count: `integer(name, value, min)` and at most {@link MAX_WORKERS}. */
+function workerCount(name: string, value: number): number {
+  if (value > MAX_WORKERS) throw configError(name, `at most ${MAX_WORKERS} (the limit on workers per master)`, value);
+  return value;
+}
+
 /** Smallest non-zero `maxWorkerMemory`: below it the value is surely a unit mistake (megabytes for bytes). */
 const MIN_WORKER_MEMORY = 16 * 1024 * 1024;
 
@@ -364,8 +380,11 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   backlog: (v) => (v === undefined ? DEFAULTS.backlog : integer('backlog', v, 1)),
   workers: (v, env) => {
     if (v === 'auto') return cpuBudget(env); // a CpuBudget: resolveConfig keeps how it was decided
-    if (v !== undefined) return positiveIntegerOr('workers', v, '"auto"');
-    return env.WEB_CONCURRENCY !== undefined ? envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1) : 1;
+    if (v !== undefined) return workerCount('workers', positiveIntegerOr('workers', v, '"auto"'));
+    if (env.WEB_CONCURRENCY === undefined) return 1;
+    const n = envInteger('WEB_CONCURRENCY', env.WEB_CONCURRENCY, 1);
+    if (n > MAX_WORKERS) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected environment variable WEB_CONCURRENCY to be at most ${MAX_WORKERS} (the limit on workers per master), got ${JSON.stringify(env.WEB_CONCURRENCY)}`);
+    return n;
   },
   workerClass: (v, _env, checkWorkerClass) => (v === undefined ? DEFAULTS.workerClass : checkWorkerClass(v)),
   threads: (v) => (v === undefined ? DEFAULTS.threads : integer('threads', v, 1)),
@@ -373,7 +392,7 @@ const VALIDATORS: { [K in keyof ResolvedConfig]-?: Validator } = {
   timeout: (v) => (v === undefined ? DEFAULTS.timeout : duration('timeout', v)),
   gracefulTimeout: (v) => (v === undefined ? DEFAULTS.gracefulTimeout : duration('gracefulTimeout', v)),
   bootTimeout: (v) => (v === undefined ? DEFAULTS.bootTimeout : duration('bootTimeout', v)),
-  spareWorkers: (v) => (v === undefined ? DEFAULTS.spareWorkers : integer('spareWorkers', v, 0)),
+  spareWorkers: (v) => (v === undefined ? DEFAULTS.spareWorkers : workerCount('spareWorkers', integer('spareWorkers', v, 0))),
   keepAlive: (v) => (v === undefined ? DEFAULTS.keepAlive : duration('keepAlive', v)),
   maxRequests: (v) => (v === undefined ? DEFAULTS.maxRequests : integer('maxRequests', v, 0)),
   maxRequestsJitter: (v) => (v === undefined ? DEFAULTS.maxRequestsJitter : integer('maxRequestsJitter', v, 0)),
@@ -497,7 +516,7 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
   const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
-  if (budget) out.workers = budget.count;
+  if (budget) out.workers = Math.min(budget.count, MAX_WORKERS);
   const config = Object.freeze(out) as unknown as ResolvedConfig;
   if (budget) AUTO_WORKERS.set(config, budget);
   return config;

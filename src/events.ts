@@ -102,6 +102,14 @@ export interface ReloadFailure {
   readonly error?: string;
 }
 
+/** Detail of a `generation_ready` event. */
+export interface GenerationReady {
+  /** The generation: 0 for the workers started with the master, then one more per reload. */
+  readonly generation: number;
+  /** How many of its workers are ready: the target count. */
+  readonly workers: number;
+}
+
 /** Detail of a `reloaded` event. */
 export interface ReloadSuccess {
   /** The generation that now serves. */
@@ -137,6 +145,12 @@ export interface ArbiterEvents {
   child_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
   /** A worker is gone (`worker_exit`). */
   worker_exit: (worker: WorkerInfo, exit: WorkerExit) => void;
+  /**
+   * Every worker of a generation is ready for the first time: the whole target count of it, at
+   * start (generation 0) and after each reload (then just before `reloaded`). Once per generation;
+   * also logged (`Generation 2 ready (4 workers)`).
+   */
+  generation_ready: (detail: GenerationReady) => void;
   /** The target worker count changed (`nworkers_changed`). */
   nworkers_changed: (next: number, previous: number) => void;
   /** HUP / `reload()` (`on_reload`). */

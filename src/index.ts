@@ -10,6 +10,7 @@ export { Application, type ApplicationLike, type ArbiterConfig, type NeedsWorker
 export { ArbiterError, type ArbiterErrorCode } from './errors.js';
 export {
   DEFAULTS,
+  MAX_WORKERS,
   type BaseConfig,
   type ResolvedConfig,
   type StaticDefaults,
@@ -18,7 +19,7 @@ export {
 } from './config.js';
 export type { Duration, DurationUnit, Size, SizeUnit } from './units.js';
 export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
-export type { ArbiterEvents, ExitReason, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export type { ArbiterEvents, ExitReason, GenerationReady, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
 export { WorkerClass, type AcceptBalance, type BalanceSeat, type InheritedSockets, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';

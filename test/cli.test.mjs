@@ -4,67 +4,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { controlRequest } from 'arbiter';
+import { APP, BIN, cli, json, runtimeDir, serve } from './cli-helpers.mjs';
 import { fixture, freePort, isAlive, Master, request, waitFor, worldReadableCopy } from './helpers.mjs';
-
-const BIN = fileURLToPath(new URL('../dist/cjs/cli/arbiter.js', import.meta.url)); // the package's bin
-const APP = fixture('cli/app.mjs');
-
-/** A fresh XDG_RUNTIME_DIR, removed after the test. */
-function runtimeDir(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-cli-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Runs the command (`bin`: its script) to completion: `{ code, stdout, stderr }`. */
-function cli(args, { env = {}, uid, cwd, bin = BIN } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(uid === undefined ? {} : { uid, gid: uid }),
-      ...(cwd ? { cwd } : {}),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `arbiter <args> --json` that must succeed; its parsed output. */
-async function json(args, env) {
-  const r = await cli([...args, '--json'], { env });
-  assert.equal(r.code, 0, `arbiter ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-
-/**
- * Starts a master with the command. `m.until(n)` waits until it has n ready workers (and no
- * other), through its control socket.
- */
-function serve(t, args, env) {
-  const m = Master.start(t, null, {}, { command: process.execPath, args: [BIN, ...args], env });
-  m.env = env;
-  m.socket = join(env.XDG_RUNTIME_DIR, 'arbiter', `${m.pid}.sock`);
-  m.info = () => controlRequest(m.socket, 'info', {}).catch(() => undefined);
-  m.until = (n, what = `${n} ready workers`) =>
-    waitFor(async () => {
-      const info = await m.info();
-      return info && info.ready === n && info.workers === n ? info : undefined;
-    }, `${what}\n${m.stderr}`, 30_000, 50);
-  return m;
-}
 
 test('ls and status: JSON fields and tables, for a master started by the command', async (t) => {
   const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
@@ -75,8 +22,8 @@ test('ls and status: JSON fields and tables, for a master started by the command
 
   const ls = await json(['ls'], env);
   assert.equal(ls.length, 1);
-  assert.deepEqual(Object.keys(ls[0]).sort(), ['binds', 'generation', 'name', 'pid', 'ready', 'uptime', 'workers']);
-  assert.deepEqual({ ...ls[0], uptime: 0 }, { pid: m.pid, name: 'web', binds: [`http://127.0.0.1:${port}`], workers: 2, ready: 2, generation: 0, uptime: 0 });
+  assert.deepEqual(Object.keys(ls[0]).sort(), ['binds', 'cwd', 'generation', 'name', 'pid', 'ready', 'uptime', 'workers']);
+  assert.deepEqual({ ...ls[0], uptime: 0 }, { pid: m.pid, name: 'web', binds: [`http://127.0.0.1:${port}`], workers: 2, ready: 2, generation: 0, uptime: 0, cwd: process.cwd() });
 
   const status = await json(['status'], env);
   assert.deepEqual(Object.keys(status), ['pid', 'version', 'name', 'binds', 'workerClass', 'target', 'ready', 'generation', 'uptime', 'reloads', 'restarts', 'workers']);
@@ -88,8 +35,8 @@ test('ls and status: JSON fields and tables, for a master started by the command
   assert.equal((await json(['status', 'web'], env)).pid, m.pid, 'by name');
 
   const table = await cli(['ls'], { env });
-  assert.match(table.stdout, /^\s*PID\s+NAME\s+WORKERS\s+GEN\s+UPTIME\s+BINDS\n/);
-  assert.match(table.stdout, new RegExp(`${m.pid}\\s+web\\s+2/2\\s+0\\s+\\d+s\\s+http://127.0.0.1:${port}`));
+  assert.match(table.stdout, /^\s*PID\s+NAME\s+WORKERS\s+GEN\s+UPTIME\s+BINDS\s+CWD\n/);
+  assert.match(table.stdout, new RegExp(`${m.pid}\\s+web\\s+2/2\\s+0\\s+\\d+s\\s+http://127.0.0.1:${port}\\s+${process.cwd().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
   const text = await cli(['status'], { env });
   assert.equal(text.code, 0);
   assert.match(text.stdout, /PID\s+SLOT\s+GEN\s+STATE\s+UPTIME\s+REQUESTS\s+INFLIGHT\s+RSS\s+CPU\s+HEARTBEAT/);
@@ -403,7 +350,8 @@ test('a -c config: the master uses it, and HUP (arbiter reload) re-reads it', as
   writeFileSync(file, '{ "workers": 0 }');
   const failed = await cli(['reload'], { env });
   assert.equal(failed.code, 1);
-  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied: .*`workers`.*got 0.*; the 2 workers of the previous generation keep serving\n$/);
+  // the reason: the first line of the error, which names the file
+  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied: \/.*\/arbiter\.json: Expected `workers` to be a positive integer or "auto", got 0 \(number\); the 2 workers of the previous generation keep serving\n$/);
 });
 
 test('module exports: listener, factory, Application, Express, Fastify; anything else fails the boot clearly', async (t) => {

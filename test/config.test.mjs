@@ -158,3 +158,21 @@ test('VERSION matches package.json', () => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   assert.equal(VERSION, pkg.version);
 });
+
+test('workers and spareWorkers: at most MAX_WORKERS (1024); 256 and 1024 are fine', async () => {
+  const { MAX_WORKERS } = await import('arbiter');
+  assert.equal(MAX_WORKERS, 1024);
+  assert.equal(make({ workers: 256 }).config.workers, 256);
+  assert.equal(make({ workers: 1024, spareWorkers: 1024 }).config.workers, 1024);
+  rejects({ workers: 1025 }, /^Expected `workers` to be at most 1024 \(the limit on workers per master\), got 1025 \(number\)$/);
+  rejects({ workers: 1_000_000_000 }, /^Expected `workers` to be at most 1024 .*got 1000000000 \(number\)$/);
+  rejects({ spareWorkers: 5000 }, /^Expected `spareWorkers` to be at most 1024 \(the limit on workers per master\), got 5000 \(number\)$/);
+  const saved = process.env.WEB_CONCURRENCY;
+  process.env.WEB_CONCURRENCY = '100000';
+  try {
+    rejects({}, /^Expected environment variable WEB_CONCURRENCY to be at most 1024 \(the limit on workers per master\), got "100000"$/);
+  } finally {
+    if (saved === undefined) delete process.env.WEB_CONCURRENCY;
+    else process.env.WEB_CONCURRENCY = saved;
+  }
+});

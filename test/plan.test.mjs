@@ -44,3 +44,10 @@ test('maxWorkerMemory: a worker marked recycle is replaced in its slot first, th
   assert.deepEqual(planWorkers([over, w(11, 2, 1), w(12, 3, 0, 0, 'booting')], 2, 0), { spawn: [], retire: [] }, 'kept while the replacement boots');
   assert.deepEqual(planWorkers([over, w(11, 2, 1), w(12, 3, 0)], 2, 0), { spawn: [], retire: [{ pid: 10, reason: 'memory' }] });
 });
+
+test('a huge target costs nothing: the plan lists only the slots the caller can start now', () => {
+  const started = performance.now();
+  const plan = planWorkers([w(10, 1, 0), w(11, 2, 2)], 1_000_000_000, 0, 4);
+  assert.deepEqual(plan, { spawn: [1, 3, 4, 5], retire: [] });
+  assert.ok(performance.now() - started < 100, 'not one step per requested worker');
+});

@@ -473,12 +473,13 @@ ${line('-h, --help', 'print this help and exit')}
 Commands (to running masters of this user, over their control sockets):
 ${line('ls [--json]', 'every master: pid, name, binds, workers ready/target, generation, uptime')}
 ${line('status [target] [--json]', 'the master and each worker: requests, in flight, RSS, CPU, heartbeat')}
-${line('reload [target]', 'new workers with fresh code (HUP); waits for the outcome')}
-${line('scale <n|+k|-k> [target]', 'set the number of workers, or change it by k')}
-${line('stop [--quick] [target]', 'graceful stop (TERM), or quick (QUIT); waits for the master to halt')}
+${line('reload [target|all]', 'new workers with fresh code (HUP); waits for the outcome, and says why it failed')}
+${line('scale <n|+k|-k> [target]', 'set the number of workers (1 to 1024), or change it by k')}
+${line('stop [--quick] [target|all]', 'graceful stop (TERM), or quick (QUIT); waits for the master to halt')}
 ${line('upgrade [target]', 'start a new master from the same command (USR2)')}
-${line('reopen [target]', 'reopen log files (USR1)')}
-  target: a master's pid, its --name, or its pidfile; omitted: the only master running.
+${line('reopen [target|all]', 'reopen log files (USR1)')}
+  target: a master's pid, its --name, or its pidfile. Omitted: for ls and status, the only master
+  running; for a command that changes something, the master started from this directory.
   Exit status 0 on success, 1 otherwise.
 `;
 }

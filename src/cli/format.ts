@@ -49,10 +49,19 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 export function formatList(masters: readonly MasterSummary[]): string {
   if (masters.length === 0) return 'no arbiter master is running';
   return table(
-    ['PID', 'NAME', 'WORKERS', 'GEN', 'UPTIME', 'BINDS'],
-    masters.map((m) => [String(m.pid), m.name ?? '-', `${m.ready}/${m.workers}`, String(m.generation), formatDuration(m.uptime), m.binds.join(' ')]),
+    ['PID', 'NAME', 'WORKERS', 'GEN', 'UPTIME', 'BINDS', 'CWD'],
+    masters.map((m) => [String(m.pid), m.name ?? '-', `${m.ready}/${m.workers}`, String(m.generation), formatDuration(m.uptime), m.binds.join(' '), m.cwd || '-']),
     new Set([0, 2, 3, 4]),
   );
+}
+
+/** The masters a command without a target could mean (pid, name, where it was started, binds), indented. */
+export function formatTargets(masters: readonly MasterSummary[]): string {
+  const rows = masters.map((m) => [String(m.pid), m.name ?? '-', m.cwd || '-', m.binds.join(' ')]);
+  return table(['PID', 'NAME', 'CWD', 'BINDS'], rows, new Set([0]))
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
 }
 
 /** `arbiter status`: the master in two lines, then a table of its workers. */

@@ -1,7 +1,7 @@
 import { appStack } from '../app-errors.js';
 import { Arbiter } from '../arbiter.js';
 import { resolveConfig, type ResolvedConfig } from '../config.js';
-import { controlRequest, findMaster, listMasters } from '../control/client.js';
+import { controlRequest, findMaster, listMasters, startedIn, type MasterEntry } from '../control/client.js';
 import { ArbiterError } from '../errors.js';
 import { checkWorkerClass, modelName } from '../models/registry.js';
 import { moduleApp } from '../module-app.js';
@@ -18,7 +18,7 @@ import {
   type ControlArgs,
   type ControlCommandName,
 } from './args.js';
-import { formatList, formatStatus } from './format.js';
+import { formatList, formatStatus, formatTargets } from './format.js';
 
 /** Where the command writes (tests pass their own). */
 export interface Output {
@@ -126,6 +126,67 @@ async function serve(argv: readonly string[], io: Output): Promise<number> {
 
 const TIMEOUT = 15_000;
 
+/** Commands that accept `all` as their target: each master gets the command. */
+const FOR_ALL: ReadonlySet<ControlCommandName> = new Set(['reload', 'stop', 'reopen']);
+
+/**
+ * The master a command without a target means. `ls`/`status` (which change nothing): the only
+ * master of this user. A command that changes something: only the one master started from the
+ * current directory — never another app's master because it happens to be the only one running.
+ */
+async function implicitTarget(command: ControlCommandName): Promise<MasterEntry> {
+  if (command === 'status') return findMaster(undefined);
+  const all = await listMasters();
+  if (all.length === 0) return findMaster(undefined); // "no arbiter master is running (…)"
+  const cwd = process.cwd();
+  const here = startedIn(all, cwd);
+  if (here.length === 1) return here[0]!;
+  const name = FOR_ALL.has(command) ? 'a pid, a name, a pidfile, or all' : 'a pid, a name or a pidfile';
+  const why = here.length === 0 ? `no arbiter master was started from ${cwd}` : `${here.length} arbiter masters were started from ${cwd}`;
+  throw new ArbiterError(
+    'ARBITER_ERR_CONTROL',
+    `${command} without a target acts only on the master started from this directory, and ${why}; name the master (${name}):\n${formatTargets((here.length ? here : all).map((m) => m.summary))}`,
+  );
+}
+
+/** The line a command prints for one master. */
+async function runOne(args: ControlArgs, path: string, who: string): Promise<{ data: unknown; text: string }> {
+  switch (args.command) {
+    case 'status': {
+      const stats = await controlRequest(path, 'status', {}, TIMEOUT);
+      return { data: stats, text: formatStatus(stats) };
+    }
+    case 'reload': {
+      // waits for the outcome: the new generation ready, or the reason it failed (an error, exit 1)
+      const done = await controlRequest(path, 'reload', {}, 0);
+      return { data: done, text: `${who}: reloaded, generation ${done.generation} (${done.workers} workers)` };
+    }
+    case 'scale': {
+      const amount = args.amount!;
+      const delta = /^[+-]/.test(amount) ? Number(amount) : undefined;
+      const done = await controlRequest(path, 'scale', delta === undefined ? { n: Number(amount) } : { delta }, TIMEOUT);
+      const stays = `${done.target} worker${done.target === 1 ? '' : 's'}`;
+      const text =
+        done.previous !== done.target
+          ? `${who}: ${done.previous} -> ${done.target} workers`
+          : `${who}: stays at ${stays}${delta !== undefined && delta < 0 ? ' (the minimum; as TTOU, scaling down from one worker does nothing)' : ''}`;
+      return { data: done, text };
+    }
+    case 'stop': {
+      const done = await controlRequest(path, 'stop', { graceful: !args.quick }, 0);
+      return { data: done, text: `${who}: stopped (exit status ${done.status})` };
+    }
+    case 'upgrade':
+      return { data: await controlRequest(path, 'upgrade', {}, TIMEOUT), text: `${who}: starting a new master (USR2)` };
+    case 'reopen':
+      return { data: await controlRequest(path, 'reopen', {}, TIMEOUT), text: `${who}: reopening log files` };
+    case 'ls':
+      throw new Error('unreachable');
+  }
+}
+
+const masterName = (m: { pid: number; name: string | null }): string => `master ${m.pid}${m.name ? ` [${m.name}]` : ''}`;
+
 async function control(args: ControlArgs, io: Output): Promise<number> {
   if (args.help) {
     io.out(helpText());
@@ -137,36 +198,26 @@ async function control(args: ControlArgs, io: Output): Promise<number> {
     print(masters, formatList(masters));
     return 0;
   }
-  const { path, summary } = await findMaster(args.target);
-  const who = `master ${summary.pid}${summary.name ? ` [${summary.name}]` : ''}`;
-  switch (args.command) {
-    case 'status': {
-      const stats = await controlRequest(path, 'status', {}, TIMEOUT);
-      print(stats, formatStatus(stats));
-      return 0;
-    }
-    case 'reload': {
-      const done = await controlRequest(path, 'reload', {}, 0);
-      print(done, `${who}: reloaded, generation ${done.generation} (${done.workers} workers)`);
-      return 0;
-    }
-    case 'scale': {
-      const amount = args.amount!;
-      const scaleArgs = /^[+-]/.test(amount) ? { delta: Number(amount) } : { n: Number(amount) };
-      const done = await controlRequest(path, 'scale', scaleArgs, TIMEOUT);
-      print(done, `${who}: ${done.previous} -> ${done.target} workers`);
-      return 0;
-    }
-    case 'stop': {
-      const done = await controlRequest(path, 'stop', { graceful: !args.quick }, 0);
-      print(done, `${who}: stopped (exit status ${done.status})`);
-      return 0;
-    }
-    case 'upgrade':
-      print(await controlRequest(path, 'upgrade', {}, TIMEOUT), `${who}: starting a new master (USR2)`);
-      return 0;
-    case 'reopen':
-      print(await controlRequest(path, 'reopen', {}, TIMEOUT), `${who}: reopening log files`);
-      return 0;
+  if (args.target === 'all' && FOR_ALL.has(args.command)) {
+    const masters = await listMasters();
+    if (masters.length === 0) await findMaster(undefined); // throws "no arbiter master is running (…)"
+    const results = await Promise.all(
+      masters.map(async ({ path, summary }) => {
+        const who = masterName(summary);
+        try {
+          return { pid: summary.pid, name: summary.name, ok: true as const, ...(await runOne(args, path, who)) };
+        } catch (err) {
+          if (!(err instanceof ArbiterError)) throw err;
+          return { pid: summary.pid, name: summary.name, ok: false as const, error: err.message, text: `${who}: ${err.message}` };
+        }
+      }),
+    );
+    if (args.json) io.out(JSON.stringify(results.map(({ text: _text, ...r }) => r), null, 2));
+    else for (const r of results) (r.ok ? io.out : io.err)(r.ok ? r.text : `arbiter: ${r.text}`);
+    return results.every((r) => r.ok) ? 0 : 1;
   }
+  const { path, summary } = args.target === undefined ? await implicitTarget(args.command) : await findMaster(args.target);
+  const { data, text } = await runOne(args, path, masterName(summary));
+  print(data, text);
+  return 0;
 }

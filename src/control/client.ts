@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { ArbiterError } from '../errors.js';
 import { isAlive } from '../master/pidfile.js';
 import type { MasterSummary } from '../master/stats.js';
 import { controlDir, currentUid } from './paths.js';
-import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, type ControlCommand, type ControlCommands, type ControlResponse } from './protocol.js';
+import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, type ControlClient, type ControlCommand, type ControlCommands, type ControlResponse } from './protocol.js';
 
 /** An `ARBITER_ERR_CONTROL` error. */
 function controlError(message: string, cause?: unknown): ArbiterError {
@@ -76,6 +76,7 @@ export function connectable(socketPath: string): Promise<boolean> {
 
 /**
  * Sends one command to the master listening at `socketPath` and resolves with its answer's data.
+ * The request says who sends it (this process's pid and uid), for the master's `Control:` log line.
  * `timeout` (ms, 0 = none) bounds the whole exchange; `reload` and `stop` answer only once the
  * reload settled or the master halted, which the master itself bounds (`bootTimeout`, `gracefulTimeout`).
  * @throws {@link ArbiterError} `ARBITER_ERR_CONTROL`: unreachable, permission denied, or the master answered with an error.
@@ -99,7 +100,8 @@ export function controlRequest<C extends ControlCommand>(
       else resolve(data as ControlCommands[C]['data']);
     };
     const timer = timeout > 0 ? setTimeout(() => finish(controlError(`the master at ${socketPath} did not answer \`${command}\` within ${timeout} ms`)), timeout) : undefined;
-    socket.once('connect', () => socket.write(encodeFrame({ v: CONTROL_PROTOCOL, id: 1, command, args })));
+    const client: ControlClient = { pid: process.pid, ...(process.geteuid ? { uid: process.geteuid() } : {}) };
+    socket.once('connect', () => socket.write(encodeFrame({ v: CONTROL_PROTOCOL, id: 1, command, args, client })));
     socket.on('data', (chunk: Buffer) => {
       let messages: unknown[];
       try {
@@ -233,4 +235,23 @@ export async function findMaster(target: string | undefined, env: NodeJS.Process
     throw controlError(`no arbiter master named ${JSON.stringify(target)} is running${all.length ? `; running:\n${list(all)}` : ''}`);
   }
   throw controlError(`${matching.length} arbiter masters are running${target ? ` named ${JSON.stringify(target)}` : ''}; name one by pid${target ? '' : ' or name'}:\n${list(matching)}`);
+}
+
+/** `dir` with symlinks resolved (as given when it cannot be resolved). */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/**
+ * The masters of `masters` started from directory `cwd` (their `summary.cwd`; symlinks resolved on
+ * both sides). A control command that changes something acts without a target only on the one
+ * master started from the directory it runs in.
+ */
+export function startedIn(masters: readonly MasterEntry[], cwd: string = process.cwd()): MasterEntry[] {
+  const here = realDir(cwd);
+  return masters.filter((m) => typeof m.summary.cwd === 'string' && m.summary.cwd !== '' && realDir(m.summary.cwd) === here);
 }

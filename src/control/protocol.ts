@@ -14,8 +14,15 @@ import type { ArbiterStats, MasterSummary } from '../master/stats.js';
  */
 export const CONTROL_PROTOCOL = 1;
 
-/** Largest frame accepted (bytes of JSON); a bigger length prefix is a protocol error. */
+/** Largest answer a client accepts (bytes of JSON); a bigger length prefix is a protocol error. */
 export const MAX_FRAME = 1 << 20;
+
+/**
+ * Largest request a master accepts (bytes of JSON). Requests are a few dozen bytes; the limit
+ * bounds what a connection can make the master buffer (a bigger length prefix is refused at once,
+ * before its bytes arrive).
+ */
+export const MAX_REQUEST = 64 * 1024;
 
 /** Arguments of `scale`: a new target, or a change of the current one. */
 export type ScaleArgs =
@@ -87,6 +94,20 @@ export interface ControlRequest<C extends string = string> {
   command: C;
   /** Its arguments. */
   args?: unknown;
+  /**
+   * Who sends it, as the client says (for the master's log: `Control: reload (pid 4242, uid
+   * 1000)`). Node cannot read a unix socket's peer credentials (`SO_PEERCRED`), so the master
+   * can only check this against `/proc`; see docs/cli.md, "The control socket".
+   */
+  client?: ControlClient;
+}
+
+/** The sender of a request, as it says ({@link ControlRequest.client}). */
+export interface ControlClient {
+  /** Its process id. */
+  pid: number;
+  /** Its effective uid (absent where there are no uids). */
+  uid?: number;
 }
 
 /** An answer frame. */
@@ -105,21 +126,36 @@ export function encodeFrame(message: unknown): Buffer {
 /** Cuts a byte stream into messages. */
 export class FrameDecoder {
   #buffer: Buffer = Buffer.alloc(0);
+  readonly #limit: number;
+
+  /** @param limit - the largest frame accepted, bytes ({@link MAX_FRAME} by default) */
+  constructor(limit = MAX_FRAME) {
+    this.#limit = limit;
+  }
+
+  /** True while part of a frame has arrived and the rest has not. */
+  get partial(): boolean {
+    return this.#buffer.length > 0;
+  }
 
   /**
    * Adds bytes; returns the messages completed by them.
-   * @throws Error on a frame larger than {@link MAX_FRAME} or one that is not JSON.
+   * @throws Error on a frame larger than the limit or one that is not JSON.
    */
   push(chunk: Buffer): unknown[] {
     this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
     const out: unknown[] = [];
     while (this.#buffer.length >= 4) {
       const size = this.#buffer.readUInt32BE(0);
-      if (size > MAX_FRAME) throw new Error(`control frame of ${size} bytes exceeds the ${MAX_FRAME}-byte limit`);
+      if (size > this.#limit) throw new Error(`control frame of ${size} bytes exceeds the ${this.#limit}-byte limit`);
       if (this.#buffer.length < 4 + size) break;
       const body = this.#buffer.subarray(4, 4 + size).toString('utf8');
       this.#buffer = this.#buffer.subarray(4 + size);
-      out.push(JSON.parse(body));
+      try {
+        out.push(JSON.parse(body));
+      } catch (err) {
+        throw new Error(`control frame is not JSON (${(err as Error).message})`);
+      }
     }
     return out;
   }

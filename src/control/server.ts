@@ -1,6 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { ReloadFailure, ReloadSuccess } from '../events.js';
 import type { MasterBus } from '../master/bus.js';
 import type { OperatorLog } from '../log.js';
@@ -8,8 +9,8 @@ import type { ArbiterStats, MasterSummary } from '../master/stats.js';
 import { whenOldMasterGone } from '../master/listeners.js';
 import { trace } from '../trace.js';
 import { connectable, controlRequest } from './client.js';
-import { controlDir, defaultControlPath, ensurePrivateDir } from './paths.js';
-import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, type ControlCommand, type ControlCommands, type ControlRequest } from './protocol.js';
+import { controlDir, currentUid, defaultControlPath, ensurePrivateDir } from './paths.js';
+import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, MAX_REQUEST, type ControlCommand, type ControlCommands, type ControlRequest } from './protocol.js';
 
 /** What the control commands call: the same public methods a library user calls on an `Arbiter`. */
 export interface ControlTarget {
@@ -26,7 +27,14 @@ export interface ControlTarget {
 /** The master's events, as the control server hears them. */
 export type ControlEvents = Pick<MasterBus, 'on' | 'once' | 'off'>;
 
-type Handler<C extends ControlCommand> = (server: ControlServer, args: Partial<ControlCommands[C]['args']>) => Promise<ControlCommands[C]['data']> | ControlCommands[C]['data'];
+/** Writes the `Control: …` line of a command (the client's identity is added). */
+type Note = (action: string, level?: 'debug' | 'info' | 'warning') => void;
+
+type Handler<C extends ControlCommand> = (
+  server: ControlServer,
+  args: Partial<ControlCommands[C]['args']>,
+  note: Note,
+) => Promise<ControlCommands[C]['data']> | ControlCommands[C]['data'];
 
 const REASONS: Record<ReloadFailure['reason'], string> = {
   config_error: 'the new config could not be read or applied',
@@ -36,15 +44,36 @@ const REASONS: Record<ReloadFailure['reason'], string> = {
   boot_timeout: 'a worker was not ready within bootTimeout',
 };
 
+/** `reload failed: the app failed to load: SyntaxError: … (/srv/app/app.mjs:3); the 2 workers of the previous generation keep serving`. */
+export function reloadFailureMessage(f: ReloadFailure): string {
+  const detail = f.error ? `: ${f.error}` : '';
+  return `reload failed: ${REASONS[f.reason]}${detail}; the ${f.keptWorkers} workers of the previous generation keep serving`;
+}
+
+/** `1 worker`, `3 workers`. */
+const workers = (n: number): string => `${n} worker${n === 1 ? '' : 's'}`;
+
+/** An integer argument, or an error naming it. */
+function integerArg(command: string, name: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  throw new Error(`${command}: \`${name}\` must be an integer, got ${JSON.stringify(value) ?? String(value)}`);
+}
+
 /** One function per command (gunicorn's handlers), each a call a library user could make. */
 const HANDLERS: { [C in ControlCommand]: Handler<C> } = {
-  info: (s) => s.target.summary(),
-  status: (s) => s.target.stats(),
-  reload: (s) =>
+  info: (s, _args, note) => {
+    note('info', 'debug'); // every `arbiter ls` asks every master: not worth an info line
+    return s.target.summary();
+  },
+  status: (s, _args, note) => {
+    note('status', 'debug');
+    return s.target.stats();
+  },
+  reload: (s, _args, note) =>
     s.wait<ReloadSuccess>((settle) => {
+      note('reload');
       const ok = (detail: ReloadSuccess): void => settle(undefined, detail);
-      const failed = (f: ReloadFailure): void =>
-        settle(new Error(`reload failed: ${REASONS[f.reason]}${f.error ? `: ${f.error}` : ''}; the ${f.keptWorkers} workers of the previous generation keep serving`));
+      const failed = (f: ReloadFailure): void => settle(new Error(reloadFailureMessage(f)));
       s.events.once('reloaded', ok);
       s.events.once('reload_failed', failed);
       s.target.reload();
@@ -53,32 +82,102 @@ const HANDLERS: { [C in ControlCommand]: Handler<C> } = {
         s.events.off('reload_failed', failed);
       };
     }),
-  scale: (s, args) => {
+  scale: (s, args, note) => {
     const previous = s.target.numWorkers;
-    const n = 'delta' in args && args.delta !== undefined ? previous + args.delta : (args as { n?: number }).n;
+    const { n, delta } = args as { n?: unknown; delta?: unknown };
+    let next: number;
+    if (delta !== undefined) {
+      const by = integerArg('scale', 'delta', delta);
+      // TTOU at one worker: nothing to retire, and not an error
+      if (by < 0 && previous <= 1) {
+        note(`scale ${by} ignored: already at ${workers(previous)}, the minimum`);
+        return { previous, target: previous };
+      }
+      next = previous + by;
+    } else if (n !== undefined) next = integerArg('scale', 'n', n);
+    else throw new Error('scale needs `n` (a number of workers) or `delta` (a change of it)');
     try {
-      s.target.scale(n as number);
+      s.target.scale(next);
     } catch (err) {
-      throw new Error(`${(err as Error).message} (the target is ${previous} workers)`);
+      note(`scale ${previous} -> ${next} refused: ${(err as Error).message}`, 'warning');
+      throw new Error(`${(err as Error).message} (the target is ${workers(previous)})`);
     }
+    note(`scale ${previous} -> ${next}`);
     return { previous, target: s.target.numWorkers };
   },
-  stop: (s, args) =>
+  stop: (s, args, note) =>
     s.wait<{ status: number }>((settle) => {
+      const graceful = args.graceful ?? true;
+      note(`stop (${graceful ? 'graceful' : 'quick'})`);
       const onExit = (status: number): void => settle(undefined, { status });
       s.events.once('exit', onExit);
-      void s.target.stop({ graceful: args.graceful ?? true });
+      void s.target.stop({ graceful });
       return () => s.events.off('exit', onExit);
     }, true),
-  upgrade: (s) => {
+  upgrade: (s, _args, note) => {
+    note('upgrade');
     s.target.reexec();
     return {};
   },
-  reopen: (s) => {
+  reopen: (s, _args, note) => {
+    note('reopen');
     s.target.reopenLogs();
     return {};
   },
 };
+
+/** At most this many control connections are open at once; a new one closes the longest-idle one, or is refused when every one has a request in flight. */
+export const MAX_CONTROL_CONNECTIONS = 32;
+/** A control connection with no request in flight (an idle one, or one whose request never completes) is closed after this many ms of silence. */
+export const CONTROL_IDLE_TIMEOUT = 10_000;
+/** Requests in flight on one connection at most (each `status` samples every worker). */
+const MAX_IN_FLIGHT = 8;
+/** After refusing a connection, how long its peer has to read the answer before the connection is destroyed. */
+const LINGER = 1000;
+
+/** One accepted control connection. */
+interface Connection {
+  readonly socket: net.Socket;
+  readonly decoder: FrameDecoder;
+  /** Requests read and not answered yet. */
+  inFlight: number;
+  /** `performance.now()` of the last byte in or out. */
+  active: number;
+  /** Closes it after {@link CONTROL_IDLE_TIMEOUT} of silence without a request in flight. */
+  readonly idle: NodeJS.Timeout;
+  /** Refused: whatever else arrives is ignored. */
+  refused: boolean;
+}
+
+/**
+ * Who sent a request, for the `Control:` line: what the client says, checked against `/proc`
+ * where there is one. The socket is 0600 in a 0700 directory, so the kernel lets only the
+ * master's user and root connect; within that, Node gives no peer credentials (`SO_PEERCRED`),
+ * so the pid is the client's word: the check catches a wrong or stale claim, not a lie of that same user.
+ */
+export function describeClient(claim: unknown): { text: string; pid?: number; uid?: number } {
+  const c = (typeof claim === 'object' && claim !== null ? claim : {}) as { pid?: unknown; uid?: unknown };
+  const pid = typeof c.pid === 'number' && Number.isSafeInteger(c.pid) && c.pid > 0 ? c.pid : undefined;
+  const uid = typeof c.uid === 'number' && Number.isSafeInteger(c.uid) && c.uid >= 0 ? c.uid : undefined;
+  if (pid === undefined) return { text: 'client did not say who it is' };
+  const said = `pid ${pid}${uid === undefined ? '' : `, uid ${uid}`}`;
+  const doubt = ((): string | undefined => {
+    const mine = currentUid();
+    if (uid !== undefined && process.geteuid && uid !== mine && uid !== 0) return `only uid ${mine} and root can connect`;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && existsSync('/proc/self/status')) return 'no such process';
+      return undefined; // no /proc here: nothing to check against
+    }
+    const real = /^Uid:\s+\d+\s+(\d+)/m.exec(status);
+    if (uid !== undefined && real && Number(real[1]) !== uid) return `pid ${pid} runs as uid ${real[1]}`;
+    return undefined;
+  })();
+  return { text: doubt ? `${said}; unverified: ${doubt}` : said, pid, uid };
+}
 
 /**
  * The master's control socket (SPEC §9): a unix socket, mode 0600 in a 0700 directory, that
@@ -93,7 +192,7 @@ export class ControlServer {
   readonly events: ControlEvents;
   readonly #log: OperatorLog;
   #server: net.Server | undefined;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #connections = new Map<net.Socket, Connection>();
   /** Where we listen, and the inode we created there (removed on close only if it is still ours). */
   #path: string | undefined;
   #ino = 0;
@@ -218,7 +317,7 @@ export class ControlServer {
   /** Stops listening, ends every connection and removes the socket file (only if it is still ours). */
   close(): void {
     this.#closed = true;
-    for (const socket of this.#sockets) socket.end();
+    for (const { socket } of this.#connections.values()) socket.end();
     this.#server?.close();
     this.#server = undefined;
     this.#unlink();
@@ -268,50 +367,131 @@ export class ControlServer {
     });
   }
 
+  /**
+   * A new connection. What cannot be a well-formed request of ours is refused — an error frame
+   * where one can be sent, then the connection is closed: a length prefix over {@link MAX_REQUEST}
+   * (refused from the 4 bytes alone, nothing buffered), a frame that is not JSON or not a request
+   * object, a protocol version we do not speak, an unknown command, more than a few requests in
+   * flight. Memory stays bounded: at most {@link MAX_CONTROL_CONNECTIONS} connections of at most
+   * one partial request each; one silent for {@link CONTROL_IDLE_TIMEOUT} ms with no request in
+   * flight (idle, or a frame that never completes) is closed, and a connection over the cap closes
+   * the longest-idle one — so idle connections cannot keep `arbiter status` out.
+   */
   #accept(socket: net.Socket): void {
     if (this.#closed) {
       socket.destroy();
       return;
     }
-    this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', (err) => trace.master('control connection: %s', err.message));
-    const decoder = new FrameDecoder();
-    socket.on('data', (chunk: Buffer) => {
-      let messages: unknown[];
-      try {
-        messages = decoder.push(chunk);
-      } catch (err) {
-        this.#reply(socket, { id: 0, status: 'error', error: `bad request: ${(err as Error).message}` });
-        socket.end();
+    if (this.#connections.size >= MAX_CONTROL_CONNECTIONS) {
+      let oldest: Connection | undefined;
+      for (const c of this.#connections.values()) if (c.inFlight === 0 && (!oldest || c.active < oldest.active)) oldest = c;
+      if (oldest) {
+        trace.master('control: %d connections, closing the longest idle', this.#connections.size);
+        this.#drop(oldest);
+      } else {
+        this.#log.warning(`Control: refusing a connection: ${MAX_CONTROL_CONNECTIONS} control connections are open, each with a request in flight`);
+        socket.end(encodeFrame({ v: CONTROL_PROTOCOL, id: 0, status: 'error', error: `too many control connections (${MAX_CONTROL_CONNECTIONS}, all busy); try again` }));
+        setTimeout(() => socket.destroy(), LINGER).unref();
         return;
       }
-      for (const m of messages) void this.#handle(socket, m);
+    }
+    const conn: Connection = {
+      socket,
+      decoder: new FrameDecoder(MAX_REQUEST),
+      inFlight: 0,
+      active: performance.now(),
+      idle: setTimeout(() => this.#onIdle(conn), CONTROL_IDLE_TIMEOUT).unref(),
+      refused: false,
+    };
+    this.#connections.set(socket, conn);
+    socket.on('close', () => {
+      clearTimeout(conn.idle);
+      this.#connections.delete(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (conn.refused) return;
+      this.#touch(conn);
+      let messages: unknown[];
+      try {
+        messages = conn.decoder.push(chunk);
+      } catch (err) {
+        this.#refuse(conn, 0, `bad request: ${(err as Error).message}`);
+        return;
+      }
+      for (const m of messages) {
+        if (conn.refused) return;
+        this.#handle(conn, m);
+      }
     });
   }
 
-  async #handle(socket: net.Socket, raw: unknown): Promise<void> {
-    const req = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<ControlRequest>;
-    const id = typeof req.id === 'number' ? req.id : 0;
-    if (typeof req.v !== 'number' || req.v > CONTROL_PROTOCOL) {
+  #touch(conn: Connection): void {
+    conn.active = performance.now();
+    conn.idle.refresh();
+  }
+
+  #onIdle(conn: Connection): void {
+    if (conn.refused || conn.socket.destroyed) return;
+    if (conn.inFlight > 0) {
+      conn.idle.refresh(); // waiting for a reload or a stop: not idle
+      return;
+    }
+    if (conn.decoder.partial) this.#refuse(conn, 0, `bad request: incomplete, nothing more for ${CONTROL_IDLE_TIMEOUT} ms`);
+    else this.#drop(conn);
+  }
+
+  /** Closes a connection without a word (idle, or over the cap). */
+  #drop(conn: Connection): void {
+    conn.refused = true;
+    this.#connections.delete(conn.socket);
+    conn.socket.destroy();
+  }
+
+  /** Answers `error` and closes the connection; the peer has {@link LINGER} ms to read it. */
+  #refuse(conn: Connection, id: number, error: string): void {
+    trace.master('control: refusing a connection: %s', error);
+    conn.refused = true;
+    this.#connections.delete(conn.socket);
+    clearTimeout(conn.idle);
+    if (conn.socket.writable) conn.socket.end(encodeFrame({ v: CONTROL_PROTOCOL, id, status: 'error', error }));
+    setTimeout(() => conn.socket.destroy(), LINGER).unref();
+  }
+
+  #handle(conn: Connection, raw: unknown): void {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return this.#refuse(conn, 0, 'bad request: not a JSON object');
+    const req = raw as Partial<ControlRequest>;
+    const id = typeof req.id === 'number' && Number.isSafeInteger(req.id) ? req.id : 0;
+    if (typeof req.v !== 'number' || !Number.isInteger(req.v) || req.v < 1 || req.v > CONTROL_PROTOCOL) {
       const error = `the client speaks control protocol ${String(req.v)}; this master speaks version ${CONTROL_PROTOCOL} (upgrade the master, or use a client of its version)`;
-      return this.#reply(socket, { id, status: 'error', error });
+      return this.#refuse(conn, id, error);
     }
     const command = req.command;
     if (typeof command !== 'string' || !Object.hasOwn(HANDLERS, command)) {
-      return this.#reply(socket, { id, status: 'error', error: `unknown command ${JSON.stringify(command)}; known: ${Object.keys(HANDLERS).join(', ')}` });
+      return this.#refuse(conn, id, `unknown command ${JSON.stringify(command)?.slice(0, 100)}; known: ${Object.keys(HANDLERS).join(', ')}`);
     }
+    if (conn.inFlight >= MAX_IN_FLIGHT) return this.#refuse(conn, id, `too many requests in flight on one connection (at most ${MAX_IN_FLIGHT})`);
     const args = (typeof req.args === 'object' && req.args !== null ? req.args : {}) as never;
     trace.master('control: %s %o', command, args);
-    try {
-      const data = await (HANDLERS[command as ControlCommand] as Handler<ControlCommand>)(this, args);
-      this.#reply(socket, { id, status: 'ok', data });
-    } catch (err) {
-      this.#reply(socket, { id, status: 'error', error: err instanceof Error ? err.message : String(err) });
-    }
+    const client = describeClient(req.client);
+    const note: Note = (action, level = 'info') =>
+      this.#log.write(level, `Control: ${action} (${client.text})`, { control: command, clientPid: client.pid, clientUid: client.uid });
+    conn.inFlight++;
+    void (async () => {
+      try {
+        const data = await (HANDLERS[command as ControlCommand] as Handler<ControlCommand>)(this, args, note);
+        this.#reply(conn, { id, status: 'ok', data });
+      } catch (err) {
+        this.#reply(conn, { id, status: 'error', error: err instanceof Error ? err.message : String(err) });
+      } finally {
+        conn.inFlight--;
+      }
+    })();
   }
 
-  #reply(socket: net.Socket, body: { id: number } & ({ status: 'ok'; data: unknown } | { status: 'error'; error: string })): void {
-    if (socket.writable) socket.write(encodeFrame({ v: CONTROL_PROTOCOL, ...body }));
+  #reply(conn: Connection, body: { id: number } & ({ status: 'ok'; data: unknown } | { status: 'error'; error: string })): void {
+    if (!conn.socket.writable) return;
+    this.#touch(conn);
+    conn.socket.write(encodeFrame({ v: CONTROL_PROTOCOL, ...body }));
   }
 }

@@ -29,8 +29,11 @@ export interface WorkerPlan {
  * - a worker marked `recycle` does not count toward the target (a replacement is spawned into its
  *   slot) and retires (`memory`) under the same condition as an old generation.
  * Workers already retiring, timed out or exited are not counted: they are on their way out.
+ *
+ * `spawnLimit` caps the slots listed in `spawn` (the caller can only start so many now): the
+ * plan costs what the worker table holds, never what the target asks for.
  */
-export function planWorkers(workers: Iterable<PlanWorker>, target: number, generation: number): WorkerPlan {
+export function planWorkers(workers: Iterable<PlanWorker>, target: number, generation: number, spawnLimit = Infinity): WorkerPlan {
   const live = [...workers].filter((w) => w.state === 'booting' || w.state === 'ready').sort((a, b) => a.age - b.age);
   const current = live.filter((w) => w.generation === generation && !w.recycle);
   const recycling = live.filter((w) => w.generation === generation && w.recycle);
@@ -38,7 +41,7 @@ export function planWorkers(workers: Iterable<PlanWorker>, target: number, gener
   const plan: WorkerPlan = { spawn: [], retire: [] };
 
   const taken = new Set(current.map((w) => w.slot));
-  for (let n = current.length, slot = 0; n < target; n++) {
+  for (let n = current.length, slot = 0; n < target && plan.spawn.length < spawnLimit; n++) {
     while (taken.has(slot)) slot++;
     taken.add(slot);
     plan.spawn.push(slot);

@@ -90,6 +90,12 @@ export interface MasterSummary {
   generation: number;
   /** Milliseconds since the master started. */
   uptime: number;
+  /**
+   * The master's working directory (where it was started, unless it changed directory since):
+   * a control command that changes something acts, without a target, only on the master
+   * started from the directory it runs in.
+   */
+  cwd: string;
 }
 
 /** What the stats read from the supervisor (its `inspect()`). */
@@ -210,6 +216,15 @@ export async function collectStats(view: SupervisorView, tally: Tally, startedAt
   };
 }
 
+/** `process.cwd()`, or `''` when it cannot be read (the directory was removed). */
+function workingDir(): string {
+  try {
+    return process.cwd();
+  } catch {
+    return '';
+  }
+}
+
 /** The `ls` row of this master: no worker is asked anything. */
 export function summarize(view: SupervisorView, startedAt: number): MasterSummary {
   return {
@@ -220,5 +235,6 @@ export function summarize(view: SupervisorView, startedAt: number): MasterSummar
     ready: view.workers.filter((w) => w.info.state === 'ready').length,
     generation: view.generation,
     uptime: Math.round(performance.now() - startedAt),
+    cwd: workingDir(),
   };
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { autoWorkers, type ResolvedConfig } from '../config.js';
+import { autoWorkers, MAX_WORKERS, type ResolvedConfig } from '../config.js';
 import { cpuBudget } from '../cpus.js';
 import type { MasterEvents } from './bus.js';
 import { ArbiterError } from '../errors.js';
@@ -111,7 +111,10 @@ const SIGNAL_ACTIONS = {
   SIGTERM: (s: Supervisor) => s.stop(true),
   SIGINT: (s: Supervisor) => s.stop(false),
   SIGQUIT: (s: Supervisor) => s.stop(false),
-  SIGTTIN: (s: Supervisor) => s.scale(s.target + 1),
+  SIGTTIN: (s: Supervisor) => {
+    if (s.target < MAX_WORKERS) s.scale(s.target + 1);
+    else s.log.warning(`TTIN ignored: already at ${MAX_WORKERS} workers, the limit`);
+  },
   SIGTTOU: (s: Supervisor) => {
     if (s.target > 1) s.scale(s.target - 1);
   },
@@ -171,6 +174,8 @@ export class Supervisor {
   #previous: { config: ResolvedConfig; listeners: MasterListener[]; threads: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
+  /** The last generation announced whole (`generation_ready`). */
+  #announced = -1;
   /** Per slot: consecutive workers that died soon after they started, and when to respawn. */
   readonly #backoff = new Map<number, { deaths: number; notBefore: number }>();
   /** A new master started by USR2, while it lives. */
@@ -381,7 +386,7 @@ export class Supervisor {
   #configReloadFailed(err: unknown): void {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
-    const detail = (err instanceof Error ? err.message : String(err)).split('\n', 1)[0]!;
+    const detail = ((err instanceof Error ? err.message : String(err)).split('\n').find((l) => l.trim()) ?? '').replace(/^arbiter: /, '');
     this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept, error: detail }));
   }
@@ -408,6 +413,7 @@ export class Supervisor {
     if (!Number.isInteger(n) || n < 1) {
       throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get a positive integer, got ${String(n)}`);
     }
+    if (n > MAX_WORKERS) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get at most ${MAX_WORKERS} (the limit on workers per master), got ${n}`);
     if (this.#phase !== 'running' || n === this.target) return;
     const previous = this.target;
     this.target = n;
@@ -536,6 +542,7 @@ export class Supervisor {
     this.#enforceDeadlines();
     if (this.#phase === 'running') {
       this.#manageWorkers();
+      this.#announceGeneration();
       this.#settleReload();
     }
     if (this.#phase === 'stopping') {
@@ -582,7 +589,13 @@ export class Supervisor {
 
   /** Applies {@link planWorkers}: spawn up to the target (a warm spare first), retire the oldest surplus; then the spares. */
   #manageWorkers(): void {
-    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation);
+    const now = performance.now();
+    let room = MAX_STARTING - [...this.#workers.values()].filter((w) => w.state === 'booting' && !w.ran).length;
+    // Slots the loop may go through now: one per process it may start, per warm spare, per slot in backoff.
+    let usable = Math.max(0, room);
+    for (const w of this.#workers.values()) if (w.spare && w.state === 'spare') usable++;
+    for (const b of this.#backoff.values()) if (b.notBefore > now) usable++;
+    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation, usable);
     // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
     // runs the code that works, may still take a slot over) until the next reload.
     let canSpawn = true;
@@ -594,14 +607,20 @@ export class Supervisor {
         this.#spawnPaused = false;
       }
     }
-    const now = performance.now();
-    let room = MAX_STARTING - [...this.#workers.values()].filter((w) => w.state === 'booting' && !w.ran).length;
+    let spawned = 0;
     for (const slot of plan.spawn) {
       if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
       const spare = pickSpare(this.#workers.values(), this.#generation);
       if (spare) this.#promote(spare, slot);
       else if (!canSpawn || room-- <= 0) break; // the next wave starts when one of these reaches run()
       else if (!this.#spawn(slot)) return;
+      else spawned++;
+    }
+    if (spawned > 0) {
+      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+      this.log.debug(
+        `Spawn wave: ${spawned} worker${spawned === 1 ? '' : 's'} of generation ${this.#generation} started${missing > 0 ? `, ${missing} more once these reach run() (at most ${MAX_STARTING} start at once)` : ''}`,
+      );
     }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
@@ -611,6 +630,17 @@ export class Supervisor {
     for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
     const spareBackoff = (this.#backoff.get(-1)?.notBefore ?? 0) > now;
     for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
+  }
+
+  /** `generation_ready` once per generation, when the target count of its workers is ready. */
+  #announceGeneration(): void {
+    if (this.#generation <= this.#announced || this.target < 1) return;
+    let ready = 0;
+    for (const w of this.#workers.values()) if (!w.spare && w.generation === this.#generation && w.state === 'ready') ready++;
+    if (ready < this.target) return;
+    this.#announced = this.#generation;
+    this.log.info(`Generation ${this.#generation} ready (${ready} worker${ready === 1 ? '' : 's'})`, { generation: this.#generation, workers: ready });
+    this.#emit('generation_ready', Object.freeze({ generation: this.#generation, workers: ready }));
   }
 
   /** A warm spare takes `slot` over: it only has to start accepting (it reports ready as a worker does). */
@@ -667,12 +697,18 @@ export class Supervisor {
     this.#workers.set(w.pid, w);
     this.log.info(`Booting ${spare ? 'spare ' : ''}worker with pid: ${w.pid}`, { worker: w.pid, slot: w.slot, generation: w.generation, ...(spare ? { spare: true } : {}) });
     this.#emit('spawn', snapshot(w));
-    void w.handle.exited.then(({ code, signal }) => this.#onExit(w, code, signal));
+    void w.handle.exited.then(({ code, signal }) => {
+      // `boot_failed` was sent before the exit, but may be read in the same turn of the event
+      // loop after it: handle the exit once that turn is over, so a failed reload has its reason.
+      if ((code === APP_LOAD_ERROR || code === WORKER_BOOT_ERROR) && w.failure === undefined) setImmediate(() => this.#onExit(w, code, signal));
+      else this.#onExit(w, code, signal);
+    });
     return w;
   }
 
   #retire(w: WorkerRecord, reason: ExitReason): void {
     if (!transition(w, 'retiring')) return;
+    this.log.debug(`Retiring worker (pid:${w.pid}) of generation ${w.generation}, slot ${w.slot}: ${reason}`, { worker: w.pid, reason });
     w.reason = reason;
     w.killAt = performance.now() + this.#config.gracefulTimeout;
     w.handle.kill('SIGTERM');
@@ -866,6 +902,7 @@ export class Supervisor {
     const lived = Date.now() - (w.promotedAt ?? w.bootedAt);
     const prev = this.#backoff.get(w.slot);
     if (lived >= QUICK_DEATH) {
+      this.log.debug(`Slot ${w.slot}: its worker lived ${lived} ms: respawning at once${prev ? ' (restart backoff reset)' : ''}`);
       this.#backoff.delete(w.slot);
       return;
     }
@@ -873,6 +910,7 @@ export class Supervisor {
     const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
     this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
     if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
+    else this.log.debug(`Slot ${w.slot}: its worker died ${lived} ms after starting: respawning at once (a second such death in a row waits ${RESTART_BACKOFF_MIN} ms)`);
   }
 
   /**
@@ -900,6 +938,7 @@ export class Supervisor {
     const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
     const error = w.failure; // the worker's own words: its error and where it is
     this.log.error(`Reload failed: ${why}${error ? `: ${error}` : ''}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
+    this.log.debug(`Rollback: generation ${failed} abandoned, generation ${fallback} is current again (target ${this.target}); nothing is spawned until the next reload`);
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept, ...(error ? { error } : {}) }));
     this.wakeup();
     return true;

@@ -28,7 +28,13 @@ arbiter.on('exit', (code: number) => void code);
 arbiter.on('reload_failed', (detail) => {
   const reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout' = detail.reason;
   const kept: number = detail.keptWorkers;
-  void [reason, kept];
+  const why: string | undefined = detail.detail; // the error's first line and where it is, when known
+  void [reason, kept, why];
+});
+arbiter.on('generation_ready', (detail) => {
+  const generation: number = detail.generation;
+  const workers: number = detail.workers;
+  void [generation, workers];
 });
 arbiter.on('reloaded', (detail) => {
   const generation: number = detail.generation;
@@ -52,6 +58,8 @@ void status;
 arbiter.on('spawned', () => {});
 // @ts-expect-error reloaded gives one detail object
 arbiter.on('reloaded', (generation: number) => void generation);
+// @ts-expect-error generation_ready gives one detail object
+arbiter.on('generation_ready', (generation: number) => void generation);
 // @ts-expect-error reload_failed gives one detail object, not a string
 arbiter.on('reload_failed', (why: string) => void why);
 // @ts-expect-error wrong listener signature: spawn gives a WorkerInfo

@@ -144,7 +144,7 @@ export function toRequestListener(value: unknown, what = 'the export'): Promise<
  * the master) imports `<module>[:export]` and adapts the export with {@link toRequestListener} —
  * or, when the module calls `listen()` itself (an unmodified Express/Fastify/Koa/Hono/NestJS/
  * `http`/`net` app), serves the app's own servers on sockets the master binds for them (see
- * docs/design.md, "Apps that call listen() themselves"). Without `config.bind`, the master binds
+ * docs/design.md, "Apps that listen themselves"). Without `config.bind`, the master binds
  * nothing at start: the addresses the app's `listen()` asks for are served, and the default
  * `bind` only for a module that exports a handler.
  * The module is resolved (not loaded) at once, so a missing file fails before anything starts.

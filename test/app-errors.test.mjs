@@ -140,7 +140,7 @@ test('a module that exports nothing: add `export default app` (ESM) or `module.e
   });
   const esm = await cli(['--check-config', 'esm.mjs'], dir);
   assert.equal(esm.code, 1);
-  assert.match(esm.stderr, /^arbiter: The app module esm\.mjs exports nothing: add `export default app` \(app being your request listener, or your Express, Koa or Fastify app\)\n$/);
+  assert.match(esm.stderr, /^arbiter: The app module esm\.mjs exports nothing: add `export default app` \(app being your request listener, or your Express, Koa or Fastify app\); nor did it call listen\(\)\n$/);
   const cjs = await cli(['--check-config', 'cjs.cjs'], dir);
   assert.equal(cjs.code, 1);
   assert.match(cjs.stderr, /^arbiter: The app module cjs\.cjs exports nothing \(its module\.exports is empty\): add `module\.exports = app` /);

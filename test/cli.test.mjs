@@ -351,7 +351,7 @@ test('a -c config: the master uses it, and HUP (arbiter reload) re-reads it', as
   const failed = await cli(['reload'], { env });
   assert.equal(failed.code, 1);
   // the reason: the first line of the error, which names the file
-  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied: \/.*\/arbiter\.json: Expected `workers` to be a positive integer or "auto", got 0 \(number\); the 2 workers of the previous generation keep serving\n$/);
+  assert.match(failed.stderr, /^arbiter: reload failed: the new config could not be read or applied: config file \/.*\/arbiter\.json: Expected `workers` to be a positive integer or "auto", got 0 \(number\); the 2 workers of the previous generation keep serving\n$/);
 });
 
 test('module exports: listener, factory, Application, Express, Fastify; anything else fails the boot clearly', async (t) => {

@@ -196,7 +196,7 @@ test('arbiter reload waits for the outcome: a failed reload prints the error, wh
   writeFileSync(app, 'throw new Error("the database is down");\n');
   r = await cli(['reload'], { env, cwd: dir });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, new RegExp(`^arbiter: reload failed: the app failed to load: Error: the database is down \\(${escape(app)}:1\\); the 2 workers`));
+  assert.match(r.stderr, new RegExp(`^arbiter: reload failed: the app failed to load: Error: the database is down \\(${escape(app)}:1(?::\\d+)?\\); the 2 workers`));
 
   writeFileSync(app, 'module.exports = (req, res) => res.end("v3");\n');
   r = await cli(['reload'], { env, cwd: dir });

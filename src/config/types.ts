@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LogFormat, LogLevel, LogSink } from '../log.js';
 import type { Duration, Size } from '../units.js';
-import type { MAX_WORKERS } from './checks.js';
+import type { MAX_WORKERS } from './checks.js'; // for {@link MAX_WORKERS}
 
 /**
  * Worker-side hooks (they run inside each worker process, never in the master).
@@ -194,7 +194,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
 
 /**
  * The options that are durations: milliseconds, or strings with a unit ({@link Duration}). In a
- * config file a bare number below 1000 for one of them is refused (see {@link bareMilliseconds}).
+ * config file a bare number below 1000 for one of them is refused (see `bareMilliseconds` in config.ts).
  */
 export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
 

@@ -176,3 +176,42 @@ test('workers and spareWorkers: at most MAX_WORKERS (1024); 256 and 1024 are fin
     else process.env.WEB_CONCURRENCY = saved;
   }
 });
+
+test("the README's options table lists every option of the option table, with its default", async () => {
+  const { OPTIONS } = await import('../dist/esm/config/options.js');
+  const { DURATION_OPTIONS, resolveConfig } = await import('../dist/esm/config.js');
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('| option | default | meaning |');
+  assert.ok(start >= 0, "README's options table");
+  const rows = readme
+    .slice(start)
+    .split('\n')
+    .slice(2)
+    .filter((_, i, all) => all.slice(0, i + 1).every((l) => l.startsWith('|')))
+    .map((l) => l.split(' | ').map((c) => c.replace(/^\| ?|`/g, '')));
+  // a row names one option, or several with their defaults in the same order (`maxRequests` / `maxRequestsJitter` | 0 / 0) or one for all
+  const readmeDefault = new Map();
+  for (const [names, defaults] of rows) {
+    if (names === 'hooks') continue;
+    const list = names.split(' / ');
+    const values = defaults.includes(' / ') ? defaults.split(' / ') : list.map(() => defaults);
+    assert.equal(values.length, list.length, `README row ${names}: one default per option`);
+    list.forEach((name, i) => readmeDefault.set(name, values[i]));
+  }
+  const hooks = rows.find(([names]) => names === 'hooks')?.[2] ?? '';
+  const resolved = resolveConfig({}, (v) => v, {}); // the defaults that depend on the environment, without one
+  const shown = (v) => (v === null ? 'none' : v === process.stderr ? 'stderr' : typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `'${v[0]}'` : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if (spec === OPTIONS.postFork) { // every hook has the same row
+      assert.ok(hooks.includes(name), `README's hooks row names ${name}`);
+      continue;
+    }
+    assert.ok(readmeDefault.has(name), `README's options table has a row for ${name}`);
+    const want = shown('default' in spec ? spec.default : resolved[name]);
+    const cell = readmeDefault.get(name);
+    assert.ok(cell.startsWith(want) || cell.endsWith(` or ${want}`), `README's default of ${name}: ${JSON.stringify(cell)}, the option table's: ${want}`);
+  }
+  for (const name of readmeDefault.keys()) assert.ok(Object.hasOwn(OPTIONS, name), `README's options table: ${name} is an option`);
+  // the duration options (whose bare numbers a config file refuses below 1000) are those in milliseconds
+  assert.deepEqual(Object.keys(OPTIONS).filter((name) => OPTIONS[name].unit === 'ms'), [...DURATION_OPTIONS]);
+});

@@ -47,9 +47,14 @@ test('src/ has no import cycles, type imports included', () => {
   assert.deepEqual(cycles(edges), []);
 });
 
-test('config.ts imports nothing from the worker models or the runtime', () => {
-  const deps = graph().get('config.ts');
-  assert.deepEqual(deps.filter((d) => d.startsWith('models/') || d.startsWith('worker/') || d.startsWith('master/')), []);
+test('config.ts and config/ import nothing from the worker models or the runtime', () => {
+  const edges = graph();
+  const config = [...edges.keys()].filter((f) => f === 'config.ts' || f.startsWith('config/'));
+  assert.ok(config.length > 1, 'the scan found config/');
+  for (const file of config) {
+    const deps = edges.get(file);
+    assert.deepEqual(deps.filter((d) => d.startsWith('models/') || d.startsWith('worker/') || d.startsWith('master/')), [], file);
+  }
 });
 
 test('loading the package does not load what only a master or a trace needs (a worker loads it on its way to accepting)', () => {

@@ -1,81 +1,20 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// The command line: run mode's flags and the -c file into a config, a control command's
+// arguments, and errors that name the flag. The flags themselves: flags.ts (from the option table).
+import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { errorSummary, importApp } from '../app-errors.js';
 import type { ArbiterConfig } from '../application.js';
-import { bareMilliseconds, closestName, resolveConfig } from '../config.js';
+import { bareMilliseconds, resolveConfig } from '../config.js';
+import { closestName } from '../config/suggest.js';
 import { ArbiterError, configError } from '../errors.js';
 import { checkWorkerClass } from '../models/registry.js';
 import { parseDuration, parseSize } from '../units.js';
+import { flagName, LONG_FLAGS, OPTION_FLAGS, PARSE_OPTIONS, type OptionFlag } from './flags.js';
+import { GUNICORN_ONLY, GUNICORN_SHORT, gunicornWorkerClass } from './gunicorn.js';
 
-/** How a flag's text becomes an option value. */
-type Kind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
-
-/** One command-line flag that sets a config option. */
-export interface OptionFlag {
-  /** One-letter alias. */
-  readonly short?: string;
-  /** The config option it sets. */
-  readonly key: string;
-  /** How its text is read. */
-  readonly kind: Kind;
-  /** Placeholder in the help. */
-  readonly value: string;
-  /** One line of help. */
-  readonly help: string;
-  /** The gunicorn flag it corresponds to (docs/cli.md's table), when there is one. */
-  readonly gunicorn?: string;
-  /** Help section. */
-  readonly section: 'Serving' | 'Workers' | 'Timeouts' | 'Process' | 'Logging';
-}
-
-/** The flags that set config options, gunicorn's names (SPEC §9). One table drives parsing and help. */
-export const OPTION_FLAGS: Readonly<Record<string, OptionFlag>> = {
-  bind: { short: 'b', key: 'bind', kind: 'list', value: 'ADDRESS', section: 'Serving', gunicorn: '-b/--bind', help: 'listen on host:port (every address of a host name), :port, [::1]:port, tcp://host:port, unix:/path or fd://N; repeatable [127.0.0.1:8000, or 0.0.0.0:$PORT]' },
-  backlog: { key: 'backlog', kind: 'int', value: 'N', section: 'Serving', gunicorn: '--backlog', help: 'listen backlog [2048]' },
-  workers: { short: 'w', key: 'workers', kind: 'workers', value: 'N|auto', section: 'Workers', gunicorn: '-w/--workers', help: 'worker processes; auto = one per CPU the process may use [$WEB_CONCURRENCY or 1]' },
-  'worker-class': { short: 'k', key: 'workerClass', kind: 'string', value: 'CLASS', section: 'Workers', gunicorn: '-k/--worker-class', help: 'async, sync or threaded [async]' },
-  threads: { key: 'threads', kind: 'int', value: 'N', section: 'Workers', gunicorn: '--threads', help: 'serving threads per threaded worker [1]' },
-  'worker-connections': { key: 'workerConnections', kind: 'int', value: 'N', section: 'Workers', gunicorn: '--worker-connections', help: 'concurrent connections per async worker [1000]' },
-  'max-requests': { key: 'maxRequests', kind: 'int', value: 'N', section: 'Workers', gunicorn: '--max-requests', help: 'recycle a worker after this many requests; 0 = never [0]' },
-  'max-requests-jitter': { key: 'maxRequestsJitter', kind: 'int', value: 'N', section: 'Workers', gunicorn: '--max-requests-jitter', help: 'add a random 0..N to --max-requests per worker [0]' },
-  'max-worker-memory': { key: 'maxWorkerMemory', kind: 'size', value: 'SIZE', section: 'Workers', help: 'recycle a worker whose RSS exceeds this (512mb, 1gb; bare number = bytes); 0 = off [0]' },
-  'spare-workers': { key: 'spareWorkers', kind: 'int', value: 'N', section: 'Workers', help: 'warm spare workers that take over a dead worker\'s slot at once [0]' },
-  timeout: { short: 't', key: 'timeout', kind: 'duration', value: 'DURATION', section: 'Timeouts', gunicorn: '-t/--timeout', help: 'a worker silent this long is killed and replaced; 0 = off [30s]' },
-  'graceful-timeout': { key: 'gracefulTimeout', kind: 'duration', value: 'DURATION', section: 'Timeouts', gunicorn: '--graceful-timeout', help: 'how long a graceful stop or reload may take before SIGKILL [30s]' },
-  'boot-timeout': { key: 'bootTimeout', kind: 'duration', value: 'DURATION', section: 'Timeouts', help: 'a new worker must be ready within this (a reload that misses it rolls back); 0 = off [60s]' },
-  'keep-alive': { key: 'keepAlive', kind: 'duration', value: 'DURATION', section: 'Timeouts', gunicorn: '--keep-alive', help: 'idle keep-alive timeout of async/threaded workers [2s]' },
-  pid: { short: 'p', key: 'pidfile', kind: 'string', value: 'FILE', section: 'Process', gunicorn: '-p/--pid', help: 'write the master\'s pid to FILE' },
-  name: { short: 'n', key: 'procName', kind: 'string', value: 'NAME', section: 'Process', gunicorn: '-n/--name', help: 'process titles "arbiter: master [NAME]"; also how control commands find the master' },
-  env: { short: 'e', key: 'env', kind: 'env', value: 'KEY=VALUE', section: 'Process', gunicorn: '-e/--env', help: 'extra environment variable for the workers; repeatable' },
-  user: { short: 'u', key: 'user', kind: 'id', value: 'USER', section: 'Process', gunicorn: '-u/--user', help: 'run the workers as this user (name or id)' },
-  group: { short: 'g', key: 'group', kind: 'id', value: 'GROUP', section: 'Process', gunicorn: '-g/--group', help: 'run the workers as this group (name or id)' },
-  umask: { short: 'm', key: 'umask', kind: 'string', value: 'MASK', section: 'Process', gunicorn: '-m/--umask', help: 'the workers\' umask, octal (027); also the mode of unix sockets the master binds [inherited]' },
-  'control-socket': { key: 'controlSocket', kind: 'string', value: 'PATH', section: 'Process', gunicorn: '--control-socket', help: 'put the control socket at PATH [$XDG_RUNTIME_DIR/arbiter/<pid>.sock]' },
-  'status-bind': { key: 'statusBind', kind: 'string', value: 'ADDRESS', section: 'Process', help: 'serve /metrics, /healthz, /readyz and /status (read-only) on this address' },
-  'log-level': { key: 'logLevel', kind: 'string', value: 'LEVEL', section: 'Logging', gunicorn: '--log-level', help: 'debug, info, warning, error or critical [info]' },
-  'log-format': { key: 'logFormat', kind: 'string', value: 'FORMAT', section: 'Logging', help: 'text or json [text]' },
-};
-
-/** Flags that are not config options. */
-const OTHER_FLAGS = {
-  'no-control-socket': { type: 'boolean' },
-  config: { type: 'string', short: 'c' },
-  'check-config': { type: 'boolean' },
-  'print-config': { type: 'boolean' },
-  version: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
-const PARSE_OPTIONS: ParseArgsConfig['options'] = {
-  ...Object.fromEntries(
-    Object.entries(OPTION_FLAGS).map(([name, f]) => [
-      name,
-      { type: 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'list' || f.kind === 'env' ? { multiple: true } : {}) },
-    ]),
-  ),
-  ...OTHER_FLAGS,
-};
+export { OPTION_FLAGS, type OptionFlag } from './flags.js';
+export { GUNICORN_ONLY } from './gunicorn.js';
 
 /** An error of the command line: printed as one line, exit status 1. */
 export class UsageError extends Error {
@@ -87,96 +26,6 @@ export class UsageError extends Error {
     super(message);
     this.seeHelp = seeHelp;
   }
-}
-
-const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
-const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
-const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
-const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
-const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
-const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
-const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
-const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
-const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
-
-/**
- * gunicorn's flags that arbiter does not have: why, and what to do instead (one line each).
- * Short forms: {@link GUNICORN_SHORT}.
- */
-export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
-  preload:
-    'arbiter\'s workers are spawned, not forked, so each loads the app itself and the master never does (Node cannot share a loaded app\'s memory between processes: there is no fork() copy-on-write); for a booted worker that takes a dead one\'s place at once, use --spare-workers N',
-  daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
-  'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
-  reload: RELOAD,
-  'reload-engine': RELOAD,
-  'reload-extra-file': RELOAD,
-  certfile: TLS,
-  keyfile: TLS,
-  'ca-certs': TLS,
-  'cert-reqs': TLS,
-  'ssl-version': TLS,
-  ciphers: TLS,
-  'do-handshake-on-connect': TLS,
-  'suppress-ragged-eofs': TLS,
-  'access-logfile': ACCESS_LOG,
-  'access-logformat': ACCESS_LOG,
-  'error-logfile': LOGS_TO_STDERR,
-  'log-file': LOGS_TO_STDERR,
-  'log-config': LOGS_TO_STDERR,
-  'log-config-json': LOGS_TO_STDERR,
-  'log-syslog': LOGS_TO_STDERR,
-  'log-syslog-to': LOGS_TO_STDERR,
-  'log-syslog-prefix': LOGS_TO_STDERR,
-  'log-syslog-facility': LOGS_TO_STDERR,
-  'logger-class': LOGS_TO_STDERR,
-  'disable-redirect-access-to-syslog': LOGS_TO_STDERR,
-  'capture-output': STDIO,
-  'enable-stdio-inheritance': STDIO,
-  chdir: 'arbiter finds the module and the -c file from the current directory: cd there first (cd /srv/app && arbiter app), or set WorkingDirectory= in the systemd unit',
-  paste: PASTE,
-  paster: PASTE,
-  'paste-global': PASTE,
-  'statsd-host': STATSD,
-  'statsd-prefix': STATSD,
-  'dogstatsd-tags': STATSD,
-  pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
-  'limit-request-line': REQUEST_LIMITS,
-  'limit-request-fields': REQUEST_LIMITS,
-  'limit-request-field_size': REQUEST_LIMITS,
-  'forwarded-allow-ips': PROXIES,
-  'proxy-protocol': PROXIES,
-  'proxy-allow-from': PROXIES,
-  'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
-  'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
-  spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',
-  initgroups: 'arbiter has none: workers run with the user and group only (supplementary groups are dropped)',
-};
-
-/** gunicorn's one-letter flags that arbiter does not have, by their long name in {@link GUNICORN_ONLY}. */
-const GUNICORN_SHORT: Readonly<Record<string, string>> = { D: 'daemon', R: 'enable-stdio-inheritance' };
-
-/** Every long flag of run mode, for "did you mean". */
-const LONG_FLAGS = (): string[] => [...Object.keys(OPTION_FLAGS), ...Object.keys(OTHER_FLAGS)];
-
-/**
- * gunicorn's worker classes (`-k gevent`, `-k uvicorn.workers.UvicornWorker`): what they are, and
- * which of arbiter's models does that job in Node; `undefined` for anything else.
- */
-function gunicornWorkerClass(value: string): string | undefined {
-  const v = value.toLowerCase();
-  const models = 'arbiter\'s models: async (the default), sync (one request at a time, gunicorn\'s default), threaded';
-  if (/gthread|threadworker/.test(v)) return `${value} is gunicorn's threaded worker: use -k threaded --threads N (each thread runs its own event loop: real parallelism). ${models}`;
-  if (/gevent|eventlet|tornado|uvicorn|aiohttp|meinheld|asyncio/.test(v)) {
-    return `${value} is a Python worker that gives Python an event loop; a Node worker has one already: -k async (the default) serves many connections per worker. ${models}`;
-  }
-  return undefined;
-}
-
-/** `-t/--timeout` */
-export function flagName(name: string): string {
-  const short = OPTION_FLAGS[name]?.short ?? (OTHER_FLAGS as Record<string, { short?: string }>)[name]?.short;
-  return short ? `-${short}/--${name}` : `--${name}`;
 }
 
 /**
@@ -421,65 +270,4 @@ export function parseControlArgs(command: ControlCommandName, argv: readonly str
     quick: (parsed.values as { quick?: boolean }).quick === true,
     help: parsed.values.help === true,
   };
-}
-
-/** The help text: every flag, from the one table. */
-export function helpText(): string {
-  const sections = new Map<string, string[]>();
-  const line = (left: string, help: string): string => {
-    // help wrapped at 100 columns, continuation lines under the help column
-    const words = help.split(' ');
-    const lines: string[] = [];
-    let current = '';
-    for (const w of words) {
-      if (current && current.length + 1 + w.length > 100 - 37) {
-        lines.push(current);
-        current = w;
-      } else current = current ? `${current} ${w}` : w;
-    }
-    lines.push(current);
-    return `  ${left.padEnd(34)} ${lines.join(`\n${' '.repeat(37)}`)}`;
-  };
-  for (const [name, f] of Object.entries(OPTION_FLAGS)) {
-    const left = `${f.short ? `-${f.short}, ` : '    '}--${name} ${f.value}`;
-    const list = sections.get(f.section) ?? [];
-    list.push(line(left, f.help));
-    sections.set(f.section, list);
-  }
-  sections.get('Process')!.push(line('    --no-control-socket', 'open no control socket'));
-  const body = [...sections].map(([title, lines]) => `${title}:\n${lines.join('\n')}`).join('\n\n');
-  return `Usage: arbiter [options] <module>[:export]
-       arbiter <command> [target] [--json]
-
-Serves an app module with a gunicorn-style master: it binds the listeners, runs the workers
-(each imports <module> and serves its export), restarts the dead and the hung, and answers
-signals and the control commands below. The export (default: default) is a request listener
-(express app, koa.callback()), a Koa app, a Fastify instance, an object with load(), or a
-function returning one of these.
-
-Durations take units (30s, 500ms, 2m, 1h); a bare number is seconds, as in gunicorn. In a -c
-file a bare number is milliseconds, as in the API, so write "30s" there (30 alone is refused).
-<module> is resolved as Node would: app finds app.js, app.mjs, app.cjs or app/index.js.
-
-${body}
-
-Config:
-${line('-c, --config FILE', 'read options from a JS/JSON file (the flags override it)')}
-${line('    --check-config', 'validate the config and the app module, then exit 0 (or 1)')}
-${line('    --print-config', 'print the resolved config as JSON and exit')}
-${line('-v, --version', 'print the version and exit')}
-${line('-h, --help', 'print this help and exit')}
-
-Commands (to running masters of this user, over their control sockets):
-${line('ls [--json]', 'every master: pid, name, binds, workers ready/target, generation, uptime')}
-${line('status [target] [--json]', 'the master and each worker: requests, in flight, RSS, CPU, heartbeat')}
-${line('reload [target|all]', 'new workers with fresh code (HUP); waits for the outcome, and says why it failed')}
-${line('scale <n|+k|-k> [target]', 'set the number of workers (1 to 1024), or change it by k')}
-${line('stop [--quick] [target|all]', 'graceful stop (TERM), or quick (QUIT); waits for the master to halt')}
-${line('upgrade [target]', 'start a new master from the same command (USR2)')}
-${line('reopen [target|all]', 'reopen log files (USR1)')}
-  target: a master's pid, its --name, or its pidfile. Omitted: for ls and status, the only master
-  running; for a command that changes something, the master started from this directory.
-  Exit status 0 on success, 1 otherwise.
-`;
 }

@@ -9,7 +9,6 @@ import { VERSION } from '../version.js';
 import { isAppServers } from '../worker/app-servers.js';
 import {
   CONTROL_COMMANDS,
-  helpText,
   mergeConfig,
   parseControlArgs,
   parseRunArgs,
@@ -19,6 +18,7 @@ import {
   type ControlCommandName,
 } from './args.js';
 import { formatList, formatStatus, formatTargets } from './format.js';
+import { helpText } from './help.js';
 
 /** Where the command writes (tests pass their own). */
 export interface Output {

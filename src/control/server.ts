@@ -2,129 +2,13 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, 
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ReloadFailure, ReloadSuccess } from '../events.js';
-import type { MasterBus } from '../master/bus.js';
 import type { OperatorLog } from '../log.js';
-import type { ArbiterStats, MasterSummary } from '../master/stats.js';
 import { whenOldMasterGone } from '../master/listeners.js';
 import { trace } from '../trace.js';
 import { connectable, controlRequest } from './client.js';
+import { HANDLERS, type ControlEvents, type ControlTarget, type Handler, type Note } from './handlers.js';
 import { controlDir, currentUid, defaultControlPath, ensurePrivateDir } from './paths.js';
 import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, MAX_REQUEST, type ControlCommand, type ControlCommands, type ControlRequest } from './protocol.js';
-
-/** What the control commands call: the same public methods a library user calls on an `Arbiter`. */
-export interface ControlTarget {
-  summary(): MasterSummary;
-  stats(): Promise<ArbiterStats>;
-  reload(): void;
-  scale(n: number): void;
-  readonly numWorkers: number;
-  stop(options: { graceful?: boolean }): Promise<number>;
-  reexec(): void;
-  reopenLogs(): void;
-}
-
-/** The master's events, as the control server hears them. */
-export type ControlEvents = Pick<MasterBus, 'on' | 'once' | 'off'>;
-
-/** Writes the `Control: …` line of a command (the client's identity is added). */
-type Note = (action: string, level?: 'debug' | 'info' | 'warning') => void;
-
-type Handler<C extends ControlCommand> = (
-  server: ControlServer,
-  args: Partial<ControlCommands[C]['args']>,
-  note: Note,
-) => Promise<ControlCommands[C]['data']> | ControlCommands[C]['data'];
-
-const REASONS: Record<ReloadFailure['reason'], string> = {
-  config_error: 'the new config could not be read or applied',
-  app_load_error: 'the app failed to load',
-  boot_error: 'a worker failed to boot',
-  crash: 'a worker crashed while booting',
-  boot_timeout: 'a worker was not ready within bootTimeout',
-};
-
-/** `reload failed: the app failed to load: SyntaxError: … (/srv/app/app.mjs:3); the 2 workers of the previous generation keep serving`. */
-export function reloadFailureMessage(f: ReloadFailure): string {
-  const detail = f.error ? `: ${f.error}` : '';
-  return `reload failed: ${REASONS[f.reason]}${detail}; the ${f.keptWorkers} workers of the previous generation keep serving`;
-}
-
-/** `1 worker`, `3 workers`. */
-const workers = (n: number): string => `${n} worker${n === 1 ? '' : 's'}`;
-
-/** An integer argument, or an error naming it. */
-function integerArg(command: string, name: string, value: unknown): number {
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-  throw new Error(`${command}: \`${name}\` must be an integer, got ${JSON.stringify(value) ?? String(value)}`);
-}
-
-/** One function per command (gunicorn's handlers), each a call a library user could make. */
-const HANDLERS: { [C in ControlCommand]: Handler<C> } = {
-  info: (s, _args, note) => {
-    note('info', 'debug'); // every `arbiter ls` asks every master: not worth an info line
-    return s.target.summary();
-  },
-  status: (s, _args, note) => {
-    note('status', 'debug');
-    return s.target.stats();
-  },
-  reload: (s, _args, note) =>
-    s.wait<ReloadSuccess>((settle) => {
-      note('reload');
-      const ok = (detail: ReloadSuccess): void => settle(undefined, detail);
-      const failed = (f: ReloadFailure): void => settle(new Error(reloadFailureMessage(f)));
-      s.events.once('reloaded', ok);
-      s.events.once('reload_failed', failed);
-      s.target.reload();
-      return () => {
-        s.events.off('reloaded', ok);
-        s.events.off('reload_failed', failed);
-      };
-    }),
-  scale: (s, args, note) => {
-    const previous = s.target.numWorkers;
-    const { n, delta } = args as { n?: unknown; delta?: unknown };
-    let next: number;
-    if (delta !== undefined) {
-      const by = integerArg('scale', 'delta', delta);
-      // TTOU at one worker: nothing to retire, and not an error
-      if (by < 0 && previous <= 1) {
-        note(`scale ${by} ignored: already at ${workers(previous)}, the minimum`);
-        return { previous, target: previous };
-      }
-      next = previous + by;
-    } else if (n !== undefined) next = integerArg('scale', 'n', n);
-    else throw new Error('scale needs `n` (a number of workers) or `delta` (a change of it)');
-    try {
-      s.target.scale(next);
-    } catch (err) {
-      note(`scale ${previous} -> ${next} refused: ${(err as Error).message}`, 'warning');
-      throw new Error(`${(err as Error).message} (the target is ${workers(previous)})`);
-    }
-    note(`scale ${previous} -> ${next}`);
-    return { previous, target: s.target.numWorkers };
-  },
-  stop: (s, args, note) =>
-    s.wait<{ status: number }>((settle) => {
-      const graceful = args.graceful ?? true;
-      note(`stop (${graceful ? 'graceful' : 'quick'})`);
-      const onExit = (status: number): void => settle(undefined, { status });
-      s.events.once('exit', onExit);
-      void s.target.stop({ graceful });
-      return () => s.events.off('exit', onExit);
-    }, true),
-  upgrade: (s, _args, note) => {
-    note('upgrade');
-    s.target.reexec();
-    return {};
-  },
-  reopen: (s, _args, note) => {
-    note('reopen');
-    s.target.reopenLogs();
-    return {};
-  },
-};
 
 /** At most this many control connections are open at once; a new one closes the longest-idle one, or is refused when every one has a request in flight. */
 export const MAX_CONTROL_CONNECTIONS = 32;

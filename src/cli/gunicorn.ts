@@ -1,0 +1,84 @@
+// gunicorn habits: its flags that arbiter does not have (why, and what to do instead) and its
+// worker classes (which of arbiter's models does that job in Node). What an operator coming from
+// gunicorn types gets a reason and a way forward, not just "unknown option".
+
+const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
+const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
+const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
+const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
+const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
+const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
+const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
+const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
+const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
+
+/**
+ * gunicorn's flags that arbiter does not have: why, and what to do instead (one line each).
+ * Short forms: {@link GUNICORN_SHORT}.
+ */
+export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
+  preload:
+    'arbiter\'s workers are spawned, not forked, so each loads the app itself and the master never does (Node cannot share a loaded app\'s memory between processes: there is no fork() copy-on-write); for a booted worker that takes a dead one\'s place at once, use --spare-workers N',
+  daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
+  'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
+  reload: RELOAD,
+  'reload-engine': RELOAD,
+  'reload-extra-file': RELOAD,
+  certfile: TLS,
+  keyfile: TLS,
+  'ca-certs': TLS,
+  'cert-reqs': TLS,
+  'ssl-version': TLS,
+  ciphers: TLS,
+  'do-handshake-on-connect': TLS,
+  'suppress-ragged-eofs': TLS,
+  'access-logfile': ACCESS_LOG,
+  'access-logformat': ACCESS_LOG,
+  'error-logfile': LOGS_TO_STDERR,
+  'log-file': LOGS_TO_STDERR,
+  'log-config': LOGS_TO_STDERR,
+  'log-config-json': LOGS_TO_STDERR,
+  'log-syslog': LOGS_TO_STDERR,
+  'log-syslog-to': LOGS_TO_STDERR,
+  'log-syslog-prefix': LOGS_TO_STDERR,
+  'log-syslog-facility': LOGS_TO_STDERR,
+  'logger-class': LOGS_TO_STDERR,
+  'disable-redirect-access-to-syslog': LOGS_TO_STDERR,
+  'capture-output': STDIO,
+  'enable-stdio-inheritance': STDIO,
+  chdir: 'arbiter finds the module and the -c file from the current directory: cd there first (cd /srv/app && arbiter app), or set WorkingDirectory= in the systemd unit',
+  paste: PASTE,
+  paster: PASTE,
+  'paste-global': PASTE,
+  'statsd-host': STATSD,
+  'statsd-prefix': STATSD,
+  'dogstatsd-tags': STATSD,
+  pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
+  'limit-request-line': REQUEST_LIMITS,
+  'limit-request-fields': REQUEST_LIMITS,
+  'limit-request-field_size': REQUEST_LIMITS,
+  'forwarded-allow-ips': PROXIES,
+  'proxy-protocol': PROXIES,
+  'proxy-allow-from': PROXIES,
+  'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
+  'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
+  spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',
+  initgroups: 'arbiter has none: workers run with the user and group only (supplementary groups are dropped)',
+};
+
+/** gunicorn's one-letter flags that arbiter does not have, by their long name in {@link GUNICORN_ONLY}. */
+export const GUNICORN_SHORT: Readonly<Record<string, string>> = { D: 'daemon', R: 'enable-stdio-inheritance' };
+
+/**
+ * gunicorn's worker classes (`-k gevent`, `-k uvicorn.workers.UvicornWorker`): what they are, and
+ * which of arbiter's models does that job in Node; `undefined` for anything else.
+ */
+export function gunicornWorkerClass(value: string): string | undefined {
+  const v = value.toLowerCase();
+  const models = 'arbiter\'s models: async (the default), sync (one request at a time, gunicorn\'s default), threaded';
+  if (/gthread|threadworker/.test(v)) return `${value} is gunicorn's threaded worker: use -k threaded --threads N (each thread runs its own event loop: real parallelism). ${models}`;
+  if (/gevent|eventlet|tornado|uvicorn|aiohttp|meinheld|asyncio/.test(v)) {
+    return `${value} is a Python worker that gives Python an event loop; a Node worker has one already: -k async (the default) serves many connections per worker. ${models}`;
+  }
+  return undefined;
+}

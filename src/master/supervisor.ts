@@ -23,41 +23,11 @@ import { memoryAction, memoryMessage, mebibytes } from './memory.js';
 import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
 import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import type { SupervisorView } from './stats.js';
-import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
+import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
+import { snapshot, transition, type WorkerRecord } from './worker-record.js';
 
 /** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
 export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
-
-interface WorkerRecord {
-  readonly pid: number;
-  readonly age: number;
-  /** −1 for a spare until it takes a slot over. */
-  slot: number;
-  /** Started as a warm spare and not promoted yet (see spares.ts). */
-  spare: boolean;
-  /** When a spare took its slot over (`Date.now()`): restart backoff counts from there. */
-  promotedAt?: number;
-  readonly generation: number;
-  readonly bootedAt: number;
-  state: WorkerState;
-  readonly handle: WorkerHandle;
-  /** Why the master is stopping it (unset: the worker went away on its own). */
-  reason?: ExitReason;
-  /** Monotonic deadline after which it gets SIGKILL. */
-  killAt?: number;
-  /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
-  killSent: boolean;
-  /** The worker reached `run()` (the entry script must call it in every process). */
-  ran?: boolean;
-  /** Monotonic deadline for reporting ready (`bootTimeout`). */
-  readyBy?: number;
-  /** The worker closed its listeners for good (draining). */
-  acceptStopped?: boolean;
-  /** Over `maxWorkerMemory`: being replaced, then retired (see `planWorkers`). */
-  recycle?: boolean;
-  /** Why it failed before it was ready, as it said (`boot_failed`): the error's first line and where it is. */
-  failure?: string;
-}
 
 /**
  * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
@@ -79,31 +49,6 @@ const RESTART_BACKOFF_MAX = 10_000;
  * the backstop (a handler that runs but does not finish, or no watchdog).
  */
 const ABORT_WATCH = 50;
-
-const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
-  booting: ['ready', 'spare', 'retiring', 'timed_out', 'exited'],
-  spare: ['booting', 'retiring', 'timed_out', 'exited'],
-  ready: ['retiring', 'timed_out', 'exited'],
-  retiring: ['timed_out', 'exited'],
-  timed_out: ['exited'],
-  exited: [],
-};
-
-/** The one writer of `WorkerRecord.state`. */
-function transition(w: WorkerRecord, next: WorkerState): boolean {
-  if (!LEGAL[w.state].includes(next)) {
-    trace.master('worker %d: ignoring %s -> %s', w.pid, w.state, next);
-    return false;
-  }
-  trace.master('worker %d: %s -> %s', w.pid, w.state, next);
-  w.state = next;
-  return true;
-}
-
-function snapshot(w: Omit<WorkerInfo, 'pid'> & { pid: number }): WorkerInfo {
-  return Object.freeze({ pid: w.pid, age: w.age, slot: w.slot, generation: w.generation, bootedAt: w.bootedAt, state: w.state });
-}
-
 
 /** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
 const SIGNAL_ACTIONS = {

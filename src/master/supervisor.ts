@@ -22,6 +22,8 @@ import { BalanceTable } from './balance-table.js';
 import { memoryAction, memoryMessage, mebibytes } from './memory.js';
 import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
 import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
+import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
+import { classifyExit } from './exit-reason.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
@@ -37,11 +39,6 @@ export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<
  * it may wait on I/O. CPUs as `workers: 'auto'` counts them (a cgroup quota included).
  */
 const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
-
-/** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
-const QUICK_DEATH = 5000;
-const RESTART_BACKOFF_MIN = 100;
-const RESTART_BACKOFF_MAX = 10_000;
 
 /**
  * How long after SIGABRT a timed-out worker's main thread has to start its SIGABRT handler; if it
@@ -121,8 +118,8 @@ export class Supervisor {
   #resolve!: (code: number) => void;
   /** The last generation announced whole (`generation_ready`). */
   #announced = -1;
-  /** Per slot: consecutive workers that died soon after they started, and when to respawn. */
-  readonly #backoff = new Map<number, { deaths: number; notBefore: number }>();
+  /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
+  readonly #backoff = new RestartBackoff();
   /** A new master started by USR2, while it lives. */
   #childMaster: ChildProcess | undefined;
   /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
@@ -527,7 +524,7 @@ export class Supervisor {
       if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
       if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
     }
-    for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
+    next = Math.min(next, this.#backoff.nextDue(performance.now()));
     if (next === Infinity) return;
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
@@ -539,7 +536,7 @@ export class Supervisor {
     // Slots the loop may go through now: one per process it may start, per warm spare, per slot in backoff.
     let usable = Math.max(0, room);
     for (const w of this.#workers.values()) if (w.spare && w.state === 'spare') usable++;
-    for (const b of this.#backoff.values()) if (b.notBefore > now) usable++;
+    usable += this.#backoff.waitingCount(now);
     const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation, usable);
     // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
     // runs the code that works, may still take a slot over) until the next reload.
@@ -554,7 +551,7 @@ export class Supervisor {
     }
     let spawned = 0;
     for (const slot of plan.spawn) {
-      if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
+      if (this.#backoff.waiting(slot, now)) continue; // crash-looping slot: wait
       const spare = pickSpare(this.#workers.values(), this.#generation);
       if (spare) this.#promote(spare, slot);
       else if (!canSpawn || room-- <= 0) break; // the next wave starts when one of these reaches run()
@@ -573,7 +570,7 @@ export class Supervisor {
     }
     const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#generation);
     for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
-    const spareBackoff = (this.#backoff.get(-1)?.notBefore ?? 0) > now;
+    const spareBackoff = this.#backoff.waiting(-1, now);
     for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
   }
 
@@ -799,21 +796,8 @@ export class Supervisor {
     transition(w, 'exited');
     this.#workers.delete(w.pid);
     this.#appBinds.release(w.pid);
-    let reason: ExitReason;
-    if (code === APP_LOAD_ERROR) reason = 'app_load_error';
-    else if (code === WORKER_BOOT_ERROR) reason = 'boot_error';
-    else if (w.reason) reason = w.reason;
-    else if (wasBooting && code !== null) reason = 'boot_error'; // exited on its own before it booted
-    else if (code === 0) reason = 'exit';
-    else reason = 'crash';
-    if (wasBooting && code === 0 && !w.reason) {
-      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`, { worker: w.pid, reason });
-    }
-
-    const fields = { worker: w.pid, code, signal, reason };
-    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`, fields);
-    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`, fields);
-    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`, fields);
+    const { reason, lines } = classifyExit({ pid: w.pid, code, signal, asked: w.reason, wasBooting, killSent: w.killSent });
+    for (const { message, fields } of lines) this.log.error(message, fields);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
     const budget = UNPLANNED.has(reason) && this.#phase === 'running' ? this.#budget.note(performance.now()) : undefined;
@@ -838,22 +822,15 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /**
-   * Restart backoff: a worker that dies on its own within {@link QUICK_DEATH} ms of its spawn is
-   * replaced at once the first time; from the second such death in a row in its slot, the
-   * respawn waits 100 ms, doubling up to 10 s. A worker that lived longer resets its slot.
-   */
+  /** Restart backoff (see backoff.ts) for a worker that went away on its own. */
   #noteUnplannedDeath(w: WorkerRecord): void {
     const lived = Date.now() - (w.promotedAt ?? w.bootedAt);
-    const prev = this.#backoff.get(w.slot);
-    if (lived >= QUICK_DEATH) {
-      this.log.debug(`Slot ${w.slot}: its worker lived ${lived} ms: respawning at once${prev ? ' (restart backoff reset)' : ''}`);
-      this.#backoff.delete(w.slot);
+    const d = this.#backoff.noteDeath(w.slot, lived, performance.now());
+    if (!d.quick) {
+      this.log.debug(`Slot ${w.slot}: its worker lived ${lived} ms: respawning at once${d.reset ? ' (restart backoff reset)' : ''}`);
       return;
     }
-    const deaths = (prev?.deaths ?? 0) + 1;
-    const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
-    this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
+    const { deaths, delay } = d;
     if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
     else this.log.debug(`Slot ${w.slot}: its worker died ${lived} ms after starting: respawning at once (a second such death in a row waits ${RESTART_BACKOFF_MIN} ms)`);
   }

@@ -24,6 +24,7 @@ import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privile
 import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
 import { classifyExit } from './exit-reason.js';
+import { SignalQueue } from './signals.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
@@ -47,30 +48,6 @@ const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
  */
 const ABORT_WATCH = 50;
 
-/** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
-const SIGNAL_ACTIONS = {
-  SIGHUP: (s: Supervisor) => s.reload(),
-  SIGTERM: (s: Supervisor) => s.stop(true),
-  SIGINT: (s: Supervisor) => s.stop(false),
-  SIGQUIT: (s: Supervisor) => s.stop(false),
-  SIGTTIN: (s: Supervisor) => {
-    if (s.target < MAX_WORKERS) s.scale(s.target + 1);
-    else s.log.warning(`TTIN ignored: already at ${MAX_WORKERS} workers, the limit`);
-  },
-  SIGTTOU: (s: Supervisor) => {
-    if (s.target > 1) s.scale(s.target - 1);
-  },
-  SIGUSR1: (s: Supervisor) => s.reopenLogs(),
-  SIGUSR2: (s: Supervisor) => s.reexec(),
-  SIGWINCH: (s: Supervisor) => {
-    if (process.stdin.isTTY) s.log.info('SIGWINCH ignored: the master runs in a terminal (resizing it sends WINCH).');
-    else s.retireAll();
-  },
-  SIGCHLD: (s: Supervisor) => s.wakeup(), // reaping itself is driven by each child's exit event
-} as const satisfies Partial<Record<NodeJS.Signals, (s: Supervisor) => void>>;
-
-type HandledSignal = keyof typeof SIGNAL_ACTIONS;
-
 /**
  * The private engine behind `Arbiter` (master side): the worker table, the signal queue and the
  * loop. The loop is event-driven: it runs when a signal, a worker message, a watchdog report or
@@ -84,8 +61,7 @@ export class Supervisor {
   #config: ResolvedConfig;
   readonly #emit: Emit;
   readonly #workers = new Map<number, WorkerRecord>();
-  readonly #signals: HandledSignal[] = [];
-  readonly #signalHandlers = new Map<HandledSignal, () => void>();
+  readonly #signals = new SignalQueue();
   #listeners: MasterListener[] = [];
   #pidfile: Pidfile | undefined;
   /** The current generation (what manage_workers spawns); a failed reload moves it back. */
@@ -175,14 +151,7 @@ export class Supervisor {
       log.warning('The master runs as PID 1: Node does not reap orphaned processes it did not start, so zombies would pile up. Run it under an init: docker run --init, tini, or dumb-init.');
     }
     // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.
-    for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
-      const handler = (): void => {
-        this.#signals.push(sig); // queued: handled on the loop, never inside the raw callback
-        this.wakeup();
-      };
-      this.#signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    }
+    this.#signals.install(() => this.wakeup());
     try {
       this.#identity = workerIdentity(config.user, config.group);
       const inherited = upgradeListeners();
@@ -472,15 +441,7 @@ export class Supervisor {
   #tick(): void {
     this.#tickQueued = false;
     if (this.#phase === 'halted' || this.#holding) return; // run() wakes the loop when the hold ends
-    while (this.#signals.length > 0) {
-      const sig = this.#signals.shift()!;
-      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });
-      try {
-        SIGNAL_ACTIONS[sig](this);
-      } catch (err) {
-        this.log.exception(`Error handling signal ${sig}`, err, { signal: sig });
-      }
-    }
+    this.#signals.handle(this);
     this.#enforceDeadlines();
     if (this.#phase === 'running') {
       this.#manageWorkers();
@@ -935,8 +896,7 @@ export class Supervisor {
     this.#balance?.close();
     this.#pidfile?.unlink();
     if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
-    for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
-    this.#signalHandlers.clear();
+    this.#signals.uninstall();
     this.log.info('Shutting down: Master');
     if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode); // the control socket's file is removed here, synchronously

@@ -25,6 +25,7 @@ import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
 import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
+import { Generations, reloadFailedMessage } from './generations.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
@@ -64,12 +65,8 @@ export class Supervisor {
   readonly #signals = new SignalQueue();
   #listeners: MasterListener[] = [];
   #pidfile: Pidfile | undefined;
-  /** The current generation (what manage_workers spawns); a failed reload moves it back. */
-  #generation = 0;
-  /** Last generation number handed out (never reused). */
-  #generationSeq = 0;
-  /** After a failed reload: spawn nothing until the next reload (the code on disk is broken). */
-  #spawnPaused = false;
+  /** The reload generations: the current one, the last proven state, rollback (see generations.ts). */
+  readonly #gen = new Generations();
   #age = 0;
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'halted' = 'new';
   #exitCode = 0;
@@ -86,14 +83,8 @@ export class Supervisor {
   #notRunning = 0;
   /** Listeners came from systemd: a reload keeps them whatever `bind` says. */
   #fixedListeners = false;
-  /** A config probe is running (HUP). */
-  #reloading = false;
-  /** The last proven state, kept until the reload generation has fully replaced it (for rollback). */
-  #previous: { config: ResolvedConfig; listeners: MasterListener[]; threads: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
-  /** The last generation announced whole (`generation_ready`). */
-  #announced = -1;
   /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
   readonly #backoff = new RestartBackoff();
   /** A new master started by USR2, while it lives. */
@@ -228,7 +219,7 @@ export class Supervisor {
   /** What `stats()` reads (see stats.ts): plain values and each worker's vitals query; the loop is not involved. */
   inspect(): SupervisorView {
     return {
-      generation: this.#generation,
+      generation: this.#gen.current,
       target: this.target,
       binds: [...this.#listeners, ...this.#appBinds.listeners].map((l) => l.url),
       procName: this.#config.procName,
@@ -249,18 +240,18 @@ export class Supervisor {
    */
   reload(): void {
     if (this.#phase !== 'running') return;
-    if (this.#reloading) {
+    if (this.#gen.probing) {
       this.log.warning('Reload already in progress; ignored.');
       return;
     }
     this.log.info('Hang up: Master');
     this.#emit('reload');
-    this.#reloading = true;
+    this.#gen.probing = true;
     probeConfig(this.#config.env)
       .then((fresh) => this.#applyReload(fresh))
       .catch((err: unknown) => this.#configReloadFailed(err))
       .finally(() => {
-        this.#reloading = false;
+        this.#gen.probing = false;
       });
   }
 
@@ -282,14 +273,13 @@ export class Supervisor {
       for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
       return;
     }
-    this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
+    const proven = { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
     const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
     this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
     this.#threads = fresh.inThreads ? threads : 0;
     this.#listeners = listeners;
     if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
-    this.#generation = ++this.#generationSeq;
-    this.#spawnPaused = false;
+    this.#gen.start(proven);
     if (this.target !== workers) this.scale(workers);
     this.wakeup();
   }
@@ -299,7 +289,7 @@ export class Supervisor {
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
     const detail = ((err instanceof Error ? err.message : String(err)).split('\n').find((l) => l.trim()) ?? '').replace(/^arbiter: /, '');
     this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
-    this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept, error: detail }));
+    this.#emit('reload_failed', Object.freeze({ generation: this.#gen.skip(), reason: 'config_error' as const, keptWorkers: kept, error: detail }));
   }
 
   /**
@@ -308,15 +298,13 @@ export class Supervisor {
    * their own copies, so the last holder of a dropped socket is a worker, which accepts until then.
    */
   #settleReload(): void {
-    const oldLive = [...this.#workers.values()].some((w) => w.generation !== this.#generation && (w.state === 'booting' || w.state === 'ready'));
-    if (!this.#previous || oldLive) return;
-    for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
-    this.#previous = undefined;
-    const all = [...this.#workers.values()];
-    const workers = all.filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
-    const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
-    this.log.info(`Reload complete: generation ${this.#generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
-    this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
+    const settled = this.#gen.settle(this.#workers.values());
+    if (!settled) return;
+    for (const l of settled.previous.listeners) if (!this.#listeners.includes(l)) l.close();
+    const { workers, retired } = settled;
+    const generation = this.#gen.current;
+    this.log.info(`Reload complete: generation ${generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
+    this.#emit('reloaded', Object.freeze({ generation, workers }));
   }
 
   /** Changes the target number of workers (at least 1). */
@@ -498,52 +486,50 @@ export class Supervisor {
     let usable = Math.max(0, room);
     for (const w of this.#workers.values()) if (w.spare && w.state === 'spare') usable++;
     usable += this.#backoff.waitingCount(now);
-    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation, usable);
+    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#gen.current, usable);
     // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
     // runs the code that works, may still take a slot over) until the next reload.
     let canSpawn = true;
-    if (this.#spawnPaused && plan.spawn.length > 0) {
+    if (this.#gen.spawnPaused && plan.spawn.length > 0) {
       const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready' || w.state === 'spare');
       if (live) canSpawn = false;
       else {
         this.log.warning('No worker left after the failed reload: spawning with the current code.');
-        this.#spawnPaused = false;
+        this.#gen.resumeSpawning();
       }
     }
     let spawned = 0;
     for (const slot of plan.spawn) {
       if (this.#backoff.waiting(slot, now)) continue; // crash-looping slot: wait
-      const spare = pickSpare(this.#workers.values(), this.#generation);
+      const spare = pickSpare(this.#workers.values(), this.#gen.current);
       if (spare) this.#promote(spare, slot);
       else if (!canSpawn || room-- <= 0) break; // the next wave starts when one of these reaches run()
       else if (!this.#spawn(slot)) return;
       else spawned++;
     }
     if (spawned > 0) {
-      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
+      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#gen.current && (w.state === 'booting' || w.state === 'ready')).length;
       this.log.debug(
-        `Spawn wave: ${spawned} worker${spawned === 1 ? '' : 's'} of generation ${this.#generation} started${missing > 0 ? `, ${missing} more once these reach run() (at most ${MAX_STARTING} start at once)` : ''}`,
+        `Spawn wave: ${spawned} worker${spawned === 1 ? '' : 's'} of generation ${this.#gen.current} started${missing > 0 ? `, ${missing} more once these reach run() (at most ${MAX_STARTING} start at once)` : ''}`,
       );
     }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
       if (w) this.#retire(w, reason);
     }
-    const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#generation);
+    const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#gen.current);
     for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
     const spareBackoff = this.#backoff.waiting(-1, now);
-    for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
+    for (let i = 0; i < spares.spawn && !this.#gen.spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
   }
 
   /** `generation_ready` once per generation, when the target count of its workers is ready. */
   #announceGeneration(): void {
-    if (this.#generation <= this.#announced || this.target < 1) return;
-    let ready = 0;
-    for (const w of this.#workers.values()) if (!w.spare && w.generation === this.#generation && w.state === 'ready') ready++;
-    if (ready < this.target) return;
-    this.#announced = this.#generation;
-    this.log.info(`Generation ${this.#generation} ready (${ready} worker${ready === 1 ? '' : 's'})`, { generation: this.#generation, workers: ready });
-    this.#emit('generation_ready', Object.freeze({ generation: this.#generation, workers: ready }));
+    const ready = this.#gen.whole(this.#workers.values(), this.target);
+    if (ready === undefined) return;
+    const generation = this.#gen.current;
+    this.log.info(`Generation ${generation} ready (${ready} worker${ready === 1 ? '' : 's'})`, { generation, workers: ready });
+    this.#emit('generation_ready', Object.freeze({ generation, workers: ready }));
   }
 
   /** A warm spare takes `slot` over: it only has to start accepting (it reports ready as a worker does). */
@@ -559,7 +545,7 @@ export class Supervisor {
 
   #spawn(slot: number, spare = false): WorkerRecord | undefined {
     const age = ++this.#age;
-    const base = { pid: 0, age, slot, generation: this.#generation, bootedAt: Date.now(), state: 'booting' as WorkerState };
+    const base = { pid: 0, age, slot, generation: this.#gen.current, bootedAt: Date.now(), state: 'booting' as WorkerState };
     this.#emit('pre_fork', snapshot(base));
     let rec: WorkerRecord | undefined;
     try {
@@ -803,24 +789,17 @@ export class Supervisor {
    * there is nothing to fall back to (then the usual halt or replacement applies).
    */
   #reloadFailed(w: WorkerRecord, reason: ReloadFailure['reason']): boolean {
-    if (w.generation !== this.#generation) return false;
-    const live = [...this.#workers.values()].filter((x) => x.state === 'booting' || x.state === 'ready');
-    const fallback = Math.max(-1, ...live.filter((x) => x.generation !== w.generation && x.state === 'ready').map((x) => x.generation));
-    if (fallback < 0) return false;
-    const failed = this.#generation;
-    this.#generation = fallback;
-    this.#spawnPaused = true;
-    if (this.#previous) {
+    const r = this.#gen.rollback(w.generation, this.#workers.values());
+    if (!r) return false;
+    if (r.restore) {
       // back to the config and listeners the fallback generation runs with
-      for (const l of this.#listeners) if (!this.#previous.listeners.includes(l)) l.close();
-      ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = this.#previous);
-      this.#previous = undefined;
+      for (const l of this.#listeners) if (!r.restore.listeners.includes(l)) l.close();
+      ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = r.restore);
     }
-    for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
-    const kept = live.filter((x) => x.generation === fallback).length;
-    const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
+    for (const x of r.abandon) this.#retire(x, 'reload');
+    const { failed, fallback, kept } = r;
     const error = w.failure; // the worker's own words: its error and where it is
-    this.log.error(`Reload failed: ${why}${error ? `: ${error}` : ''}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
+    this.log.error(reloadFailedMessage(reason, error, kept, this.#config.bootTimeout), { reason, generation: failed });
     this.log.debug(`Rollback: generation ${failed} abandoned, generation ${fallback} is current again (target ${this.target}); nothing is spawned until the next reload`);
     this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept, ...(error ? { error } : {}) }));
     this.wakeup();
@@ -830,10 +809,10 @@ export class Supervisor {
   /** Closes our copies of the listening sockets — unless a new master (USR2) serves on them: closing a unix listener would unlink its path. */
   #closeListeners(): void {
     if (this.#childMaster) return;
-    for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
+    for (const l of new Set([...this.#listeners, ...this.#gen.keptListeners])) l.close();
     this.#appBinds.close();
     this.#listeners = [];
-    this.#previous = undefined;
+    this.#gen.forget();
   }
 
   /** `Listening at: <url> (<pid>)`, as gunicorn. */

@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, MAX_WORKERS, type ResolvedConfig } from '../config.js';
 import { cpuBudget } from '../cpus.js';
-import type { MasterEvents } from './bus.js';
+import type { Emit } from './bus.js';
 import { ArbiterError } from '../errors.js';
 import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, whenOldMasterGone, type MasterListener } from './listeners.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeListeners, type MasterListener } from './listeners.js';
 import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
 import { setProcessTitle } from '../title.js';
-import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
 import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
@@ -26,12 +24,12 @@ import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
 import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
 import { Generations, reloadFailedMessage } from './generations.js';
+import { Handover } from './handover.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
 
-/** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
-export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
+export type { Emit } from './bus.js';
 
 /**
  * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
@@ -87,10 +85,8 @@ export class Supervisor {
   #resolve!: (code: number) => void;
   /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
   readonly #backoff = new RestartBackoff();
-  /** A new master started by USR2, while it lives. */
-  #childMaster: ChildProcess | undefined;
-  /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
-  #upgraded = false;
+  /** The USR2 upgrade: a new master this one started, or the old master this one replaces. */
+  readonly #handover: Handover;
   /** `maxRestarts` / `restartWindow`. */
   readonly #budget: RestartBudget;
   /** `user` / `group`: who the workers run as. */
@@ -113,6 +109,7 @@ export class Supervisor {
     this.#config = config;
     this.#emit = emit;
     this.log = OperatorLog.from(config);
+    this.#handover = new Handover(this.log, emit);
     this.#bindOnDemand = options.bindOnDemand === true;
     this.#appBinds = new AppBinds(config.backlog, this.log, (l) => {
       shareUnixSockets([l], this.#identity, this.#config.umask);
@@ -151,10 +148,7 @@ export class Supervisor {
         this.#pidfile = new Pidfile(inherited ? `${config.pidfile}.2` : config.pidfile);
         this.#pidfile.create(process.pid);
       }
-      if (inherited) {
-        this.#upgraded = true;
-        this.#awaitPromotion();
-      }
+      if (inherited) this.#handover.awaitPromotion(() => this.#phase === 'halted', this.#pidfile, config.pidfile);
       const systemd = inherited ? undefined : systemdBinds();
       this.#fixedListeners = systemd !== undefined;
       const listeners =
@@ -345,7 +339,7 @@ export class Supervisor {
       // A new master started by USR2 is the service from now on: say so before anything says
       // "stopping" (systemd stops the whole unit on STOPPING=1 from its main process, and it
       // only accepts MAINPID= while the unit runs).
-      if (this.#childMaster) this.#emit('handover', this.#childMaster.pid!);
+      if (this.#handover.child) this.#emit('handover', this.#handover.child.pid!);
       this.#emit('stopping', graceful);
     }
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
@@ -365,34 +359,10 @@ export class Supervisor {
     return this.done;
   }
 
-  /**
-   * USR2: start a new master from the same entry script and `execArgv`, handing it the listening
-   * sockets as inherited fds (it never rebinds). Both masters then serve; WINCH/TERM to this one
-   * completes the upgrade, HUP to this one plus TERM to the new one rolls it back.
-   */
+  /** USR2: start a new master on the same sockets (see handover.ts). */
   reexec(): void {
     if (this.#phase !== 'running') return;
-    if (this.#childMaster) {
-      this.log.warning('USR2 signal ignored. Child exists.');
-      return;
-    }
-    this.#emit('pre_exec');
-    const { fds, env } = upgradeHandover([...this.#listeners, ...this.#appBinds.listeners]);
-    const child = spawn(process.execPath, entryArgs(), {
-      stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
-      // systemd's WATCHDOG_PID names this master: the new one pings once it is the main process
-      env: { ...process.env, WATCHDOG_PID: undefined, ...env },
-    });
-    if (child.pid === undefined) {
-      child.once('error', (err) => this.log.exception('Cannot start a new master', err));
-      return;
-    }
-    this.#childMaster = child;
-    this.log.info(`Started new master with pid: ${child.pid}`, { master: child.pid });
-    child.once('exit', (code, signal) => {
-      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`, { master: child.pid, code, signal });
-      this.#childMaster = undefined;
-    });
+    this.#handover.reexec([...this.#listeners, ...this.#appBinds.listeners]);
   }
 
   /** WINCH: retire every worker gracefully, keeping the master (HUP or TTIN brings workers back). */
@@ -403,25 +373,6 @@ export class Supervisor {
     this.target = 0;
     if (previous !== 0) this.#emit('nworkers_changed', 0, previous);
     this.wakeup();
-  }
-
-  /**
-   * In a master started by USR2: when the old master is gone (IPC disconnect), take over its
-   * pidfile. It may be gone already (it stopped while this process was loading): then at once.
-   */
-  #awaitPromotion(): void {
-    whenOldMasterGone(() => {
-      if (this.#phase === 'halted') return;
-      if (this.#pidfile && this.#config.pidfile) {
-        try {
-          this.#pidfile.rename(this.#config.pidfile);
-        } catch (err) {
-          this.log.exception('Cannot take over the pidfile', err);
-        }
-      }
-      this.log.info('Master has been promoted.');
-      this.#emit('promoted');
-    });
   }
 
   // ---- the loop -------------------------------------------------------------------------
@@ -808,7 +759,7 @@ export class Supervisor {
 
   /** Closes our copies of the listening sockets — unless a new master (USR2) serves on them: closing a unix listener would unlink its path. */
   #closeListeners(): void {
-    if (this.#childMaster) return;
+    if (this.#handover.child) return;
     for (const l of new Set([...this.#listeners, ...this.#gen.keptListeners])) l.close();
     this.#appBinds.close();
     this.#listeners = [];
@@ -870,22 +821,15 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
-    const child = this.#childMaster;
     this.#closeListeners();
     this.#balance?.close();
     this.#pidfile?.unlink();
-    if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
+    this.#handover.release();
     this.#signals.uninstall();
     this.log.info('Shutting down: Master');
     if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode); // the control socket's file is removed here, synchronously
-    if (child) {
-      // Only now tell the new master we are gone (it renames <pidfile>.2 and <socket>.2 into
-      // place on the disconnect): had it renamed first, our removal of the files could remove
-      // its. Do not wait for it.
-      child.disconnect();
-      child.unref();
-    }
+    this.#handover.letGo();
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);
   }

@@ -25,6 +25,7 @@ import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
 import { Generations, reloadFailedMessage } from './generations.js';
 import { Handover } from './handover.js';
+import { Deadlines, nextDeadline } from './deadlines.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
@@ -39,13 +40,6 @@ export type { Emit } from './bus.js';
  * it may wait on I/O. CPUs as `workers: 'auto'` counts them (a cgroup quota included).
  */
 const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
-
-/**
- * How long after SIGABRT a timed-out worker's main thread has to start its SIGABRT handler; if it
- * does not (a spinning loop never will), its watchdog SIGKILLs it at once. {@link ABORT_GRACE} stays
- * the backstop (a handler that runs but does not finish, or no watchdog).
- */
-const ABORT_WATCH = 50;
 
 /**
  * The private engine behind `Arbiter` (master side): the worker table, the signal queue and the
@@ -85,6 +79,8 @@ export class Supervisor {
   #resolve!: (code: number) => void;
   /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
   readonly #backoff = new RestartBackoff();
+  /** Boot and kill deadlines, timeouts (see deadlines.ts). */
+  readonly #deadlines: Deadlines;
   /** The USR2 upgrade: a new master this one started, or the old master this one replaces. */
   readonly #handover: Handover;
   /** `maxRestarts` / `restartWindow`. */
@@ -110,6 +106,14 @@ export class Supervisor {
     this.#emit = emit;
     this.log = OperatorLog.from(config);
     this.#handover = new Handover(this.log, emit);
+    this.#deadlines = new Deadlines({
+      log: this.log,
+      emit,
+      config: () => this.#config,
+      reloadFailed: (w, reason) => this.#reloadFailed(w, reason),
+      bootFailed: (w) => this.#bootFailed(w),
+      wakeup: () => this.wakeup(),
+    });
     this.#bindOnDemand = options.bindOnDemand === true;
     this.#appBinds = new AppBinds(config.backlog, this.log, (l) => {
       shareUnixSockets([l], this.#identity, this.#config.umask);
@@ -381,7 +385,7 @@ export class Supervisor {
     this.#tickQueued = false;
     if (this.#phase === 'halted' || this.#holding) return; // run() wakes the loop when the hold ends
     this.#signals.handle(this);
-    this.#enforceDeadlines();
+    this.#deadlines.enforce(this.#workers.values(), performance.now());
     if (this.#phase === 'running') {
       this.#manageWorkers();
       this.#announceGeneration();
@@ -397,34 +401,10 @@ export class Supervisor {
     this.#armTimer();
   }
 
-  #enforceDeadlines(): void {
-    const now = performance.now();
-    for (const w of this.#workers.values()) {
-      if (w.readyBy !== undefined && now >= w.readyBy) {
-        w.readyBy = undefined;
-        if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
-        else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
-          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
-          this.#timedOut(w, 'boot');
-        }
-      }
-      if (w.killAt !== undefined && now >= w.killAt && !w.killSent) {
-        trace.master('worker %d: deadline passed, SIGKILL', w.pid);
-        w.killSent = true;
-        w.handle.kill('SIGKILL');
-      }
-    }
-  }
-
   #armTimer(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    let next = Infinity;
-    for (const w of this.#workers.values()) {
-      if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
-    }
-    next = Math.min(next, this.#backoff.nextDue(performance.now()));
+    const next = Math.min(nextDeadline(this.#workers.values()), this.#backoff.nextDue(performance.now()));
     if (next === Infinity) return;
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
@@ -554,65 +534,6 @@ export class Supervisor {
     w.handle.kill('SIGTERM');
   }
 
-  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind'], stall?: Extract<WatchdogReport, { t: 'stalled' }>): void {
-    if (!transition(w, 'timed_out')) return;
-    w.reason = 'timeout';
-    const thread = stall && stall.slot > 0 ? ` (serving thread ${stall.slot})` : '';
-    const detail = stall?.stack
-      ? `\nJavaScript stack of the stalled thread${thread}:\n${stall.stack}`
-      : stall?.noStack
-        ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
-        : '';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', noStack: stall?.noStack });
-    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
-    // Its replacement does not wait for what follows: a timed-out worker no longer counts.
-    if (stall?.stack && stall.slot === 0) {
-      // The main thread was running JavaScript after `timeout` ms without a beat: a loop that never
-      // returns, whose SIGABRT handler could never run. Kill at once.
-      w.killSent = true;
-      w.handle.kill('SIGKILL');
-    } else {
-      // The loop may be free (an idle loop, a stalled serving thread): SIGABRT runs `workerAbort`.
-      // If the handler does not start within ABORT_WATCH ms, the watchdog SIGKILLs the process;
-      // ABORT_GRACE is the backstop (a handler that does not finish, or no watchdog).
-      w.handle.abort(ABORT_WATCH);
-      w.killAt = performance.now() + ABORT_GRACE;
-    }
-    if (!w.ran) this.#bootFailed(w);
-    this.wakeup();
-  }
-
-  /**
-   * The worker did not reach `run()` within `bootTimeout` of its spawn. Its watchdog says why: no
-   * watchdog at all (stuck before the package was even loaded) or an event loop that has not
-   * beaten for a while is a hang; a loop that beats runs an entry script that never calls `run()`.
-   */
-  #runDeadline(w: WorkerRecord): void {
-    const { timeout } = this.#config;
-    void w.handle.vitals(250).then((vitals) => {
-      if (w.ran || w.state !== 'booting') return;
-      const hung = !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
-      if (hung) this.#timedOut(w, 'boot');
-      else this.#didNotRun(w);
-    });
-  }
-
-  /** The worker's event loop runs, but its entry script never called `run()`. */
-  #didNotRun(w: WorkerRecord): void {
-    if (!transition(w, 'timed_out')) return;
-    w.reason = 'boot_error';
-    const { timeout, bootTimeout } = this.#config;
-    this.log.error(
-      `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
-      { worker: w.pid, reason: 'boot_error' },
-    );
-    this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
-    w.killSent = true;
-    w.handle.kill('SIGKILL');
-    this.#bootFailed(w);
-    this.wakeup();
-  }
-
   /**
    * A worker did not get as far as `run()` (it hung or idled in its entry script): a boot failure,
    * never a respawn loop. A reload's new generation rolls back; otherwise the master halts with
@@ -664,7 +585,7 @@ export class Supervisor {
     else if (report.t === 'memory') this.#onMemory(w, report.rss);
     else if (this.#config.timeout > 0) {
       trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
-      this.#timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
+      this.#deadlines.timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
     }
   }
 

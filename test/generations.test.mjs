@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRequire } from 'node:module';
 
-const { Generations, fallbackGeneration, reloadFailedMessage } = createRequire(import.meta.url)('../dist/cjs/master/generations.js');
+const { Generations, fallbackGeneration, reloadFailedMessage, reloadedConfig, reloadedListeners, configErrorDetail } = createRequire(import.meta.url)('../dist/cjs/master/generations.js');
 
 const w = (pid, generation, state = 'ready', extra = {}) => ({ pid, generation, state, spare: false, ...extra });
 const proven = (name) => ({ config: { name }, listeners: [name], threads: 0, target: 2 });
@@ -69,4 +69,27 @@ test('the reload-failed line says why and what keeps serving', () => {
     'Reload failed: a worker was not ready within bootTimeout (3000 ms). Keeping the 2 workers of the previous generation; fix the code and send HUP again.',
   );
   assert.match(reloadFailedMessage('app_load_error', "SyntaxError: Unexpected token (app.js:3)", 1, 0), /^Reload failed: the app failed to load: SyntaxError: Unexpected token \(app.js:3\)\. Keeping the 1 workers/);
+});
+
+test('a reload applies the options it may change, and keeps the others', () => {
+  const current = Object.freeze({ bind: ['a'], workers: 1, threads: 1, user: 'www', pidfile: '/run/x.pid' });
+  const fresh = { bind: ['b'], backlog: 64, workers: 3, threads: 2, timeout: 1, gracefulTimeout: 2, bootTimeout: 3, spareWorkers: 0, env: {}, procName: 'p', maxWorkerMemory: 0, user: 'root', inThreads: true };
+  const next = reloadedConfig(current, fresh);
+  assert.ok(Object.isFrozen(next));
+  assert.equal(next.workers, 3);
+  assert.deepEqual(next.bind, ['b']);
+  assert.equal(next.user, 'www', 'user needs a restart');
+  assert.equal(next.pidfile, '/run/x.pid');
+  assert.equal('inThreads' in next, false);
+});
+
+test('reloaded listeners: in bind order, open ones kept, a host name keeps all its addresses', () => {
+  const l = (spec, url) => ({ spec, url });
+  const a1 = l('host:80', 'a1'), a2 = l('host:80', 'a2'), b = l(':81', 'b'), c = l(':82', 'c');
+  assert.deepEqual(reloadedListeners([':82', 'host:80'], [a1, a2, b], [c, l('host:80', 'new')]), [c, a1, a2]);
+});
+
+test('a config error is reported by its first line, without the arbiter: prefix', () => {
+  assert.equal(configErrorDetail(new Error('arbiter: Expected `workers` to be a positive integer, got 0\n    at x')), 'Expected `workers` to be a positive integer, got 0');
+  assert.equal(configErrorDetail('\nplain'), 'plain');
 });

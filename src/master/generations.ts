@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config.js';
 import type { ReloadFailure } from '../events.js';
 import type { MasterListener } from './listeners.js';
+import type { MasterConfig } from './probe.js';
 import { isLive, type WorkerRecord } from './worker-record.js';
 
 /** What a generation runs with: kept as "the last proven state" while a reload is not proven yet. */
@@ -51,6 +52,28 @@ export function reloadFailedMessage(reason: ReloadFailure['reason'], error: stri
     boot_timeout: `a worker was not ready within bootTimeout (${bootTimeout} ms)`,
   }[reason];
   return `Reload failed: ${why}${error ? `: ${error}` : ''}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`;
+}
+
+/** The options a reload applies from the freshly read config (the others need a restart), on top of `current`. */
+export function reloadedConfig(current: ResolvedConfig, fresh: MasterConfig): ResolvedConfig {
+  const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
+  return Object.freeze({ ...current, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
+}
+
+/**
+ * The listeners of a reloaded `bind` list, in its order: for each address the ones already open
+ * (a host name's spec has one listener per address it resolved to), else the ones just `added`.
+ */
+export function reloadedListeners(bind: readonly string[], current: readonly MasterListener[], added: readonly MasterListener[]): MasterListener[] {
+  return bind.flatMap((spec) => {
+    const kept = current.filter((l) => l.spec === spec);
+    return kept.length > 0 ? kept : added.filter((l) => l.spec === spec);
+  });
+}
+
+/** The first line of why a reload's config could not be read (the probe's error), for `reload_failed`. */
+export function configErrorDetail(err: unknown): string {
+  return ((err instanceof Error ? err.message : String(err)).split('\n').find((l) => l.trim()) ?? '').replace(/^arbiter: /, '');
 }
 
 /**

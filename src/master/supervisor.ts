@@ -23,7 +23,7 @@ import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
 import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
-import { Generations, reloadFailedMessage } from './generations.js';
+import { configErrorDetail, Generations, reloadedConfig, reloadedListeners, reloadFailedMessage } from './generations.js';
 import { Handover } from './handover.js';
 import { Deadlines, nextDeadline } from './deadlines.js';
 import type { SupervisorView } from './stats.js';
@@ -259,11 +259,7 @@ export class Supervisor {
     if (!this.#fixedListeners && !this.#bindOnDemand) {
       const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
-      // a host name's spec has one listener per address it resolved to
-      listeners = fresh.bind.flatMap((spec) => {
-        const kept = this.#listeners.filter((l) => l.spec === spec);
-        return kept.length > 0 ? kept : added.filter((l) => l.spec === spec);
-      });
+      listeners = reloadedListeners(fresh.bind, this.#listeners, added);
       shareUnixSockets(added, this.#identity, this.#config.umask);
       for (const l of added) this.#announce(l);
     }
@@ -272,20 +268,19 @@ export class Supervisor {
       return;
     }
     const proven = { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
-    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
-    this.#threads = fresh.inThreads ? threads : 0;
+    this.#config = reloadedConfig(this.#config, fresh);
+    this.#threads = fresh.inThreads ? fresh.threads : 0;
     this.#listeners = listeners;
-    if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
+    if (fresh.procName) setProcessTitle(`arbiter: master [${fresh.procName}]`, this.log);
     this.#gen.start(proven);
-    if (this.target !== workers) this.scale(workers);
+    if (this.target !== fresh.workers) this.scale(fresh.workers);
     this.wakeup();
   }
 
   #configReloadFailed(err: unknown): void {
     if (this.#phase !== 'running') return;
     const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
-    const detail = ((err instanceof Error ? err.message : String(err)).split('\n').find((l) => l.trim()) ?? '').replace(/^arbiter: /, '');
+    const detail = configErrorDetail(err);
     this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: this.#gen.skip(), reason: 'config_error' as const, keptWorkers: kept, error: detail }));
   }

@@ -26,6 +26,7 @@ import { SignalQueue } from './signals.js';
 import { configErrorDetail, Generations, reloadedConfig, reloadedListeners, reloadFailedMessage } from './generations.js';
 import { Handover } from './handover.js';
 import { Deadlines, nextDeadline } from './deadlines.js';
+import { ListenRequests } from './listen-requests.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
 import { snapshot, transition, type WorkerRecord } from './worker-record.js';
@@ -93,8 +94,8 @@ export class Supervisor {
   readonly #bindOnDemand: boolean;
   /** Sockets bound for apps that call listen() themselves. */
   readonly #appBinds: AppBinds;
-  /** The default bind being opened on demand (a worker of an app that exports a handler asked for it). */
-  #defaultBinding: Promise<void> | undefined;
+  /** Sockets workers ask for: their app's own listen(), or the default bind opened on demand. */
+  readonly #listenRequests: ListenRequests;
   readonly done: Promise<number>;
 
   /**
@@ -119,6 +120,26 @@ export class Supervisor {
       shareUnixSockets([l], this.#identity, this.#config.umask);
       this.#announce(l);
     });
+    this.#listenRequests = new ListenRequests(
+      {
+        log: this.log,
+        running: () => this.#phase === 'running',
+        config: () => this.#config,
+        listeners: () => this.#listeners,
+        adopt: (opened) => {
+          shareUnixSockets(opened, this.#identity, this.#config.umask);
+          this.#listeners.push(...opened);
+          for (const l of opened) this.#announce(l);
+        },
+        cannotServe: (err) => {
+          // status 1, as when binding at start fails; once a worker was ready, only that request fails
+          if (this.#everReady) return;
+          this.log.error(err instanceof Error ? err.message : String(err));
+          void this.stop(true, 1);
+        },
+      },
+      this.#appBinds,
+    );
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
@@ -569,7 +590,7 @@ export class Supervisor {
         w.failure = msg.error;
         break;
       case 'listen':
-        void this.#answerListen(w, msg);
+        void this.#listenRequests.answer(w, msg);
         return;
     }
     this.wakeup();
@@ -686,51 +707,6 @@ export class Supervisor {
   #announce(l: MasterListener): void {
     const url = announcedUrl(l.url, listenerScheme(this.#config));
     this.log.info(`Listening at: ${url} (${process.pid})`, { address: url });
-  }
-
-  /**
-   * A worker asks for a socket: one its app's own listen() wants (`AppBinds` decides which), or
-   * — when the master binds on demand and the app exports a handler — the default bind, opened
-   * now and inherited by every later worker. The handle goes with the answer.
-   */
-  async #answerListen(w: WorkerRecord, { id, request }: Extract<WorkerMessage, { cmd: 'listen' }>): Promise<void> {
-    try {
-      if (this.#phase !== 'running') throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
-      if ('default' in request) {
-        if (this.#listeners.length === 0) await (this.#defaultBinding ??= this.#openDefault());
-        const l = this.#listeners[request.default];
-        if (!l) throw Object.assign(new Error(`no default bind ${request.default}`), { errno: 'EINVAL' });
-        w.handle.send({ cmd: 'listened', id, url: l.url, count: this.#listeners.length }, l.handle);
-      } else {
-        const l = await this.#appBinds.acquire(request, w.pid, this.#listeners);
-        w.handle.send({ cmd: 'listened', id, url: l.url }, l.handle);
-      }
-    } catch (err) {
-      const code = (err as { errno?: string }).errno ?? 'EINVAL';
-      w.handle.send({ cmd: 'listened', id, error: { code, message: err instanceof Error ? err.message : String(err) } });
-    }
-  }
-
-  /** Binds `bind` for an app module that turned out to export a handler (no bind was given); a failure stops the master (status 1, as at start). */
-  async #openDefault(): Promise<void> {
-    const config = this.#config;
-    try {
-      const opened = await openListeners(config.bind, config.backlog, this.log, () => this.#phase !== 'running');
-      if (this.#phase !== 'running') {
-        for (const l of opened) l.close();
-        throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
-      }
-      shareUnixSockets(opened, this.#identity, config.umask);
-      this.#listeners.push(...opened);
-      for (const l of opened) this.#announce(l);
-    } catch (err) {
-      this.#defaultBinding = undefined;
-      if (this.#phase === 'running' && !this.#everReady) {
-        this.log.error(err instanceof Error ? err.message : String(err));
-        void this.stop(true, 1);
-      }
-      throw err;
-    }
   }
 
   #finish(): void {

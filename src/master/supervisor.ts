@@ -17,7 +17,7 @@ import { planWorkers } from './plan.js';
 import { pickSpare, planSpares } from './spares.js';
 import { AppBinds } from './app-binds.js';
 import { BalanceTable } from './balance-table.js';
-import { memoryAction, memoryMessage, mebibytes } from './memory.js';
+import { onMemoryReport } from './memory.js';
 import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
 import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
@@ -598,30 +598,12 @@ export class Supervisor {
 
   #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
     if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
-    else if (report.t === 'memory') this.#onMemory(w, report.rss);
-    else if (this.#config.timeout > 0) {
+    else if (report.t === 'memory') {
+      if (onMemoryReport(w, report.rss, this.#config.maxWorkerMemory, this.log)) this.wakeup(); // see memory.ts
+    } else if (this.#config.timeout > 0) {
       trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
       this.#deadlines.timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
     }
-  }
-
-  /** `maxWorkerMemory` (see `memory.ts`): recycle gracefully, or kill one that keeps growing. */
-  #onMemory(w: WorkerRecord, rss: number): void {
-    const limit = this.#config.maxWorkerMemory;
-    const action = memoryAction(rss, limit, w.recycle === true || w.state === 'retiring');
-    if (action === 'none' || w.state === 'timed_out' || w.state === 'exited') return;
-    if (w.state === 'booting') this.log.warning(`Worker (pid:${w.pid}) uses ${mebibytes(rss)} before it is ready: is maxWorkerMemory (${mebibytes(limit)}) too low for this app?`);
-    if (action === 'recycle') {
-      this.log.warning(memoryMessage(action, w.pid, rss, limit));
-      w.recycle = true;
-    } else {
-      this.log.error(memoryMessage(action, w.pid, rss, limit));
-      if (w.state !== 'retiring') transition(w, 'retiring');
-      w.reason = 'memory';
-      w.killSent = true;
-      w.handle.kill('SIGKILL');
-    }
-    this.wakeup();
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

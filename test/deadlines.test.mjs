@@ -24,3 +24,18 @@ test('WORKER TIMEOUT names the stalled thread and carries its stack, or why ther
   assert.equal(timeoutMessage(9, { t: 'stalled', slot: 0, ms: 1, stack: 'at spin (app.js:1)' }), 'WORKER TIMEOUT (pid:9)\nJavaScript stack of the stalled thread:\nat spin (app.js:1)');
   assert.equal(timeoutMessage(9, { t: 'stalled', slot: 2, ms: 1, noStack: 'inspector busy' }), 'WORKER TIMEOUT (pid:9)\nNo JavaScript stack (serving thread 2): inspector busy');
 });
+
+test('a worker that never reaches run(): halt before any worker was ready, else retry once', () => {
+  const { BootFailures } = createRequire(import.meta.url)('../dist/cjs/master/deadlines.js');
+  const b = new BootFailures();
+  assert.equal(b.failed(), true, 'nothing ever served: halt');
+  const c = new BootFailures();
+  c.ready();
+  assert.equal(c.failed(), false, 'a passing failure: one retry');
+  assert.equal(c.failed(), true, 'twice in a row: halt');
+  const d = new BootFailures();
+  d.ready();
+  d.failed();
+  d.ran();
+  assert.equal(d.failed(), false, 'a worker reached run() in between');
+});

@@ -141,3 +141,36 @@ export class Deadlines {
     host.wakeup();
   }
 }
+
+/**
+ * Workers that do not get as far as `run()` (they hung or idled in their entry script): a boot
+ * failure, never a respawn loop. The master halts (status 3) when no worker was ever ready or
+ * the previous attempt failed the same way, and retries once when the failure may have been a
+ * passing one.
+ */
+export class BootFailures {
+  #everReady = false;
+  /** Workers in a row that did not reach run(). */
+  #notRunning = 0;
+
+  /** Some worker has been ready. */
+  get everReady(): boolean {
+    return this.#everReady;
+  }
+
+  /** A worker reached `run()`. */
+  ran(): void {
+    this.#notRunning = 0;
+  }
+
+  /** A worker reported ready. */
+  ready(): void {
+    this.#everReady = true;
+  }
+
+  /** A worker did not reach `run()`: true when the master must halt. */
+  failed(): boolean {
+    this.#notRunning += 1;
+    return !this.#everReady || this.#notRunning >= 2;
+  }
+}

@@ -25,7 +25,7 @@ import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
 import { configErrorDetail, Generations, reloadedConfig, reloadedListeners, reloadFailedMessage } from './generations.js';
 import { Handover } from './handover.js';
-import { Deadlines, nextDeadline } from './deadlines.js';
+import { BootFailures, Deadlines, nextDeadline } from './deadlines.js';
 import { ListenRequests } from './listen-requests.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
@@ -70,10 +70,8 @@ export class Supervisor {
   #tickQueued = false;
   /** Serving threads per worker (`inThreads` models), 0 when the main thread serves. */
   #threads: number;
-  /** Some worker has been ready (so a worker that fails to reach run() is retried once, not fatal at once). */
-  #everReady = false;
-  /** Workers in a row that did not reach run(). */
-  #notRunning = 0;
+  /** Workers that did not reach run(): retried once, or the master halts (see deadlines.ts). */
+  readonly #bootFailures = new BootFailures();
   /** Listeners came from systemd: a reload keeps them whatever `bind` says. */
   #fixedListeners = false;
   #timer: NodeJS.Timeout | undefined;
@@ -133,7 +131,7 @@ export class Supervisor {
         },
         cannotServe: (err) => {
           // status 1, as when binding at start fails; once a worker was ready, only that request fails
-          if (this.#everReady) return;
+          if (this.#bootFailures.everReady) return;
           this.log.error(err instanceof Error ? err.message : String(err));
           void this.stop(true, 1);
         },
@@ -550,27 +548,21 @@ export class Supervisor {
     w.handle.kill('SIGTERM');
   }
 
-  /**
-   * A worker did not get as far as `run()` (it hung or idled in its entry script): a boot failure,
-   * never a respawn loop. A reload's new generation rolls back; otherwise the master halts with
-   * status 3 when no worker was ever ready or the previous attempt failed the same way, and
-   * retries once when the failure may have been a passing one.
-   */
+  /** A worker did not get as far as `run()`: a reload's new generation rolls back; else {@link BootFailures} decides between a retry and a halt (status 3). */
   #bootFailed(w: WorkerRecord): void {
     if (this.#phase !== 'running' || this.#reloadFailed(w, 'boot_error')) return;
-    this.#notRunning += 1;
-    if (!this.#everReady || this.#notRunning >= 2) this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+    if (this.#bootFailures.failed()) this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
   }
 
   #onMessage(w: WorkerRecord, msg: WorkerMessage): void {
     switch (msg.cmd) {
       case 'run':
         w.ran = true;
-        this.#notRunning = 0;
+        this.#bootFailures.ran();
         break; // no state change, but the next process may start now (MAX_STARTING)
       case 'ready':
         w.readyBy = undefined;
-        this.#everReady = true;
+        this.#bootFailures.ready();
         if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
         break;
       case 'spare_ready':

@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, MAX_WORKERS, type ResolvedConfig } from '../config.js';
-import { cpuBudget } from '../cpus.js';
 import type { Emit } from './bus.js';
 import { ArbiterError } from '../errors.js';
 import type { ExitReason, ReloadFailure, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
@@ -29,18 +28,10 @@ import { BootFailures, Deadlines, nextDeadline } from './deadlines.js';
 import { ListenRequests } from './listen-requests.js';
 import type { SupervisorView } from './stats.js';
 import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
-import { snapshot, transition, type WorkerRecord } from './worker-record.js';
+import { isLive, snapshot, transition, type WorkerRecord } from './worker-record.js';
+import { nothingLeft, startingRoom, usableSlots, waveMessage } from './spawn-waves.js';
 
 export type { Emit } from './bus.js';
-
-/**
- * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
- * loading modules, which is CPU work). With 64 or 256 workers on a few cores, starting them all
- * at once would make every one of them take the whole boot to get ready (and risk the deadline
- * for reaching `run()`); in waves, the first are ready after one boot. `load()` is not limited:
- * it may wait on I/O. CPUs as `workers: 'auto'` counts them (a cgroup quota included).
- */
-const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
 
 /**
  * The private engine behind `Arbiter` (master side): the worker table, the signal queue and the
@@ -298,7 +289,7 @@ export class Supervisor {
 
   #configReloadFailed(err: unknown): void {
     if (this.#phase !== 'running') return;
-    const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
+    const kept = [...this.#workers.values()].filter(isLive).length;
     const detail = configErrorDetail(err);
     this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
     this.#emit('reload_failed', Object.freeze({ generation: this.#gen.skip(), reason: 'config_error' as const, keptWorkers: kept, error: detail }));
@@ -426,18 +417,14 @@ export class Supervisor {
   /** Applies {@link planWorkers}: spawn up to the target (a warm spare first), retire the oldest surplus; then the spares. */
   #manageWorkers(): void {
     const now = performance.now();
-    let room = MAX_STARTING - [...this.#workers.values()].filter((w) => w.state === 'booting' && !w.ran).length;
-    // Slots the loop may go through now: one per process it may start, per warm spare, per slot in backoff.
-    let usable = Math.max(0, room);
-    for (const w of this.#workers.values()) if (w.spare && w.state === 'spare') usable++;
-    usable += this.#backoff.waitingCount(now);
+    let room = startingRoom(this.#workers.values());
+    const usable = usableSlots(this.#workers.values(), room, this.#backoff.waitingCount(now));
     const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#gen.current, usable);
     // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
     // runs the code that works, may still take a slot over) until the next reload.
     let canSpawn = true;
     if (this.#gen.spawnPaused && plan.spawn.length > 0) {
-      const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready' || w.state === 'spare');
-      if (live) canSpawn = false;
+      if (!nothingLeft(this.#workers.values())) canSpawn = false;
       else {
         this.log.warning('No worker left after the failed reload: spawning with the current code.');
         this.#gen.resumeSpawning();
@@ -453,10 +440,8 @@ export class Supervisor {
       else spawned++;
     }
     if (spawned > 0) {
-      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#gen.current && (w.state === 'booting' || w.state === 'ready')).length;
-      this.log.debug(
-        `Spawn wave: ${spawned} worker${spawned === 1 ? '' : 's'} of generation ${this.#gen.current} started${missing > 0 ? `, ${missing} more once these reach run() (at most ${MAX_STARTING} start at once)` : ''}`,
-      );
+      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#gen.current && isLive(w)).length;
+      this.log.debug(waveMessage(spawned, this.#gen.current, missing));
     }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);

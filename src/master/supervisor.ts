@@ -11,7 +11,6 @@ import { announcedUrl, openListeners, systemdBinds, upgradeListeners, type Maste
 import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
 import { setProcessTitle } from '../title.js';
 import { Pidfile } from './pidfile.js';
-import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { pickSpare, planSpares } from './spares.js';
 import { AppBinds } from './app-binds.js';
@@ -22,7 +21,8 @@ import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
 import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
 import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
-import { configErrorDetail, Generations, reloadedConfig, reloadedListeners, reloadFailedMessage } from './generations.js';
+import { Generations } from './generations.js';
+import { Reloads } from './reload.js';
 import { Handover } from './handover.js';
 import { BootFailures, Deadlines, nextDeadline } from './deadlines.js';
 import { ListenRequests } from './listen-requests.js';
@@ -69,6 +69,8 @@ export class Supervisor {
   #resolve!: (code: number) => void;
   /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
   readonly #backoff = new RestartBackoff();
+  /** HUP: probe, new generation, rollback, settle (see reload.ts). */
+  readonly #reloads: Reloads;
   /** Boot and kill deadlines, timeouts (see deadlines.ts). */
   readonly #deadlines: Deadlines;
   /** The USR2 upgrade: a new master this one started, or the old master this one replaces. */
@@ -96,6 +98,25 @@ export class Supervisor {
     this.#emit = emit;
     this.log = OperatorLog.from(config);
     this.#handover = new Handover(this.log, emit);
+    this.#reloads = new Reloads({
+      log: this.log,
+      emit,
+      generations: this.#gen,
+      running: () => this.#phase === 'running',
+      workers: () => this.#workers.values(),
+      serving: () => ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target }),
+      serve: (state) => {
+        ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = state);
+      },
+      rebinds: () => !this.#fixedListeners && !this.#bindOnDemand,
+      opened: (added) => {
+        shareUnixSockets(added, this.#identity, this.#config.umask);
+        for (const l of added) this.#announce(l);
+      },
+      scale: (n) => this.scale(n),
+      retire: (w, reason) => this.#retire(w, reason),
+      wakeup: () => this.wakeup(),
+    });
     this.#deadlines = new Deadlines({
       log: this.log,
       emit,
@@ -248,66 +269,7 @@ export class Supervisor {
    */
   reload(): void {
     if (this.#phase !== 'running') return;
-    if (this.#gen.probing) {
-      this.log.warning('Reload already in progress; ignored.');
-      return;
-    }
-    this.log.info('Hang up: Master');
-    this.#emit('reload');
-    this.#gen.probing = true;
-    probeConfig(this.#config.env)
-      .then((fresh) => this.#applyReload(fresh))
-      .catch((err: unknown) => this.#configReloadFailed(err))
-      .finally(() => {
-        this.#gen.probing = false;
-      });
-  }
-
-  async #applyReload(fresh: MasterConfig): Promise<void> {
-    if (this.#phase !== 'running') return;
-    let listeners = this.#listeners;
-    if (!this.#fixedListeners && !this.#bindOnDemand) {
-      const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
-      const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
-      listeners = reloadedListeners(fresh.bind, this.#listeners, added);
-      shareUnixSockets(added, this.#identity, this.#config.umask);
-      for (const l of added) this.#announce(l);
-    }
-    if (this.#phase !== 'running') {
-      for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
-      return;
-    }
-    const proven = { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    this.#config = reloadedConfig(this.#config, fresh);
-    this.#threads = fresh.inThreads ? fresh.threads : 0;
-    this.#listeners = listeners;
-    if (fresh.procName) setProcessTitle(`arbiter: master [${fresh.procName}]`, this.log);
-    this.#gen.start(proven);
-    if (this.target !== fresh.workers) this.scale(fresh.workers);
-    this.wakeup();
-  }
-
-  #configReloadFailed(err: unknown): void {
-    if (this.#phase !== 'running') return;
-    const kept = [...this.#workers.values()].filter(isLive).length;
-    const detail = configErrorDetail(err);
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
-    this.#emit('reload_failed', Object.freeze({ generation: this.#gen.skip(), reason: 'config_error' as const, keptWorkers: kept, error: detail }));
-  }
-
-  /**
-   * Once every worker of an older generation has been told to retire, the state kept for a
-   * rollback goes, and listeners the new config dropped are closed — before those workers close
-   * their own copies, so the last holder of a dropped socket is a worker, which accepts until then.
-   */
-  #settleReload(): void {
-    const settled = this.#gen.settle(this.#workers.values());
-    if (!settled) return;
-    for (const l of settled.previous.listeners) if (!this.#listeners.includes(l)) l.close();
-    const { workers, retired } = settled;
-    const generation = this.#gen.current;
-    this.log.info(`Reload complete: generation ${generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
-    this.#emit('reloaded', Object.freeze({ generation, workers }));
+    this.#reloads.start();
   }
 
   /** Changes the target number of workers (at least 1). */
@@ -394,7 +356,7 @@ export class Supervisor {
     if (this.#phase === 'running') {
       this.#manageWorkers();
       this.#announceGeneration();
-      this.#settleReload();
+      this.#reloads.settle();
     }
     if (this.#phase === 'stopping') {
       if ([...this.#workers.values()].every((w) => w.acceptStopped)) this.#closeListeners();
@@ -629,28 +591,9 @@ export class Supervisor {
     else this.log.debug(`Slot ${w.slot}: its worker died ${lived} ms after starting: respawning at once (a second such death in a row waits ${RESTART_BACKOFF_MIN} ms)`);
   }
 
-  /**
-   * A worker of the current generation failed to boot. If this generation came from a reload and
-   * a previous generation still has ready workers, abandon the new one: stop its workers, make the
-   * previous generation current again and spawn nothing until the next reload. Returns false when
-   * there is nothing to fall back to (then the usual halt or replacement applies).
-   */
+  /** A worker of the current generation failed to boot: roll back to the previous one if it serves (see reload.ts). */
   #reloadFailed(w: WorkerRecord, reason: ReloadFailure['reason']): boolean {
-    const r = this.#gen.rollback(w.generation, this.#workers.values());
-    if (!r) return false;
-    if (r.restore) {
-      // back to the config and listeners the fallback generation runs with
-      for (const l of this.#listeners) if (!r.restore.listeners.includes(l)) l.close();
-      ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = r.restore);
-    }
-    for (const x of r.abandon) this.#retire(x, 'reload');
-    const { failed, fallback, kept } = r;
-    const error = w.failure; // the worker's own words: its error and where it is
-    this.log.error(reloadFailedMessage(reason, error, kept, this.#config.bootTimeout), { reason, generation: failed });
-    this.log.debug(`Rollback: generation ${failed} abandoned, generation ${fallback} is current again (target ${this.target}); nothing is spawned until the next reload`);
-    this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept, ...(error ? { error } : {}) }));
-    this.wakeup();
-    return true;
+    return this.#reloads.failed(w, reason);
   }
 
   /** Closes our copies of the listening sockets — unless a new master (USR2) serves on them: closing a unix listener would unlink its path. */

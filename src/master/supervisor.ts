@@ -109,10 +109,7 @@ export class Supervisor {
         ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = state);
       },
       rebinds: () => !this.#fixedListeners && !this.#bindOnDemand,
-      opened: (added) => {
-        shareUnixSockets(added, this.#identity, this.#config.umask);
-        for (const l of added) this.#announce(l);
-      },
+      opened: (added) => this.#opened(added),
       scale: (n) => this.scale(n),
       retire: (w, reason) => this.#retire(w, reason),
       wakeup: () => this.wakeup(),
@@ -126,10 +123,7 @@ export class Supervisor {
       wakeup: () => this.wakeup(),
     });
     this.#bindOnDemand = options.bindOnDemand === true;
-    this.#appBinds = new AppBinds(config.backlog, this.log, (l) => {
-      shareUnixSockets([l], this.#identity, this.#config.umask);
-      this.#announce(l);
-    });
+    this.#appBinds = new AppBinds(config.backlog, this.log, (l) => this.#opened([l]));
     this.#listenRequests = new ListenRequests(
       {
         log: this.log,
@@ -137,9 +131,8 @@ export class Supervisor {
         config: () => this.#config,
         listeners: () => this.#listeners,
         adopt: (opened) => {
-          shareUnixSockets(opened, this.#identity, this.#config.umask);
+          this.#opened(opened);
           this.#listeners.push(...opened);
-          for (const l of opened) this.#announce(l);
         },
         cannotServe: (err) => {
           // status 1, as when binding at start fails; once a worker was ready, only that request fails
@@ -603,6 +596,12 @@ export class Supervisor {
     this.#appBinds.close();
     this.#listeners = [];
     this.#gen.forget();
+  }
+
+  /** Listeners opened while running: shared with the workers' user (unix sockets), then announced. */
+  #opened(listeners: readonly MasterListener[]): void {
+    shareUnixSockets(listeners, this.#identity, this.#config.umask);
+    for (const l of listeners) this.#announce(l);
   }
 
   /** `Listening at: <url> (<pid>)`, as gunicorn. */

@@ -65,12 +65,11 @@ export class Reloads {
   async #apply(fresh: MasterConfig): Promise<void> {
     const host = this.#host;
     if (!host.running()) return;
-    const current = host.serving();
-    let listeners = current.listeners;
+    let listeners = host.serving().listeners;
     if (host.rebinds()) {
-      const missing = fresh.bind.filter((spec) => !current.listeners.some((l) => l.spec === spec));
+      const missing = fresh.bind.filter((spec) => !host.serving().listeners.some((l) => l.spec === spec));
       const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, host.log, () => !host.running(), 1) : [];
-      listeners = reloadedListeners(fresh.bind, current.listeners, added);
+      listeners = reloadedListeners(fresh.bind, host.serving().listeners, added); // as they are after the await
       host.opened(added);
     }
     if (!host.running()) {

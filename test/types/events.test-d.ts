@@ -28,7 +28,7 @@ arbiter.on('exit', (code: number) => void code);
 arbiter.on('reload_failed', (detail) => {
   const reason: 'config_error' | 'app_load_error' | 'boot_error' | 'crash' | 'boot_timeout' = detail.reason;
   const kept: number = detail.keptWorkers;
-  const why: string | undefined = detail.detail; // the error's first line and where it is, when known
+  const why: string | undefined = detail.error; // the error's first line and where it is, when known
   void [reason, kept, why];
 });
 arbiter.on('generation_ready', (detail) => {

@@ -23,3 +23,6 @@ export type MasterBus = EventEmitter<MasterEvents>;
 
 /** Something that delivers the master's events to a subscriber. */
 export type MasterEventSource = Pick<MasterBus, 'on'>;
+
+/** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
+export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;

@@ -1,3 +1,6 @@
+import type { OperatorLog } from '../log.js';
+import { transition, type WorkerRecord } from './worker-record.js';
+
 /**
  * `maxWorkerMemory`: what the master does when a worker's watchdog reports its RSS. The watchdog
  * checks every heartbeat period and reports at `limit`, then at every further half of it
@@ -27,4 +30,25 @@ export function memoryMessage(action: Exclude<MemoryAction, 'none'>, pid: number
   return action === 'recycle'
     ? `Worker (pid:${pid}) uses ${mebibytes(rss)} of memory, over maxWorkerMemory (${mebibytes(limit)}): recycling it gracefully`
     : `Worker (pid:${pid}) kept growing to ${mebibytes(rss)} (1.5 × maxWorkerMemory is ${mebibytes(limit * 1.5)}) while being recycled: killing it`;
+}
+
+/**
+ * Acts on worker `w`'s `memory` report (see {@link memoryAction}): marks it to be recycled, or
+ * kills it. False when nothing changed.
+ */
+export function onMemoryReport(w: WorkerRecord, rss: number, limit: number, log: OperatorLog): boolean {
+  const action = memoryAction(rss, limit, w.recycle === true || w.state === 'retiring');
+  if (action === 'none' || w.state === 'timed_out' || w.state === 'exited') return false;
+  if (w.state === 'booting') log.warning(`Worker (pid:${w.pid}) uses ${mebibytes(rss)} before it is ready: is maxWorkerMemory (${mebibytes(limit)}) too low for this app?`);
+  if (action === 'recycle') {
+    log.warning(memoryMessage(action, w.pid, rss, limit));
+    w.recycle = true;
+  } else {
+    log.error(memoryMessage(action, w.pid, rss, limit));
+    if (w.state !== 'retiring') transition(w, 'retiring');
+    w.reason = 'memory';
+    w.killSent = true;
+    w.handle.kill('SIGKILL');
+  }
+  return true;
 }

@@ -1,133 +1,37 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { autoWorkers, MAX_WORKERS, type ResolvedConfig } from '../config.js';
-import { cpuBudget } from '../cpus.js';
-import type { MasterEvents } from './bus.js';
+import type { Emit } from './bus.js';
 import { ArbiterError } from '../errors.js';
-import type { ExitReason, ReloadFailure, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
+import type { ExitReason, ReloadFailure, WorkerExit, WorkerInfo, WorkerState } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { ABORT_GRACE, APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WatchdogReport, type WorkerMessage } from '../protocol.js';
+import { APP_LOAD_ERROR, WORKER_BOOT_ERROR, type WorkerMessage } from '../protocol.js';
 import { VERSION } from '../version.js';
-import { announcedUrl, openListeners, systemdBinds, upgradeHandover, upgradeListeners, whenOldMasterGone, type MasterListener } from './listeners.js';
+import { announcedUrl, openListeners, systemdBinds, upgradeListeners, type MasterListener } from './listeners.js';
 import { listenerScheme, modelName, modelWarnings, resolveModel } from '../models/registry.js';
 import { setProcessTitle } from '../title.js';
-import { entryArgs } from './entry.js';
 import { Pidfile } from './pidfile.js';
-import { probeConfig, type MasterConfig } from './probe.js';
 import { planWorkers } from './plan.js';
 import { pickSpare, planSpares } from './spares.js';
 import { AppBinds } from './app-binds.js';
 import { BalanceTable } from './balance-table.js';
-import { memoryAction, memoryMessage, mebibytes } from './memory.js';
+import { onMemoryReport } from './memory.js';
 import { shareUnixSockets, workerIdentity, type WorkerIdentity } from './privileges.js';
 import { BUDGET_EXHAUSTED, RestartBudget, UNPLANNED } from './restarts.js';
+import { QUICK_DEATH, RESTART_BACKOFF_MIN, RestartBackoff } from './backoff.js';
+import { classifyExit } from './exit-reason.js';
+import { SignalQueue } from './signals.js';
+import { Generations } from './generations.js';
+import { Reloads } from './reload.js';
+import { Handover } from './handover.js';
+import { BootFailures, Deadlines, nextDeadline } from './deadlines.js';
+import { ListenRequests } from './listen-requests.js';
 import type { SupervisorView } from './stats.js';
-import { ProcessWorkerHandle, type WorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
+import { ProcessWorkerHandle, type WorkerHandleEvents } from './worker-handle.js';
+import { isLive, snapshot, transition, type WorkerRecord } from './worker-record.js';
+import { nothingLeft, startingRoom, usableSlots, waveMessage } from './spawn-waves.js';
 
-/** Emits an event to the host; provided by `Arbiter`, which isolates throwing listeners. */
-export type Emit = <K extends keyof MasterEvents>(event: K, ...args: Parameters<MasterEvents[K]>) => void;
-
-interface WorkerRecord {
-  readonly pid: number;
-  readonly age: number;
-  /** −1 for a spare until it takes a slot over. */
-  slot: number;
-  /** Started as a warm spare and not promoted yet (see spares.ts). */
-  spare: boolean;
-  /** When a spare took its slot over (`Date.now()`): restart backoff counts from there. */
-  promotedAt?: number;
-  readonly generation: number;
-  readonly bootedAt: number;
-  state: WorkerState;
-  readonly handle: WorkerHandle;
-  /** Why the master is stopping it (unset: the worker went away on its own). */
-  reason?: ExitReason;
-  /** Monotonic deadline after which it gets SIGKILL. */
-  killAt?: number;
-  /** The master itself sent SIGKILL (so a SIGKILL exit is not "out of memory"). */
-  killSent: boolean;
-  /** The worker reached `run()` (the entry script must call it in every process). */
-  ran?: boolean;
-  /** Monotonic deadline for reporting ready (`bootTimeout`). */
-  readyBy?: number;
-  /** The worker closed its listeners for good (draining). */
-  acceptStopped?: boolean;
-  /** Over `maxWorkerMemory`: being replaced, then retired (see `planWorkers`). */
-  recycle?: boolean;
-  /** Why it failed before it was ready, as it said (`boot_failed`): the error's first line and where it is. */
-  failure?: string;
-}
-
-/**
- * At most this many processes start at once (spawned, not yet at `run()`: starting `node` and
- * loading modules, which is CPU work). With 64 or 256 workers on a few cores, starting them all
- * at once would make every one of them take the whole boot to get ready (and risk the deadline
- * for reaching `run()`); in waves, the first are ready after one boot. `load()` is not limited:
- * it may wait on I/O. CPUs as `workers: 'auto'` counts them (a cgroup quota included).
- */
-const MAX_STARTING = Math.max(2, 2 * cpuBudget().count);
-
-/** A worker dying on its own within this many ms of its spawn counts toward restart backoff. */
-const QUICK_DEATH = 5000;
-const RESTART_BACKOFF_MIN = 100;
-const RESTART_BACKOFF_MAX = 10_000;
-
-/**
- * How long after SIGABRT a timed-out worker's main thread has to start its SIGABRT handler; if it
- * does not (a spinning loop never will), its watchdog SIGKILLs it at once. {@link ABORT_GRACE} stays
- * the backstop (a handler that runs but does not finish, or no watchdog).
- */
-const ABORT_WATCH = 50;
-
-const LEGAL: Record<WorkerState, readonly WorkerState[]> = {
-  booting: ['ready', 'spare', 'retiring', 'timed_out', 'exited'],
-  spare: ['booting', 'retiring', 'timed_out', 'exited'],
-  ready: ['retiring', 'timed_out', 'exited'],
-  retiring: ['timed_out', 'exited'],
-  timed_out: ['exited'],
-  exited: [],
-};
-
-/** The one writer of `WorkerRecord.state`. */
-function transition(w: WorkerRecord, next: WorkerState): boolean {
-  if (!LEGAL[w.state].includes(next)) {
-    trace.master('worker %d: ignoring %s -> %s', w.pid, w.state, next);
-    return false;
-  }
-  trace.master('worker %d: %s -> %s', w.pid, w.state, next);
-  w.state = next;
-  return true;
-}
-
-function snapshot(w: Omit<WorkerInfo, 'pid'> & { pid: number }): WorkerInfo {
-  return Object.freeze({ pid: w.pid, age: w.age, slot: w.slot, generation: w.generation, bootedAt: w.bootedAt, state: w.state });
-}
-
-
-/** Signals the master handles; each maps to one action (gunicorn's `handle_<signal>`). */
-const SIGNAL_ACTIONS = {
-  SIGHUP: (s: Supervisor) => s.reload(),
-  SIGTERM: (s: Supervisor) => s.stop(true),
-  SIGINT: (s: Supervisor) => s.stop(false),
-  SIGQUIT: (s: Supervisor) => s.stop(false),
-  SIGTTIN: (s: Supervisor) => {
-    if (s.target < MAX_WORKERS) s.scale(s.target + 1);
-    else s.log.warning(`TTIN ignored: already at ${MAX_WORKERS} workers, the limit`);
-  },
-  SIGTTOU: (s: Supervisor) => {
-    if (s.target > 1) s.scale(s.target - 1);
-  },
-  SIGUSR1: (s: Supervisor) => s.reopenLogs(),
-  SIGUSR2: (s: Supervisor) => s.reexec(),
-  SIGWINCH: (s: Supervisor) => {
-    if (process.stdin.isTTY) s.log.info('SIGWINCH ignored: the master runs in a terminal (resizing it sends WINCH).');
-    else s.retireAll();
-  },
-  SIGCHLD: (s: Supervisor) => s.wakeup(), // reaping itself is driven by each child's exit event
-} as const satisfies Partial<Record<NodeJS.Signals, (s: Supervisor) => void>>;
-
-type HandledSignal = keyof typeof SIGNAL_ACTIONS;
+export type { Emit } from './bus.js';
 
 /**
  * The private engine behind `Arbiter` (master side): the worker table, the signal queue and the
@@ -142,16 +46,11 @@ export class Supervisor {
   #config: ResolvedConfig;
   readonly #emit: Emit;
   readonly #workers = new Map<number, WorkerRecord>();
-  readonly #signals: HandledSignal[] = [];
-  readonly #signalHandlers = new Map<HandledSignal, () => void>();
+  readonly #signals = new SignalQueue();
   #listeners: MasterListener[] = [];
   #pidfile: Pidfile | undefined;
-  /** The current generation (what manage_workers spawns); a failed reload moves it back. */
-  #generation = 0;
-  /** Last generation number handed out (never reused). */
-  #generationSeq = 0;
-  /** After a failed reload: spawn nothing until the next reload (the code on disk is broken). */
-  #spawnPaused = false;
+  /** The reload generations: the current one, the last proven state, rollback (see generations.ts). */
+  readonly #gen = new Generations();
   #age = 0;
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'halted' = 'new';
   #exitCode = 0;
@@ -162,26 +61,20 @@ export class Supervisor {
   #tickQueued = false;
   /** Serving threads per worker (`inThreads` models), 0 when the main thread serves. */
   #threads: number;
-  /** Some worker has been ready (so a worker that fails to reach run() is retried once, not fatal at once). */
-  #everReady = false;
-  /** Workers in a row that did not reach run(). */
-  #notRunning = 0;
+  /** Workers that did not reach run(): retried once, or the master halts (see deadlines.ts). */
+  readonly #bootFailures = new BootFailures();
   /** Listeners came from systemd: a reload keeps them whatever `bind` says. */
   #fixedListeners = false;
-  /** A config probe is running (HUP). */
-  #reloading = false;
-  /** The last proven state, kept until the reload generation has fully replaced it (for rollback). */
-  #previous: { config: ResolvedConfig; listeners: MasterListener[]; threads: number; target: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolve!: (code: number) => void;
-  /** The last generation announced whole (`generation_ready`). */
-  #announced = -1;
-  /** Per slot: consecutive workers that died soon after they started, and when to respawn. */
-  readonly #backoff = new Map<number, { deaths: number; notBefore: number }>();
-  /** A new master started by USR2, while it lives. */
-  #childMaster: ChildProcess | undefined;
-  /** This master was started by USR2 (it holds an IPC channel to the old master until that exits). */
-  #upgraded = false;
+  /** Restart backoff per slot: workers that died soon after they started wait to be respawned. */
+  readonly #backoff = new RestartBackoff();
+  /** HUP: probe, new generation, rollback, settle (see reload.ts). */
+  readonly #reloads: Reloads;
+  /** Boot and kill deadlines, timeouts (see deadlines.ts). */
+  readonly #deadlines: Deadlines;
+  /** The USR2 upgrade: a new master this one started, or the old master this one replaces. */
+  readonly #handover: Handover;
   /** `maxRestarts` / `restartWindow`. */
   readonly #budget: RestartBudget;
   /** `user` / `group`: who the workers run as. */
@@ -192,8 +85,8 @@ export class Supervisor {
   readonly #bindOnDemand: boolean;
   /** Sockets bound for apps that call listen() themselves. */
   readonly #appBinds: AppBinds;
-  /** The default bind being opened on demand (a worker of an app that exports a handler asked for it). */
-  #defaultBinding: Promise<void> | undefined;
+  /** Sockets workers ask for: their app's own listen(), or the default bind opened on demand. */
+  readonly #listenRequests: ListenRequests;
   readonly done: Promise<number>;
 
   /**
@@ -204,11 +97,52 @@ export class Supervisor {
     this.#config = config;
     this.#emit = emit;
     this.log = OperatorLog.from(config);
-    this.#bindOnDemand = options.bindOnDemand === true;
-    this.#appBinds = new AppBinds(config.backlog, this.log, (l) => {
-      shareUnixSockets([l], this.#identity, this.#config.umask);
-      this.#announce(l);
+    this.#handover = new Handover(this.log, emit);
+    this.#reloads = new Reloads({
+      log: this.log,
+      emit,
+      generations: this.#gen,
+      running: () => this.#phase === 'running',
+      workers: () => this.#workers.values(),
+      serving: () => ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target }),
+      serve: (state) => {
+        ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = state);
+      },
+      rebinds: () => !this.#fixedListeners && !this.#bindOnDemand,
+      opened: (added) => this.#opened(added),
+      scale: (n) => this.scale(n),
+      retire: (w, reason) => this.#retire(w, reason),
+      wakeup: () => this.wakeup(),
     });
+    this.#deadlines = new Deadlines({
+      log: this.log,
+      emit,
+      config: () => this.#config,
+      reloadFailed: (w, reason) => this.#reloadFailed(w, reason),
+      bootFailed: (w) => this.#bootFailed(w),
+      wakeup: () => this.wakeup(),
+    });
+    this.#bindOnDemand = options.bindOnDemand === true;
+    this.#appBinds = new AppBinds(config.backlog, this.log, (l) => this.#opened([l]));
+    this.#listenRequests = new ListenRequests(
+      {
+        log: this.log,
+        running: () => this.#phase === 'running',
+        config: () => this.#config,
+        listeners: () => this.#listeners,
+        adopt: (opened) => {
+          this.#opened(opened);
+          this.#listeners.push(...opened);
+        },
+        cannotServe: (err) => {
+          // status 1, as when binding at start fails; once a worker was ready, only that request fails
+          if (this.#bootFailures.everReady) return;
+          this.log.error(err instanceof Error ? err.message : String(err));
+          void this.stop(true, 1);
+        },
+      },
+      this.#appBinds,
+    );
     this.target = config.workers;
     this.#threads = resolveModel(config).inThreads ? config.threads : 0;
     this.#budget = new RestartBudget(config.maxRestarts, config.restartWindow);
@@ -233,14 +167,7 @@ export class Supervisor {
       log.warning('The master runs as PID 1: Node does not reap orphaned processes it did not start, so zombies would pile up. Run it under an init: docker run --init, tini, or dumb-init.');
     }
     // Handlers first, so a TERM during the bind retries stops cleanly instead of killing us.
-    for (const sig of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
-      const handler = (): void => {
-        this.#signals.push(sig); // queued: handled on the loop, never inside the raw callback
-        this.wakeup();
-      };
-      this.#signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    }
+    this.#signals.install(() => this.wakeup());
     try {
       this.#identity = workerIdentity(config.user, config.group);
       const inherited = upgradeListeners();
@@ -249,10 +176,7 @@ export class Supervisor {
         this.#pidfile = new Pidfile(inherited ? `${config.pidfile}.2` : config.pidfile);
         this.#pidfile.create(process.pid);
       }
-      if (inherited) {
-        this.#upgraded = true;
-        this.#awaitPromotion();
-      }
+      if (inherited) this.#handover.awaitPromotion(() => this.#phase === 'halted', this.#pidfile, config.pidfile);
       const systemd = inherited ? undefined : systemdBinds();
       this.#fixedListeners = systemd !== undefined;
       const listeners =
@@ -317,7 +241,7 @@ export class Supervisor {
   /** What `stats()` reads (see stats.ts): plain values and each worker's vitals query; the loop is not involved. */
   inspect(): SupervisorView {
     return {
-      generation: this.#generation,
+      generation: this.#gen.current,
       target: this.target,
       binds: [...this.#listeners, ...this.#appBinds.listeners].map((l) => l.url),
       procName: this.#config.procName,
@@ -338,74 +262,7 @@ export class Supervisor {
    */
   reload(): void {
     if (this.#phase !== 'running') return;
-    if (this.#reloading) {
-      this.log.warning('Reload already in progress; ignored.');
-      return;
-    }
-    this.log.info('Hang up: Master');
-    this.#emit('reload');
-    this.#reloading = true;
-    probeConfig(this.#config.env)
-      .then((fresh) => this.#applyReload(fresh))
-      .catch((err: unknown) => this.#configReloadFailed(err))
-      .finally(() => {
-        this.#reloading = false;
-      });
-  }
-
-  async #applyReload(fresh: MasterConfig): Promise<void> {
-    if (this.#phase !== 'running') return;
-    let listeners = this.#listeners;
-    if (!this.#fixedListeners && !this.#bindOnDemand) {
-      const missing = fresh.bind.filter((spec) => !this.#listeners.some((l) => l.spec === spec));
-      const added = missing.length > 0 ? await openListeners(missing, fresh.backlog, this.log, () => this.#phase !== 'running', 1) : [];
-      // a host name's spec has one listener per address it resolved to
-      listeners = fresh.bind.flatMap((spec) => {
-        const kept = this.#listeners.filter((l) => l.spec === spec);
-        return kept.length > 0 ? kept : added.filter((l) => l.spec === spec);
-      });
-      shareUnixSockets(added, this.#identity, this.#config.umask);
-      for (const l of added) this.#announce(l);
-    }
-    if (this.#phase !== 'running') {
-      for (const l of listeners) if (!this.#listeners.includes(l)) l.close();
-      return;
-    }
-    this.#previous ??= { config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target };
-    const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
-    this.#config = Object.freeze({ ...this.#config, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
-    this.#threads = fresh.inThreads ? threads : 0;
-    this.#listeners = listeners;
-    if (procName) setProcessTitle(`arbiter: master [${procName}]`, this.log);
-    this.#generation = ++this.#generationSeq;
-    this.#spawnPaused = false;
-    if (this.target !== workers) this.scale(workers);
-    this.wakeup();
-  }
-
-  #configReloadFailed(err: unknown): void {
-    if (this.#phase !== 'running') return;
-    const kept = [...this.#workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready').length;
-    const detail = ((err instanceof Error ? err.message : String(err)).split('\n').find((l) => l.trim()) ?? '').replace(/^arbiter: /, '');
-    this.log.error(`Reload failed: the new config could not be read or applied: ${detail}. Keeping the ${kept} current workers.`, { reason: 'config_error' });
-    this.#emit('reload_failed', Object.freeze({ generation: ++this.#generationSeq, reason: 'config_error' as const, keptWorkers: kept, error: detail }));
-  }
-
-  /**
-   * Once every worker of an older generation has been told to retire, the state kept for a
-   * rollback goes, and listeners the new config dropped are closed — before those workers close
-   * their own copies, so the last holder of a dropped socket is a worker, which accepts until then.
-   */
-  #settleReload(): void {
-    const oldLive = [...this.#workers.values()].some((w) => w.generation !== this.#generation && (w.state === 'booting' || w.state === 'ready'));
-    if (!this.#previous || oldLive) return;
-    for (const l of this.#previous.listeners) if (!this.#listeners.includes(l)) l.close();
-    this.#previous = undefined;
-    const all = [...this.#workers.values()];
-    const workers = all.filter((w) => w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
-    const retired = all.filter((w) => w.generation !== this.#generation && w.reason === 'reload').length;
-    this.log.info(`Reload complete: generation ${this.#generation} is ready (${workers} workers); the previous generation retired (${retired} workers)`);
-    this.#emit('reloaded', Object.freeze({ generation: this.#generation, workers }));
+    this.#reloads.start();
   }
 
   /** Changes the target number of workers (at least 1). */
@@ -446,7 +303,7 @@ export class Supervisor {
       // A new master started by USR2 is the service from now on: say so before anything says
       // "stopping" (systemd stops the whole unit on STOPPING=1 from its main process, and it
       // only accepts MAINPID= while the unit runs).
-      if (this.#childMaster) this.#emit('handover', this.#childMaster.pid!);
+      if (this.#handover.child) this.#emit('handover', this.#handover.child.pid!);
       this.#emit('stopping', graceful);
     }
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
@@ -466,34 +323,10 @@ export class Supervisor {
     return this.done;
   }
 
-  /**
-   * USR2: start a new master from the same entry script and `execArgv`, handing it the listening
-   * sockets as inherited fds (it never rebinds). Both masters then serve; WINCH/TERM to this one
-   * completes the upgrade, HUP to this one plus TERM to the new one rolls it back.
-   */
+  /** USR2: start a new master on the same sockets (see handover.ts). */
   reexec(): void {
     if (this.#phase !== 'running') return;
-    if (this.#childMaster) {
-      this.log.warning('USR2 signal ignored. Child exists.');
-      return;
-    }
-    this.#emit('pre_exec');
-    const { fds, env } = upgradeHandover([...this.#listeners, ...this.#appBinds.listeners]);
-    const child = spawn(process.execPath, entryArgs(), {
-      stdio: ['inherit', 'inherit', 'inherit', ...fds, 'ipc'],
-      // systemd's WATCHDOG_PID names this master: the new one pings once it is the main process
-      env: { ...process.env, WATCHDOG_PID: undefined, ...env },
-    });
-    if (child.pid === undefined) {
-      child.once('error', (err) => this.log.exception('Cannot start a new master', err));
-      return;
-    }
-    this.#childMaster = child;
-    this.log.info(`Started new master with pid: ${child.pid}`, { master: child.pid });
-    child.once('exit', (code, signal) => {
-      this.log.info(`New master (pid:${child.pid}) exited (${signal ?? `code ${code}`})`, { master: child.pid, code, signal });
-      this.#childMaster = undefined;
-    });
+    this.#handover.reexec([...this.#listeners, ...this.#appBinds.listeners]);
   }
 
   /** WINCH: retire every worker gracefully, keeping the master (HUP or TTIN brings workers back). */
@@ -506,44 +339,17 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /**
-   * In a master started by USR2: when the old master is gone (IPC disconnect), take over its
-   * pidfile. It may be gone already (it stopped while this process was loading): then at once.
-   */
-  #awaitPromotion(): void {
-    whenOldMasterGone(() => {
-      if (this.#phase === 'halted') return;
-      if (this.#pidfile && this.#config.pidfile) {
-        try {
-          this.#pidfile.rename(this.#config.pidfile);
-        } catch (err) {
-          this.log.exception('Cannot take over the pidfile', err);
-        }
-      }
-      this.log.info('Master has been promoted.');
-      this.#emit('promoted');
-    });
-  }
-
   // ---- the loop -------------------------------------------------------------------------
 
   #tick(): void {
     this.#tickQueued = false;
     if (this.#phase === 'halted' || this.#holding) return; // run() wakes the loop when the hold ends
-    while (this.#signals.length > 0) {
-      const sig = this.#signals.shift()!;
-      if (sig !== 'SIGCHLD') this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`, { signal: sig });
-      try {
-        SIGNAL_ACTIONS[sig](this);
-      } catch (err) {
-        this.log.exception(`Error handling signal ${sig}`, err, { signal: sig });
-      }
-    }
-    this.#enforceDeadlines();
+    this.#signals.handle(this);
+    this.#deadlines.enforce(this.#workers.values(), performance.now());
     if (this.#phase === 'running') {
       this.#manageWorkers();
       this.#announceGeneration();
-      this.#settleReload();
+      this.#reloads.settle();
     }
     if (this.#phase === 'stopping') {
       if ([...this.#workers.values()].every((w) => w.acceptStopped)) this.#closeListeners();
@@ -555,34 +361,10 @@ export class Supervisor {
     this.#armTimer();
   }
 
-  #enforceDeadlines(): void {
-    const now = performance.now();
-    for (const w of this.#workers.values()) {
-      if (w.readyBy !== undefined && now >= w.readyBy) {
-        w.readyBy = undefined;
-        if (w.state === 'booting' && !w.ran) this.#runDeadline(w);
-        else if (w.state === 'booting' && !this.#reloadFailed(w, 'boot_timeout')) {
-          this.log.error(`Worker (pid:${w.pid}) was not ready within bootTimeout (${this.#config.bootTimeout} ms)`, { worker: w.pid, reason: 'boot_timeout' });
-          this.#timedOut(w, 'boot');
-        }
-      }
-      if (w.killAt !== undefined && now >= w.killAt && !w.killSent) {
-        trace.master('worker %d: deadline passed, SIGKILL', w.pid);
-        w.killSent = true;
-        w.handle.kill('SIGKILL');
-      }
-    }
-  }
-
   #armTimer(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    let next = Infinity;
-    for (const w of this.#workers.values()) {
-      if (w.killAt !== undefined && !w.killSent) next = Math.min(next, w.killAt);
-      if (w.readyBy !== undefined) next = Math.min(next, w.readyBy);
-    }
-    for (const { notBefore } of this.#backoff.values()) if (notBefore > performance.now()) next = Math.min(next, notBefore);
+    const next = Math.min(nextDeadline(this.#workers.values()), this.#backoff.nextDue(performance.now()));
     if (next === Infinity) return;
     this.#timer = setTimeout(() => this.wakeup(), Math.max(0, Math.ceil(next - performance.now())));
   }
@@ -590,57 +372,49 @@ export class Supervisor {
   /** Applies {@link planWorkers}: spawn up to the target (a warm spare first), retire the oldest surplus; then the spares. */
   #manageWorkers(): void {
     const now = performance.now();
-    let room = MAX_STARTING - [...this.#workers.values()].filter((w) => w.state === 'booting' && !w.ran).length;
-    // Slots the loop may go through now: one per process it may start, per warm spare, per slot in backoff.
-    let usable = Math.max(0, room);
-    for (const w of this.#workers.values()) if (w.spare && w.state === 'spare') usable++;
-    for (const b of this.#backoff.values()) if (b.notBefore > now) usable++;
-    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#generation, usable);
+    let room = startingRoom(this.#workers.values());
+    const usable = usableSlots(this.#workers.values(), room, this.#backoff.waitingCount(now));
+    const plan = planWorkers([...this.#workers.values()].filter((w) => !w.spare), this.target, this.#gen.current, usable);
     // After a failed reload the code on disk is the broken one: spawn nothing (a warm spare, which
     // runs the code that works, may still take a slot over) until the next reload.
     let canSpawn = true;
-    if (this.#spawnPaused && plan.spawn.length > 0) {
-      const live = [...this.#workers.values()].some((w) => w.state === 'booting' || w.state === 'ready' || w.state === 'spare');
-      if (live) canSpawn = false;
+    if (this.#gen.spawnPaused && plan.spawn.length > 0) {
+      if (!nothingLeft(this.#workers.values())) canSpawn = false;
       else {
         this.log.warning('No worker left after the failed reload: spawning with the current code.');
-        this.#spawnPaused = false;
+        this.#gen.resumeSpawning();
       }
     }
     let spawned = 0;
     for (const slot of plan.spawn) {
-      if ((this.#backoff.get(slot)?.notBefore ?? 0) > now) continue; // crash-looping slot: wait
-      const spare = pickSpare(this.#workers.values(), this.#generation);
+      if (this.#backoff.waiting(slot, now)) continue; // crash-looping slot: wait
+      const spare = pickSpare(this.#workers.values(), this.#gen.current);
       if (spare) this.#promote(spare, slot);
       else if (!canSpawn || room-- <= 0) break; // the next wave starts when one of these reaches run()
       else if (!this.#spawn(slot)) return;
       else spawned++;
     }
     if (spawned > 0) {
-      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#generation && (w.state === 'booting' || w.state === 'ready')).length;
-      this.log.debug(
-        `Spawn wave: ${spawned} worker${spawned === 1 ? '' : 's'} of generation ${this.#generation} started${missing > 0 ? `, ${missing} more once these reach run() (at most ${MAX_STARTING} start at once)` : ''}`,
-      );
+      const missing = this.target - [...this.#workers.values()].filter((w) => !w.spare && w.generation === this.#gen.current && isLive(w)).length;
+      this.log.debug(waveMessage(spawned, this.#gen.current, missing));
     }
     for (const { pid, reason } of plan.retire) {
       const w = this.#workers.get(pid);
       if (w) this.#retire(w, reason);
     }
-    const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#generation);
+    const spares = planSpares(this.#workers.values(), this.#config.spareWorkers, this.#gen.current);
     for (const { pid, reason } of spares.retire) this.#retire(this.#workers.get(pid)!, reason);
-    const spareBackoff = (this.#backoff.get(-1)?.notBefore ?? 0) > now;
-    for (let i = 0; i < spares.spawn && !this.#spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
+    const spareBackoff = this.#backoff.waiting(-1, now);
+    for (let i = 0; i < spares.spawn && !this.#gen.spawnPaused && !spareBackoff && room-- > 0; i++) if (!this.#spawn(-1, true)) return; // spares start in waves too
   }
 
   /** `generation_ready` once per generation, when the target count of its workers is ready. */
   #announceGeneration(): void {
-    if (this.#generation <= this.#announced || this.target < 1) return;
-    let ready = 0;
-    for (const w of this.#workers.values()) if (!w.spare && w.generation === this.#generation && w.state === 'ready') ready++;
-    if (ready < this.target) return;
-    this.#announced = this.#generation;
-    this.log.info(`Generation ${this.#generation} ready (${ready} worker${ready === 1 ? '' : 's'})`, { generation: this.#generation, workers: ready });
-    this.#emit('generation_ready', Object.freeze({ generation: this.#generation, workers: ready }));
+    const ready = this.#gen.whole(this.#workers.values(), this.target);
+    if (ready === undefined) return;
+    const generation = this.#gen.current;
+    this.log.info(`Generation ${generation} ready (${ready} worker${ready === 1 ? '' : 's'})`, { generation, workers: ready });
+    this.#emit('generation_ready', Object.freeze({ generation, workers: ready }));
   }
 
   /** A warm spare takes `slot` over: it only has to start accepting (it reports ready as a worker does). */
@@ -656,7 +430,7 @@ export class Supervisor {
 
   #spawn(slot: number, spare = false): WorkerRecord | undefined {
     const age = ++this.#age;
-    const base = { pid: 0, age, slot, generation: this.#generation, bootedAt: Date.now(), state: 'booting' as WorkerState };
+    const base = { pid: 0, age, slot, generation: this.#gen.current, bootedAt: Date.now(), state: 'booting' as WorkerState };
     this.#emit('pre_fork', snapshot(base));
     let rec: WorkerRecord | undefined;
     try {
@@ -714,86 +488,21 @@ export class Supervisor {
     w.handle.kill('SIGTERM');
   }
 
-  #timedOut(w: WorkerRecord, kind: TimeoutDetail['kind'], stall?: Extract<WatchdogReport, { t: 'stalled' }>): void {
-    if (!transition(w, 'timed_out')) return;
-    w.reason = 'timeout';
-    const thread = stall && stall.slot > 0 ? ` (serving thread ${stall.slot})` : '';
-    const detail = stall?.stack
-      ? `\nJavaScript stack of the stalled thread${thread}:\n${stall.stack}`
-      : stall?.noStack
-        ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
-        : '';
-    this.log.critical(`WORKER TIMEOUT (pid:${w.pid})${detail}`, { worker: w.pid, reason: 'timeout', noStack: stall?.noStack });
-    this.#emit('worker_timeout', snapshot(w), { timeout: this.#config.timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
-    // Its replacement does not wait for what follows: a timed-out worker no longer counts.
-    if (stall?.stack && stall.slot === 0) {
-      // The main thread was running JavaScript after `timeout` ms without a beat: a loop that never
-      // returns, whose SIGABRT handler could never run. Kill at once.
-      w.killSent = true;
-      w.handle.kill('SIGKILL');
-    } else {
-      // The loop may be free (an idle loop, a stalled serving thread): SIGABRT runs `workerAbort`.
-      // If the handler does not start within ABORT_WATCH ms, the watchdog SIGKILLs the process;
-      // ABORT_GRACE is the backstop (a handler that does not finish, or no watchdog).
-      w.handle.abort(ABORT_WATCH);
-      w.killAt = performance.now() + ABORT_GRACE;
-    }
-    if (!w.ran) this.#bootFailed(w);
-    this.wakeup();
-  }
-
-  /**
-   * The worker did not reach `run()` within `bootTimeout` of its spawn. Its watchdog says why: no
-   * watchdog at all (stuck before the package was even loaded) or an event loop that has not
-   * beaten for a while is a hang; a loop that beats runs an entry script that never calls `run()`.
-   */
-  #runDeadline(w: WorkerRecord): void {
-    const { timeout } = this.#config;
-    void w.handle.vitals(250).then((vitals) => {
-      if (w.ran || w.state !== 'booting') return;
-      const hung = !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
-      if (hung) this.#timedOut(w, 'boot');
-      else this.#didNotRun(w);
-    });
-  }
-
-  /** The worker's event loop runs, but its entry script never called `run()`. */
-  #didNotRun(w: WorkerRecord): void {
-    if (!transition(w, 'timed_out')) return;
-    w.reason = 'boot_error';
-    const { timeout, bootTimeout } = this.#config;
-    this.log.error(
-      `Worker (pid:${w.pid}) did not call run() within ${bootTimeout} ms (bootTimeout) of starting: does the entry script call run() in every process?`,
-      { worker: w.pid, reason: 'boot_error' },
-    );
-    this.#emit('worker_timeout', snapshot(w), { timeout, kind: 'boot' });
-    w.killSent = true;
-    w.handle.kill('SIGKILL');
-    this.#bootFailed(w);
-    this.wakeup();
-  }
-
-  /**
-   * A worker did not get as far as `run()` (it hung or idled in its entry script): a boot failure,
-   * never a respawn loop. A reload's new generation rolls back; otherwise the master halts with
-   * status 3 when no worker was ever ready or the previous attempt failed the same way, and
-   * retries once when the failure may have been a passing one.
-   */
+  /** A worker did not get as far as `run()`: a reload's new generation rolls back; else {@link BootFailures} decides between a retry and a halt (status 3). */
   #bootFailed(w: WorkerRecord): void {
     if (this.#phase !== 'running' || this.#reloadFailed(w, 'boot_error')) return;
-    this.#notRunning += 1;
-    if (!this.#everReady || this.#notRunning >= 2) this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
+    if (this.#bootFailures.failed()) this.stop(true, WORKER_BOOT_ERROR, 'Worker failed to boot.');
   }
 
   #onMessage(w: WorkerRecord, msg: WorkerMessage): void {
     switch (msg.cmd) {
       case 'run':
         w.ran = true;
-        this.#notRunning = 0;
+        this.#bootFailures.ran();
         break; // no state change, but the next process may start now (MAX_STARTING)
       case 'ready':
         w.readyBy = undefined;
-        this.#everReady = true;
+        this.#bootFailures.ready();
         if (w.state === 'booting' && transition(w, 'ready')) this.#emit('worker_ready', snapshot(w));
         break;
       case 'spare_ready':
@@ -813,7 +522,7 @@ export class Supervisor {
         w.failure = msg.error;
         break;
       case 'listen':
-        void this.#answerListen(w, msg);
+        void this.#listenRequests.answer(w, msg);
         return;
     }
     this.wakeup();
@@ -821,30 +530,12 @@ export class Supervisor {
 
   #onWatchdog(w: WorkerRecord, report: Parameters<WorkerHandleEvents['watchdog']>[0]): void {
     if (report.t === 'hello') trace.master('worker %d: watchdog running', w.pid);
-    else if (report.t === 'memory') this.#onMemory(w, report.rss);
-    else if (this.#config.timeout > 0) {
+    else if (report.t === 'memory') {
+      if (onMemoryReport(w, report.rss, this.#config.maxWorkerMemory, this.log)) this.wakeup(); // see memory.ts
+    } else if (this.#config.timeout > 0) {
       trace.master('worker %d: slot %d stalled for %d ms; stack taken in %d ms', w.pid, report.slot, report.ms, report.captureMs ?? -1);
-      this.#timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
+      this.#deadlines.timedOut(w, w.ran ? 'heartbeat' : 'boot', report);
     }
-  }
-
-  /** `maxWorkerMemory` (see `memory.ts`): recycle gracefully, or kill one that keeps growing. */
-  #onMemory(w: WorkerRecord, rss: number): void {
-    const limit = this.#config.maxWorkerMemory;
-    const action = memoryAction(rss, limit, w.recycle === true || w.state === 'retiring');
-    if (action === 'none' || w.state === 'timed_out' || w.state === 'exited') return;
-    if (w.state === 'booting') this.log.warning(`Worker (pid:${w.pid}) uses ${mebibytes(rss)} before it is ready: is maxWorkerMemory (${mebibytes(limit)}) too low for this app?`);
-    if (action === 'recycle') {
-      this.log.warning(memoryMessage(action, w.pid, rss, limit));
-      w.recycle = true;
-    } else {
-      this.log.error(memoryMessage(action, w.pid, rss, limit));
-      if (w.state !== 'retiring') transition(w, 'retiring');
-      w.reason = 'memory';
-      w.killSent = true;
-      w.handle.kill('SIGKILL');
-    }
-    this.wakeup();
   }
 
   #onExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -854,21 +545,8 @@ export class Supervisor {
     transition(w, 'exited');
     this.#workers.delete(w.pid);
     this.#appBinds.release(w.pid);
-    let reason: ExitReason;
-    if (code === APP_LOAD_ERROR) reason = 'app_load_error';
-    else if (code === WORKER_BOOT_ERROR) reason = 'boot_error';
-    else if (w.reason) reason = w.reason;
-    else if (wasBooting && code !== null) reason = 'boot_error'; // exited on its own before it booted
-    else if (code === 0) reason = 'exit';
-    else reason = 'crash';
-    if (wasBooting && code === 0 && !w.reason) {
-      this.log.error(`Worker (pid:${w.pid}) exited before it booted: does the entry script call run() in every process?`, { worker: w.pid, reason });
-    }
-
-    const fields = { worker: w.pid, code, signal, reason };
-    if (signal === 'SIGKILL' && !w.killSent && w.reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`, fields);
-    else if (signal && !w.reason) this.log.error(`Worker (pid:${w.pid}) was sent ${signal}!`, fields);
-    else if (code !== null && code !== 0 && reason !== 'timeout') this.log.error(`Worker (pid:${w.pid}) exited with code ${code}`, fields);
+    const { reason, lines } = classifyExit({ pid: w.pid, code, signal, asked: w.reason, wasBooting, killSent: w.killSent });
+    for (const { message, fields } of lines) this.log.error(message, fields);
 
     if (reason === 'crash' || reason === 'exit') this.#noteUnplannedDeath(w);
     const budget = UNPLANNED.has(reason) && this.#phase === 'running' ? this.#budget.note(performance.now()) : undefined;
@@ -893,64 +571,37 @@ export class Supervisor {
     this.wakeup();
   }
 
-  /**
-   * Restart backoff: a worker that dies on its own within {@link QUICK_DEATH} ms of its spawn is
-   * replaced at once the first time; from the second such death in a row in its slot, the
-   * respawn waits 100 ms, doubling up to 10 s. A worker that lived longer resets its slot.
-   */
+  /** Restart backoff (see backoff.ts) for a worker that went away on its own. */
   #noteUnplannedDeath(w: WorkerRecord): void {
     const lived = Date.now() - (w.promotedAt ?? w.bootedAt);
-    const prev = this.#backoff.get(w.slot);
-    if (lived >= QUICK_DEATH) {
-      this.log.debug(`Slot ${w.slot}: its worker lived ${lived} ms: respawning at once${prev ? ' (restart backoff reset)' : ''}`);
-      this.#backoff.delete(w.slot);
+    const d = this.#backoff.noteDeath(w.slot, lived, performance.now());
+    if (!d.quick) {
+      this.log.debug(`Slot ${w.slot}: its worker lived ${lived} ms: respawning at once${d.reset ? ' (restart backoff reset)' : ''}`);
       return;
     }
-    const deaths = (prev?.deaths ?? 0) + 1;
-    const delay = deaths < 2 ? 0 : Math.min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN * 2 ** (deaths - 2));
-    this.#backoff.set(w.slot, { deaths, notBefore: performance.now() + delay });
+    const { deaths, delay } = d;
     if (delay > 0) this.log.warning(`Worker in slot ${w.slot} died ${deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${delay} ms`, { worker: w.pid, slot: w.slot });
     else this.log.debug(`Slot ${w.slot}: its worker died ${lived} ms after starting: respawning at once (a second such death in a row waits ${RESTART_BACKOFF_MIN} ms)`);
   }
 
-  /**
-   * A worker of the current generation failed to boot. If this generation came from a reload and
-   * a previous generation still has ready workers, abandon the new one: stop its workers, make the
-   * previous generation current again and spawn nothing until the next reload. Returns false when
-   * there is nothing to fall back to (then the usual halt or replacement applies).
-   */
+  /** A worker of the current generation failed to boot: roll back to the previous one if it serves (see reload.ts). */
   #reloadFailed(w: WorkerRecord, reason: ReloadFailure['reason']): boolean {
-    if (w.generation !== this.#generation) return false;
-    const live = [...this.#workers.values()].filter((x) => x.state === 'booting' || x.state === 'ready');
-    const fallback = Math.max(-1, ...live.filter((x) => x.generation !== w.generation && x.state === 'ready').map((x) => x.generation));
-    if (fallback < 0) return false;
-    const failed = this.#generation;
-    this.#generation = fallback;
-    this.#spawnPaused = true;
-    if (this.#previous) {
-      // back to the config and listeners the fallback generation runs with
-      for (const l of this.#listeners) if (!this.#previous.listeners.includes(l)) l.close();
-      ({ config: this.#config, listeners: this.#listeners, threads: this.#threads, target: this.target } = this.#previous);
-      this.#previous = undefined;
-    }
-    for (const x of live) if (x.generation === failed) this.#retire(x, 'reload');
-    const kept = live.filter((x) => x.generation === fallback).length;
-    const why = { config_error: 'the new config could not be applied', app_load_error: 'the app failed to load', boot_error: 'a worker failed to boot', crash: 'a worker crashed while booting', boot_timeout: `a worker was not ready within bootTimeout (${this.#config.bootTimeout} ms)` }[reason];
-    const error = w.failure; // the worker's own words: its error and where it is
-    this.log.error(`Reload failed: ${why}${error ? `: ${error}` : ''}. Keeping the ${kept} workers of the previous generation; fix the code and send HUP again.`, { reason, generation: failed });
-    this.log.debug(`Rollback: generation ${failed} abandoned, generation ${fallback} is current again (target ${this.target}); nothing is spawned until the next reload`);
-    this.#emit('reload_failed', Object.freeze({ generation: failed, reason, keptWorkers: kept, ...(error ? { error } : {}) }));
-    this.wakeup();
-    return true;
+    return this.#reloads.failed(w, reason);
   }
 
   /** Closes our copies of the listening sockets — unless a new master (USR2) serves on them: closing a unix listener would unlink its path. */
   #closeListeners(): void {
-    if (this.#childMaster) return;
-    for (const l of new Set([...this.#listeners, ...(this.#previous?.listeners ?? [])])) l.close();
+    if (this.#handover.child) return;
+    for (const l of new Set([...this.#listeners, ...this.#gen.keptListeners])) l.close();
     this.#appBinds.close();
     this.#listeners = [];
-    this.#previous = undefined;
+    this.#gen.forget();
+  }
+
+  /** Listeners opened while running: shared with the workers' user (unix sockets), then announced. */
+  #opened(listeners: readonly MasterListener[]): void {
+    shareUnixSockets(listeners, this.#identity, this.#config.umask);
+    for (const l of listeners) this.#announce(l);
   }
 
   /** `Listening at: <url> (<pid>)`, as gunicorn. */
@@ -959,72 +610,19 @@ export class Supervisor {
     this.log.info(`Listening at: ${url} (${process.pid})`, { address: url });
   }
 
-  /**
-   * A worker asks for a socket: one its app's own listen() wants (`AppBinds` decides which), or
-   * — when the master binds on demand and the app exports a handler — the default bind, opened
-   * now and inherited by every later worker. The handle goes with the answer.
-   */
-  async #answerListen(w: WorkerRecord, { id, request }: Extract<WorkerMessage, { cmd: 'listen' }>): Promise<void> {
-    try {
-      if (this.#phase !== 'running') throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
-      if ('default' in request) {
-        if (this.#listeners.length === 0) await (this.#defaultBinding ??= this.#openDefault());
-        const l = this.#listeners[request.default];
-        if (!l) throw Object.assign(new Error(`no default bind ${request.default}`), { errno: 'EINVAL' });
-        w.handle.send({ cmd: 'listened', id, url: l.url, count: this.#listeners.length }, l.handle);
-      } else {
-        const l = await this.#appBinds.acquire(request, w.pid, this.#listeners);
-        w.handle.send({ cmd: 'listened', id, url: l.url }, l.handle);
-      }
-    } catch (err) {
-      const code = (err as { errno?: string }).errno ?? 'EINVAL';
-      w.handle.send({ cmd: 'listened', id, error: { code, message: err instanceof Error ? err.message : String(err) } });
-    }
-  }
-
-  /** Binds `bind` for an app module that turned out to export a handler (no bind was given); a failure stops the master (status 1, as at start). */
-  async #openDefault(): Promise<void> {
-    const config = this.#config;
-    try {
-      const opened = await openListeners(config.bind, config.backlog, this.log, () => this.#phase !== 'running');
-      if (this.#phase !== 'running') {
-        for (const l of opened) l.close();
-        throw Object.assign(new Error('the master is stopping'), { errno: 'ECANCELED' });
-      }
-      shareUnixSockets(opened, this.#identity, config.umask);
-      this.#listeners.push(...opened);
-      for (const l of opened) this.#announce(l);
-    } catch (err) {
-      this.#defaultBinding = undefined;
-      if (this.#phase === 'running' && !this.#everReady) {
-        this.log.error(err instanceof Error ? err.message : String(err));
-        void this.stop(true, 1);
-      }
-      throw err;
-    }
-  }
-
   #finish(): void {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
-    const child = this.#childMaster;
     this.#closeListeners();
     this.#balance?.close();
     this.#pidfile?.unlink();
-    if (this.#upgraded && process.connected) process.disconnect(); // or the channel keeps us alive
-    for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
-    this.#signalHandlers.clear();
+    this.#handover.release();
+    this.#signals.uninstall();
     this.log.info('Shutting down: Master');
     if (this.#haltReason) this.log.info(`Reason: ${this.#haltReason}`, { code: this.#exitCode });
     this.#emit('exit', this.#exitCode); // the control socket's file is removed here, synchronously
-    if (child) {
-      // Only now tell the new master we are gone (it renames <pidfile>.2 and <socket>.2 into
-      // place on the disconnect): had it renamed first, our removal of the files could remove
-      // its. Do not wait for it.
-      child.disconnect();
-      child.unref();
-    }
+    this.#handover.letGo();
     process.exitCode = this.#exitCode;
     this.#resolve(this.#exitCode);
   }

@@ -80,6 +80,9 @@ await build({
 writeFileSync(
   dist('cjs/cli/arbiter.js'),
   `#!/usr/bin/env node\n'use strict';\n// The \`arbiter\` command: main() from the bundled package (see scripts/build.mjs).\n` +
+    `// First the Node.js version (a small module of its own: an older Node might not load the bundle).\n` +
+    `const unsupported = require('../node-support.js').unsupportedNode();\n` +
+    `if (unsupported) {\n  process.stderr.write(\`arbiter: \${unsupported}\\n\`);\n  process.exit(1);\n}\n` +
     `require('../index.js').cliMain(process.argv.slice(2)).then(\n` +
     `  (status) => {\n    process.exitCode = status;\n  },\n` +
     `  (err) => {\n    process.stderr.write(\`arbiter: \${err instanceof Error ? (err.stack ?? err.message) : String(err)}\\n\`);\n    process.exit(1); // whatever the loaded code left running\n  },\n);\n`,

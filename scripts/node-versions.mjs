@@ -14,8 +14,9 @@
 // through the npm client (so the registry, proxy and auth settings are npm's own); its SHA-512 is
 // checked here against that integrity before anything is extracted.
 //
-// Where they go: $ARBITER_NODE_CACHE, else $XDG_CACHE_HOME/arbiter-node, else ~/.cache/arbiter-node,
-// one directory per version (<cache>/24.22.3/bin/node), created by a rename once complete, so an
+// Where they go: $ARBITER_NODE_CACHE, else (root) /var/cache/arbiter-node, else
+// $XDG_CACHE_HOME/arbiter-node or ~/.cache/arbiter-node, one directory per version
+// (<cache>/24.22.3/bin/node, mode 0755), created by a rename once complete, so an
 // interrupted install leaves nothing half-written behind. Nothing global changes: /usr/bin/node and
 // the machine's npm stay as they are. A command runs with PATH=<cache>/<version>/bin:$PATH, so
 // `node`, `npm` (whose `#!/usr/bin/env node` finds that node first), npm scripts, the tests'
@@ -25,7 +26,7 @@
 // be asked.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -37,6 +38,9 @@ const ARCHES = { x64: 'x64', arm64: 'arm64' };
 
 export function cacheDir() {
   if (process.env.ARBITER_NODE_CACHE) return path.resolve(process.env.ARBITER_NODE_CACHE);
+  // root's home is usually 0700, and the suite runs workers as nobody (the `user` option): as root
+  // the binaries live where every user can run them
+  if (process.getuid?.() === 0) return '/var/cache/arbiter-node';
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'arbiter-node');
 }
@@ -106,9 +110,10 @@ export function install(spec) {
   const dest = path.join(cacheDir(), wanted.version);
   const bin = path.join(dest, 'bin');
   const stamp = path.join(dest, 'integrity');
-  if (existsSync(path.join(bin, 'node')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === wanted.integrity) return { version: wanted.version, bin };
+  const complete = () => existsSync(path.join(bin, 'node')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === wanted.integrity;
+  if (complete()) return { version: wanted.version, bin };
 
-  mkdirSync(cacheDir(), { recursive: true });
+  mkdirSync(cacheDir(), { recursive: true, mode: 0o755 });
   const tmp = mkdtempSync(path.join(cacheDir(), `.install-${wanted.version}-`));
   try {
     const started = Date.now();
@@ -123,8 +128,16 @@ export function install(spec) {
     const v = spawnSync(path.join(unpacked, 'bin', 'node'), ['--version'], { encoding: 'utf8' });
     if (v.stdout?.trim() !== `v${wanted.version}`) throw new Failure(`${packed.filename}: bin/node --version printed ${JSON.stringify(v.stdout ?? v.error?.message)}, expected v${wanted.version}`);
     writeFileSync(path.join(unpacked, 'integrity'), `${wanted.integrity}\n`);
-    rmSync(dest, { recursive: true, force: true }); // a copy without a matching stamp
-    renameSync(unpacked, dest);
+    for (const p of [unpacked, path.join(unpacked, 'bin'), path.join(unpacked, 'bin', 'node')]) chmodSync(p, 0o755); // whatever the umask: workers may run as another user
+    // Another install of the same version may have finished meanwhile: then its copy stays.
+    if (!complete()) {
+      rmSync(dest, { recursive: true, force: true }); // a copy without a matching stamp
+      try {
+        renameSync(unpacked, dest);
+      } catch (err) {
+        if (!complete()) throw err;
+      }
+    }
     log(`installed Node ${wanted.version} in ${dest} (${((Date.now() - started) / 1000).toFixed(1)} s, sha512 checked)`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

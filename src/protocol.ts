@@ -146,6 +146,8 @@ export const ENV = {
   balance: 'ARBITER_BALANCE',
   /** `1`: the master has no socket of its own yet (an app module run without `bind`): the worker asks for the default bind over IPC (`listen`) */
   bindOnDemand: 'ARBITER_BIND_ON_DEMAND',
+  /** `1`: the master set `NODE_COMPILE_CACHE` (compile-cache.ts); the worker removes it from its environment */
+  compileCache: 'ARBITER_COMPILE_CACHE',
 } as const;
 
 /**

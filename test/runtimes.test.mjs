@@ -1,17 +1,20 @@
 // Supported Node.js versions: the range is stated once and enforced at start (one line, status 1,
-// nothing spawned), checked with a real Node 18 when the cache has one; and the installer of the
+// nothing spawned), checked with a real Node 18 when the cache has one; the installer of the
 // official binaries (scripts/node-versions.mjs) against a fake `npm`, so its checksum and cache
-// logic run without the registry.
+// logic run without the registry; and what newer Node gives, behind feature detection (the
+// compile cache for worker boot), tested under whichever Node runs the suite.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import nodeModule from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MIN_NODE_MAJOR, unsupportedNode } from '../dist/cjs/node-support.js';
 import { cacheDir, SUPPORTED_MAJORS } from '../scripts/node-versions.mjs';
+import { freePort, Master, request, waitFor } from './helpers.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const installer = path.join(repo, 'scripts', 'node-versions.mjs');
@@ -160,4 +163,70 @@ test('node-versions install: without the registry, a cached major is used (with 
   const bad = spawnSync(process.execPath, [installer, 'install', 'latest'], { env, encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /expected a major \(24\) or a version \(24\.22\.3\), got "latest"/);
+});
+
+// Node's compile cache for worker boot (src/compile-cache.ts): 22.8+ has it, 20 does not.
+const hasCompileCache = typeof nodeModule.enableCompileCache === 'function';
+
+/** A master of test/fixtures/compile-cache.mjs with 1 worker, os.tmpdir() = a fresh directory; resolves { m, port, tmp }. */
+async function cacheMaster(t, env = {}) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'arbiter-cc-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  const port = await freePort();
+  const m = Master.start(t, 'compile-cache.mjs', { bind: `127.0.0.1:${port}`, workers: 1, controlSocket: false }, { env: { TMPDIR: tmp, ...env } });
+  await m.ready(1);
+  return { m, port, tmp: typeof env.TMPDIR === 'string' ? env.TMPDIR : tmp };
+}
+
+const ask = async (port) => JSON.parse((await request(port, '/')).body);
+
+test('compile cache: workers get a private one in tmpdir (22.8+), written once ready, read by the next worker after a SIGKILL; none on older Node', async (t) => {
+  const { m, port, tmp } = await cacheMaster(t, { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+  const first = await ask(port);
+  const uid = process.getuid();
+  const dir = path.join(tmp, `arbiter-compile-cache-${uid}`);
+  assert.equal(first.env, null, "the app's environment does not carry arbiter's NODE_COMPILE_CACHE");
+  assert.equal(first.marker, null);
+  if (!hasCompileCache) {
+    assert.equal(first.dir, null);
+    assert.equal(existsSync(dir), false);
+    return;
+  }
+  assert.ok(first.dir?.startsWith(`${dir}${path.sep}v${process.versions.node}-`), `cache dir ${first.dir}`);
+  const st = statSync(dir);
+  assert.equal(st.mode & 0o777, 0o700);
+  assert.equal(st.uid, uid);
+  // written once the worker is ready, not only at exit (a SIGKILLed worker writes nothing)
+  await waitFor(() => existsSync(first.dir) && readdirSync(first.dir).length > 0, `cache files in ${first.dir}\n${m.stderr}`);
+  const before = m.stderr.length;
+  process.kill(first.pid, 'SIGKILL');
+  await m.waitForEvents('worker_ready', 2);
+  const second = await ask(port);
+  assert.notEqual(second.pid, first.pid);
+  assert.equal(second.dir, first.dir);
+  assert.match(m.stderr.slice(before), /V8 code cache for CommonJS \S+dist\/cjs\/index\.js was accepted/, 'the new worker loads the bundle from the cache');
+});
+
+test('compile cache: a directory someone else could write is not used (workers boot without); the operator’s NODE_COMPILE_CACHE and NODE_DISABLE_COMPILE_CACHE are respected', { skip: !hasCompileCache && 'Node < 22.8: no compile cache' }, async (t) => {
+  const uid = process.getuid();
+  const loose = mkdtempSync(path.join(os.tmpdir(), 'arbiter-cc-loose-'));
+  t.after(() => rmSync(loose, { recursive: true, force: true }));
+  mkdirSync(path.join(loose, `arbiter-compile-cache-${uid}`), { mode: 0o755 });
+  chmodSync(path.join(loose, `arbiter-compile-cache-${uid}`), 0o775); // group-writable
+  const a = await cacheMaster(t, { TMPDIR: loose });
+  assert.equal((await ask(a.port)).dir, null);
+  assert.doesNotMatch(a.m.stderr, /WARNING|ERROR|compile/i, 'only a cache: nothing to log');
+  assert.deepEqual(readdirSync(path.join(loose, `arbiter-compile-cache-${uid}`)), []);
+
+  const mine = mkdtempSync(path.join(os.tmpdir(), 'arbiter-cc-mine-'));
+  t.after(() => rmSync(mine, { recursive: true, force: true }));
+  const b = await cacheMaster(t, { NODE_COMPILE_CACHE: mine });
+  const seen = await ask(b.port);
+  assert.ok(seen.dir?.startsWith(`${mine}${path.sep}`), seen.dir);
+  assert.equal(seen.env, mine, "the operator's own setting stays in the app's environment");
+  assert.equal(existsSync(path.join(b.tmp, `arbiter-compile-cache-${uid}`)), false);
+
+  const c = await cacheMaster(t, { NODE_DISABLE_COMPILE_CACHE: '1' });
+  assert.equal((await ask(c.port)).dir, null);
+  assert.equal(existsSync(path.join(c.tmp, `arbiter-compile-cache-${uid}`)), false);
 });

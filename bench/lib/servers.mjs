@@ -56,9 +56,10 @@ export function get(port, urlPath = '/', timeoutMs = 5000) {
  * Starts contender `name` and waits until `workers` workers are ready and it answers.
  * Options: `workers`, `cpuMs` (CPU per request), `stats` (per-worker request counts),
  * `config` (extra arbiter config), `respawn` (`cluster` and PM2 replace dead workers; arbiter and
- * bare always do), `readyTimeoutMs`.
+ * bare always do), `readyTimeoutMs`, `esm` (arbiter, bare and `cluster`: the ESM twin of the entry
+ * script, arbiter.mjs / plain.mjs), `env` (extra environment, e.g. NODE_DISABLE_COMPILE_CACHE).
  */
-export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = false, config = {}, respawn = false, readyTimeoutMs } = {}) {
+export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = false, config = {}, respawn = false, readyTimeoutMs, esm = false, env: extraEnv = {} } = {}) {
   const port = await freePort();
   const readyDir = mkdtempSync(path.join(ctx.tempRoot, `${name}-ready-`));
   const statsDir = stats ? mkdtempSync(path.join(ctx.tempRoot, `${name}-stats-`)) : undefined;
@@ -69,10 +70,12 @@ export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = f
     BENCH_READY_DIR: readyDir,
     ...(cpuMs ? { BENCH_CPU_MS: String(cpuMs) } : {}),
     ...(statsDir ? { BENCH_STATS_DIR: statsDir } : {}),
+    ...(esm ? { BENCH_ESM: '1' } : {}),
+    ...extraEnv,
   };
   const server = { name, port, url: `http://${HOST}:${port}/`, workers, readyDir, statsDir, proc: null, pm2: null, root: 0 };
   if (name === 'arbiter') {
-    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'arbiter.cjs')], {
+    server.proc = new Proc(name, process.execPath, [path.join(serversDir, esm ? 'arbiter.mjs' : 'arbiter.cjs')], {
       cwd: repo,
       env: { ...env, BENCH_CONFIG: JSON.stringify({ workers, ...config }) },
     });

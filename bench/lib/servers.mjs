@@ -3,6 +3,8 @@
 //   cluster-rr    node:cluster, default SCHED_RR (the primary accepts and hands each connection over)
 //   cluster-none  node:cluster, SCHED_NONE (the workers accept directly from the shared socket)
 //   pm2           PM2 cluster mode (its daemon is a SCHED_RR cluster primary)
+//   reuseport     bench/servers/reuseport.mjs: every process binds the port itself with `reusePort`
+//                 (Node 22.12+), one accept queue each, spread by the kernel
 //   bare          bench/servers/bare-parent.mjs: a parent that holds the socket and restarts one bare
 //                 `node plain.cjs` when it dies (the respawn baseline)
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ export const LABELS = {
   'cluster-none': '`cluster` SCHED_NONE',
   pm2: 'PM2 cluster mode',
   bare: 'bare node',
+  reuseport: '`reusePort` (a socket per process)',
 };
 
 export async function freePort() {
@@ -84,6 +87,8 @@ export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = f
       cwd: repo,
       env: { ...env, BENCH_SCHED: name === 'cluster-rr' ? 'rr' : 'none', BENCH_RESPAWN: respawn ? '1' : '0' },
     });
+  } else if (name === 'reuseport') {
+    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'reuseport.mjs')], { cwd: repo, env });
   } else if (name === 'bare') {
     server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'bare-parent.mjs')], { cwd: repo, env });
   } else if (name === 'pm2') {

@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MIN_NODE_MAJOR, unsupportedNode } from '../dist/cjs/node-support.js';
 import { cacheDir, SUPPORTED_MAJORS } from '../scripts/node-versions.mjs';
-import { freePort, Master, request, waitFor } from './helpers.mjs';
+import { fixture as fixturePath, freePort, Master, request, waitFor } from './helpers.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const installer = path.join(repo, 'scripts', 'node-versions.mjs');
@@ -229,4 +229,18 @@ test('compile cache: a directory someone else could write is not used (workers b
   const c = await cacheMaster(t, { NODE_DISABLE_COMPILE_CACHE: '1' });
   assert.equal((await ask(c.port)).dir, null);
   assert.equal(existsSync(path.join(c.tmp, `arbiter-compile-cache-${uid}`)), false);
+});
+
+test("a --require preload runs in every worker's main thread, never in its watchdog thread", async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, null, {}, {
+    command: process.execPath,
+    args: ['--require', fixturePath('preload-count.cjs'), fixturePath('compile-cache.mjs')],
+    env: { ARBITER_TEST_CONFIG: JSON.stringify({ bind: `127.0.0.1:${port}`, workers: 2, controlSocket: false }) },
+  });
+  await m.ready(2);
+  const worker = (await ask(port)).pid;
+  const lines = m.stderr.match(/^PRELOAD \d+ \d+$/gm);
+  assert.ok(lines.includes(`PRELOAD ${worker} 0`), m.stderr);
+  assert.deepEqual(lines.filter((l) => !l.endsWith(' 0')), [], 'no preload in a thread');
 });

@@ -203,7 +203,7 @@ export function startWatchdog(options: { fd: number; timeout: number; bootTimeou
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
     // Not the process's execArgv: a `--require`/`--import` preload (an APM agent, a loader) would
     // run again in this thread, in its 8 MB heap. And the process's environment, not a copy.
-    // Together a quarter less CPU for the thread to start (callgrind, Node 24: see docs/benchmarks.md).
+    // Together about a sixth less CPU for the thread to start (callgrind, Node 24: docs/benchmarks.md).
     execArgv: [],
     env: SHARE_ENV,
   });

@@ -114,6 +114,11 @@ export interface WorkerVitals {
   rss: number;
   /** CPU time used so far (user + system), milliseconds. */
   cpu: number;
+  /**
+   * Of `cpu`, what the watchdog thread itself used (answering queries, its checks), milliseconds;
+   * absent where Node has no `process.threadCpuUsage()` (before 22.x / 23.9).
+   */
+  ownCpu?: number;
 }
 
 /** Environment variables through which the master describes a worker to itself. */

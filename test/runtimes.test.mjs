@@ -244,3 +244,27 @@ test("a --require preload runs in every worker's main thread, never in its watch
   assert.ok(lines.includes(`PRELOAD ${worker} 0`), m.stderr);
   assert.deepEqual(lines.filter((l) => !l.endsWith(' 0')), [], 'no preload in a thread');
 });
+
+test('status CPU %: the watchdog thread’s own CPU (process.threadCpuUsage(), where Node has it) is left out', async () => {
+  const { collectStats } = await import('../dist/cjs/master/stats.js');
+  const counts = () => ({ reloads: { started: 0 }, restarts: 0 });
+  const view = (samples) => {
+    let i = 0;
+    const info = { pid: 4242, slot: 1, generation: 1, state: 'ready', bootedAt: Date.now() };
+    return {
+      generation: 1,
+      target: 1,
+      binds: [],
+      procName: null,
+      workerClass: 'async',
+      workers: [{ info, vitals: async () => samples[Math.min(i++, samples.length - 1)], appMetrics: async () => null }],
+    };
+  };
+  const base = { heartbeatAge: 1, requests: 0, inflight: 0, rss: 1 };
+  // 40 ms of CPU in the window, 30 of them the watchdog's own: 10 ms over ~200 ms is ~5%, not ~20%
+  const withOwn = await collectStats(view([{ ...base, cpu: 1000, ownCpu: 100 }, { ...base, cpu: 1040, ownCpu: 130 }]), { counts }, 0);
+  assert.ok(withOwn.workers[0].cpu > 3 && withOwn.workers[0].cpu <= 5, `cpu ${withOwn.workers[0].cpu}`);
+  // an older Node's watchdog cannot tell: the whole process, as before
+  const without = await collectStats(view([{ ...base, cpu: 1000 }, { ...base, cpu: 1040 }]), { counts }, 0);
+  assert.ok(without.workers[0].cpu > 15 && without.workers[0].cpu <= 20, `cpu ${without.workers[0].cpu}`);
+});

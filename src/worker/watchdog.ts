@@ -67,7 +67,10 @@ const vitals = () => {
   let oldest = now;
   for (let i = 0; i < slots; i++) { inflight += Atomics.load(mem, 2 * slots + i); oldest = Math.min(oldest, loops[i].at); }
   const cpu = process.cpuUsage();
-  return { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: (cpu.user + cpu.system) / 1000 };
+  const own = process.threadCpuUsage ? process.threadCpuUsage() : undefined; // this thread's share (Node 23.9+, 22.x)
+  const v = { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: (cpu.user + cpu.system) / 1000 };
+  if (own) v.ownCpu = (own.user + own.system) / 1000;
+  return v;
 };
 let pending = '';
 channel.setEncoding('utf8');

@@ -5,12 +5,13 @@
 //   npm run bench                     full run; writes docs/benchmarks.md (generated part) and docs/bench-chart.svg
 //   npm run bench -- --quick          short runs (a couple of minutes), report to .tmp/bench-quick.md
 //   node bench/run.mjs --only respawn,balance --no-write
+//   npm run bench -- --node 22 --only respawn,boot --no-write    under the official Node 22 binary
 //   node bench/run.mjs --help
 //
 // Scenarios live in bench/scenarios/ (one module each), the shared harness in bench/lib/.
 // Every process started here is stopped on the way out: on success, on error, on SIGINT/SIGTERM/SIGHUP
 // and at a global deadline.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { cleanup, onCleanup } from './lib/proc.mjs';
 import { markdown, svgChart, writeDocs } from './lib/report.mjs';
 import { repo } from './lib/servers.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
+import { envFor, install } from '../scripts/node-versions.mjs';
 
 const OPTIONS = {
   quick: [false, 'short runs for checking the harness (about 2-3 minutes); report to .tmp/bench-quick.md'],
@@ -34,6 +36,7 @@ const OPTIONS = {
   'pm2-dir': [path.join(os.tmpdir(), 'arbiter-bench-pm2'), 'where PM2 is installed on first use'],
   'pm2-version': ['latest', 'PM2 version to install'],
   'under-load': ['', 'a note printed in the report, e.g. "taken while other jobs loaded the machine"'],
+  node: ['', 'run under this Node: a major (24), a version (24.22.3; the official binary from the npm registry, installed by scripts/node-versions.mjs) or the path of a node binary'],
 };
 
 function usage() {
@@ -70,8 +73,30 @@ function parseArgs(argv) {
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
+/**
+ * `--node X`: runs this same command again under that Node (first on PATH, so every contender, PM2
+ * and the load generator use it too) and exits with its status. Resolves when there is nothing to do.
+ */
+async function underNode(spec, argv) {
+  let bin;
+  if (/^\d+(\.\d+\.\d+)?$/.test(spec)) bin = install(spec).bin;
+  else if (existsSync(spec)) bin = path.dirname(path.resolve(spec));
+  else {
+    console.error(`--node: expected a major (24), a version (24.22.3) or the path of a node binary, got ${JSON.stringify(spec)}`);
+    process.exit(2);
+  }
+  if (path.join(bin, 'node') === process.execPath) return;
+  const rest = argv.filter((a, i) => !(a === '--node' || a.startsWith('--node=') || (i > 0 && argv[i - 1] === '--node')));
+  log(`running under ${path.join(bin, 'node')}`);
+  const child = spawn(path.join(bin, 'node'), [process.argv[1], ...rest], { stdio: 'inherit', env: envFor(bin) });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  const [code, signal] = await new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
+  process.exit(code ?? (signal ? 128 + os.constants.signals[signal] : 1));
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.node) await underNode(opts.node, process.argv.slice(2));
   if (!existsSync(path.join(repo, 'dist', 'esm', 'index.js'))) {
     console.error('dist/ is missing: run `npm run build` first (npm run bench does)');
     process.exit(2);

@@ -14,6 +14,7 @@ import { collectStats, summarize, type ArbiterStats, type MasterSummary } from '
 import { Supervisor } from './master/supervisor.js';
 import { BIND_ON_DEMAND } from './module-app.js';
 import { MetricsPage } from './master/metrics.js';
+import { unsupportedNode } from './node-support.js';
 import { StatusServer } from './master/status-server.js';
 import { SystemdNotifier } from './master/systemd.js';
 import { Tally } from './master/tally.js';
@@ -97,7 +98,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
 
   /**
    * In the master: binds, spawns the workers, supervises, and resolves with the exit status once
-   * halted (also set as `process.exitCode`; never calls `process.exit()`).
+   * halted (also set as `process.exitCode`; never calls `process.exit()`). On a Node.js older than
+   * `engines` allows (20), logs one error line and resolves with 1 at once.
    * In a worker: serves until told to stop, then the worker process exits.
    */
   run(): Promise<number> {
@@ -105,6 +107,12 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     if (isArbiterThread()) return runThread(this.#app, this.config);
     if (isWorkerProcess()) return runWorker(this.#app, this.config);
     if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
+    const unsupported = unsupportedNode();
+    if (unsupported) {
+      this.#log.error(unsupported); // one line, not whatever an older Node would break on first
+      process.exitCode = 1;
+      return Promise.resolve(1);
+    }
     this.#startedAt = performance.now();
     const upgraded = startedByUpgrade(); // read before run() consumes the inherited sockets
     const bindOnDemand = (this.#app as { [BIND_ON_DEMAND]?: boolean })[BIND_ON_DEMAND] === true;

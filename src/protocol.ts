@@ -119,6 +119,11 @@ export interface WorkerVitals {
   rss: number;
   /** CPU time used so far (user + system), milliseconds. */
   cpu: number;
+  /**
+   * Of `cpu`, what the watchdog thread itself used (answering queries, its checks), milliseconds;
+   * absent where Node has no `process.threadCpuUsage()` (before 22.x / 23.9).
+   */
+  ownCpu?: number;
 }
 
 /** Environment variables through which the master describes a worker to itself. */
@@ -151,6 +156,8 @@ export const ENV = {
   balance: 'ARBITER_BALANCE',
   /** `1`: the master has no socket of its own yet (an app module run without `bind`): the worker asks for the default bind over IPC (`listen`) */
   bindOnDemand: 'ARBITER_BIND_ON_DEMAND',
+  /** `1`: the master set `NODE_COMPILE_CACHE` (compile-cache.ts); the worker removes it from its environment */
+  compileCache: 'ARBITER_COMPILE_CACHE',
 } as const;
 
 /**

@@ -3,6 +3,8 @@
 //   cluster-rr    node:cluster, default SCHED_RR (the primary accepts and hands each connection over)
 //   cluster-none  node:cluster, SCHED_NONE (the workers accept directly from the shared socket)
 //   pm2           PM2 cluster mode (its daemon is a SCHED_RR cluster primary)
+//   reuseport     bench/servers/reuseport.mjs: every process binds the port itself with `reusePort`
+//                 (Node 22.12+), one accept queue each, spread by the kernel
 //   bare          bench/servers/bare-parent.mjs: a parent that holds the socket and restarts one bare
 //                 `node plain.cjs` when it dies (the respawn baseline)
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ export const LABELS = {
   'cluster-none': '`cluster` SCHED_NONE',
   pm2: 'PM2 cluster mode',
   bare: 'bare node',
+  reuseport: '`reusePort` (a socket per process)',
 };
 
 export async function freePort() {
@@ -56,9 +59,10 @@ export function get(port, urlPath = '/', timeoutMs = 5000) {
  * Starts contender `name` and waits until `workers` workers are ready and it answers.
  * Options: `workers`, `cpuMs` (CPU per request), `stats` (per-worker request counts),
  * `config` (extra arbiter config), `respawn` (`cluster` and PM2 replace dead workers; arbiter and
- * bare always do), `readyTimeoutMs`.
+ * bare always do), `readyTimeoutMs`, `esm` (arbiter, bare and `cluster`: the ESM twin of the entry
+ * script, arbiter.mjs / plain.mjs), `env` (extra environment, e.g. NODE_DISABLE_COMPILE_CACHE).
  */
-export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = false, config = {}, respawn = false, readyTimeoutMs } = {}) {
+export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = false, config = {}, respawn = false, readyTimeoutMs, esm = false, env: extraEnv = {} } = {}) {
   const port = await freePort();
   const readyDir = mkdtempSync(path.join(ctx.tempRoot, `${name}-ready-`));
   const statsDir = stats ? mkdtempSync(path.join(ctx.tempRoot, `${name}-stats-`)) : undefined;
@@ -69,10 +73,12 @@ export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = f
     BENCH_READY_DIR: readyDir,
     ...(cpuMs ? { BENCH_CPU_MS: String(cpuMs) } : {}),
     ...(statsDir ? { BENCH_STATS_DIR: statsDir } : {}),
+    ...(esm ? { BENCH_ESM: '1' } : {}),
+    ...extraEnv,
   };
   const server = { name, port, url: `http://${HOST}:${port}/`, workers, readyDir, statsDir, proc: null, pm2: null, root: 0 };
   if (name === 'arbiter') {
-    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'arbiter.cjs')], {
+    server.proc = new Proc(name, process.execPath, [path.join(serversDir, esm ? 'arbiter.mjs' : 'arbiter.cjs')], {
       cwd: repo,
       env: { ...env, BENCH_CONFIG: JSON.stringify({ workers, ...config }) },
     });
@@ -81,6 +87,8 @@ export async function startServer(ctx, name, { workers = 2, cpuMs = 0, stats = f
       cwd: repo,
       env: { ...env, BENCH_SCHED: name === 'cluster-rr' ? 'rr' : 'none', BENCH_RESPAWN: respawn ? '1' : '0' },
     });
+  } else if (name === 'reuseport') {
+    server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'reuseport.mjs')], { cwd: repo, env });
   } else if (name === 'bare') {
     server.proc = new Proc(name, process.execPath, [path.join(serversDir, 'bare-parent.mjs')], { cwd: repo, env });
   } else if (name === 'pm2') {

@@ -7,6 +7,7 @@ import * as hang from './hang.mjs';
 import * as idle from './idle.mjs';
 import * as reload from './reload.mjs';
 import * as respawn from './respawn.mjs';
+import * as reuseport from './reuseport.mjs';
 import * as throughput from './throughput.mjs';
 
-export const SCENARIOS = { throughput, balance, respawn, hang, idle, reload, boot, faults, status };
+export const SCENARIOS = { throughput, balance, respawn, hang, idle, reload, boot, reuseport, faults, status };

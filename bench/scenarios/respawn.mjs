@@ -2,9 +2,12 @@
 //
 // Contenders, all up at once and measured in turn:
 //   arbiter        1 worker
+//   arbiter ESM    the same with an ES module entry script (bench/servers/arbiter.mjs)
+//   …, no compile cache   the same two with NODE_DISABLE_COMPILE_CACHE=1 (on Node 22.8+ only)
 //   arbiter+spare  1 worker and `spareWorkers: 1` (a booted process takes the slot over)
 //   bare           the least a supervisor can do: a parent holding the socket restarts a bare
 //                  `node plain.cjs` that listens on the inherited fd (bench/servers/bare-parent.mjs)
+//   bare ESM       the same with plain.mjs (the reference of arbiter ESM)
 //   cluster-rr     node:cluster forking a new worker on 'exit' (the primary keeps accepting meanwhile)
 //   pm2            PM2 cluster mode with autorestart (its default)
 // Each kill targets a healthy worker (up for `minAge`, so arbiter's restart backoff, which only
@@ -12,6 +15,7 @@
 // request on a new connection starts every 10 ms until one is answered; the time is from the kill
 // to the first complete answer. Where the socket stays open, the first request simply waits in the
 // listen backlog; requests that were refused, reset or never answered are counted as failed.
+import nodeModule from 'node:module';
 import { clean, measured, runsLabel } from '../lib/measure.mjs';
 import { cpuNs, nowNs, sleep, tree } from '../lib/proc.mjs';
 import { events, get, startServer, timedGet } from '../lib/servers.mjs';
@@ -97,6 +101,10 @@ export async function run(ctx) {
   const p = { trials: ctx.quick ? 2 : 7, minAge: ctx.quick ? 5500 : 10_000 };
   const contenders = [];
   const notes = [];
+  // Node's compile cache (22.8+) is on by default for arbiter's workers; where Node has it, the
+  // same contenders without it give the before/after.
+  const compileCache = typeof nodeModule.enableCompileCache === 'function';
+  const noCache = { env: { NODE_DISABLE_COMPILE_CACHE: '1' } };
   const start = async (name, label, opts) => {
     try {
       const server = await startServer(ctx, name, opts);
@@ -109,8 +117,14 @@ export async function run(ctx) {
   };
   try {
     await start('arbiter', 'arbiter', { workers: 1 });
+    await start('arbiter', 'arbiter ESM', { workers: 1, esm: true });
+    if (compileCache) {
+      await start('arbiter', 'arbiter, no compile cache', { workers: 1, ...noCache });
+      await start('arbiter', 'arbiter ESM, no compile cache', { workers: 1, esm: true, ...noCache });
+    }
     await start('arbiter', 'arbiter+spare', { workers: 1, config: { spareWorkers: 1 } });
     await start('bare', 'bare', {});
+    await start('bare', 'bare ESM', { esm: true });
     await start('cluster-rr', 'cluster-rr', { workers: 1, respawn: true });
     if (ctx.pm2) await start('pm2', 'pm2', { workers: 1, respawn: true });
     const roots = contenders.map((c) => c.server.root);
@@ -132,21 +146,22 @@ export async function run(ctx) {
   const med = (name) => median(clean(by[name]?.runs ?? []).map((r) => r.ms));
   const sum = (name) => summary(clean(by[name]?.runs ?? []).map((r) => r.ms));
   const bare = med('bare');
+  const bareEsm = med('bare ESM');
   const stepCols = ['exitSeen', 'spawned', 'ready'];
   const rows = contenders.map((c) => {
     const rs = clean(c.runs);
     return [
       c.name,
       fmt.range(sum(c.name)),
-      fmt.x(med(c.name) / bare),
+      fmt.x(med(c.name) / (/ESM/.test(c.name) ? bareEsm : bare)),
       ...stepCols.map((k) => fmt.ms(median(rs.map((r) => r.steps?.[k])))),
       `${c.runs.reduce((a, r) => a + r.failed, 0)} of ${c.runs.reduce((a, r) => a + r.sent, 0)}`,
       runsLabel(c.runs),
     ];
   });
   const section = [
-    `SIGKILL of the only worker (up for at least ${p.minAge / 1000} s), then requests on new connections; ${p.trials} kill(s) per contender, contenders interleaved. The step columns give, from the kill, when the master saw the exit, spawned the replacement and heard it was ready (arbiter's events; for arbiter+spare, *ready* is the spare taking the slot over and *spawned* the new spare booting behind it; for bare, when the parent spawned the child and the child listened). *Failed requests*: refused, reset or never answered (the listening socket was closed with the last worker, or the connection was handed to a dead worker).`,
-    table(['contender', 'serving again (ms)', 'vs bare', 'exit seen', 'spawned', 'ready', 'failed requests', 'runs'], rows),
+    `SIGKILL of the only worker (up for at least ${p.minAge / 1000} s), then requests on new connections; ${p.trials} kill(s) per contender, contenders interleaved. *ESM*: the entry script is an ES module (bench/servers/arbiter.mjs; for bare, plain.mjs, which imports \`node:http\`), compared with the bare ESM server; the others are CommonJS. ${compileCache ? "arbiter's workers use Node's compile cache unless *no compile cache* (NODE_DISABLE_COMPILE_CACHE=1)." : `Node ${process.version} has no compile cache (22.8+).`} The step columns give, from the kill, when the master saw the exit, spawned the replacement and heard it was ready (arbiter's events; for arbiter+spare, *ready* is the spare taking the slot over and *spawned* the new spare booting behind it; for bare, when the parent spawned the child and the child listened). *Failed requests*: refused, reset or never answered (the listening socket was closed with the last worker, or the connection was handed to a dead worker).`,
+    table(['contender', 'serving again (ms)', 'vs bare (ESM: vs bare ESM)', 'exit seen', 'spawned', 'ready', 'failed requests', 'runs'], rows),
     ...notes,
   ].join('\n\n');
   const summaryRows = [
@@ -159,6 +174,23 @@ export async function run(ctx) {
       ratio: `${fmt.x(med('arbiter') / bare)} bare, ${fmt.x(med('arbiter') / med('cluster-rr'))} \`cluster\``,
       target: '≤ 1.3× bare',
     },
+    {
+      measure: 'respawn, ESM entry script (ms)',
+      arbiter: fmt.range(sum('arbiter ESM')),
+      reference: `bare node ESM ${fmt.range(sum('bare ESM'))}`,
+      ratio: `${fmt.x(med('arbiter ESM') / bareEsm)} bare ESM`,
+      target: '≤ 1.1× bare ESM',
+    },
+    ...(compileCache
+      ? [
+          {
+            measure: 'respawn: compile cache on / off (ms; CommonJS, ESM)',
+            arbiter: `${fmt.ms(med('arbiter'))} / ${fmt.ms(med('arbiter, no compile cache'))}, ${fmt.ms(med('arbiter ESM'))} / ${fmt.ms(med('arbiter ESM, no compile cache'))}`,
+            ratio: `${fmt.x(med('arbiter') / med('arbiter, no compile cache'))}, ${fmt.x(med('arbiter ESM') / med('arbiter ESM, no compile cache'))}`,
+            target: '',
+          },
+        ]
+      : []),
     {
       measure: 'respawn with a warm spare (`spareWorkers: 1`) (ms)',
       arbiter: by['arbiter+spare'] ? fmt.range(sum('arbiter+spare')) : 'not available',
@@ -173,6 +205,7 @@ export async function run(ctx) {
       note: 'one worker',
       bars: [
         { label: 'arbiter, respawn', value: med('arbiter') / bare, target: 1.3 },
+        { label: 'arbiter ESM, respawn (vs bare ESM)', value: med('arbiter ESM') / bareEsm, target: 1.1 },
         ...(by['cluster-rr'] ? [{ label: 'cluster, fork on exit', value: med('cluster-rr') / bare, color: '#999' }] : []),
         ...(by.pm2 ? [{ label: 'PM2, autorestart', value: med('pm2') / bare, color: '#999' }] : []),
         ...(by['arbiter+spare'] ? [{ label: 'arbiter, warm spare', value: med('arbiter+spare') / bare, target: 0.2 }] : []),

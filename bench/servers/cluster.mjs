@@ -10,7 +10,7 @@ if (sched === 'none') cluster.schedulingPolicy = cluster.SCHED_NONE;
 else if (sched === 'rr') cluster.schedulingPolicy = cluster.SCHED_RR;
 else throw new Error(`BENCH_SCHED must be rr or none, not ${sched}`);
 
-cluster.setupPrimary({ exec: fileURLToPath(new URL('./plain.cjs', import.meta.url)) });
+cluster.setupPrimary({ exec: fileURLToPath(new URL(process.env.BENCH_ESM === '1' ? './plain.mjs' : './plain.cjs', import.meta.url)) }); // BENCH_ESM=1: the ESM twin
 const n = Number(process.env.BENCH_WORKERS ?? 2);
 for (let i = 0; i < n; i += 1) cluster.fork();
 console.error(`cluster primary ${process.pid}: ${n} workers, policy ${sched}`);

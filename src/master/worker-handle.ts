@@ -12,6 +12,7 @@ import {
   type WorkerMessage,
   type WorkerVitals,
 } from '../protocol.js';
+import { compileCacheEnv } from '../compile-cache.js';
 import { trace } from '../trace.js';
 import type { BalanceTable } from './balance-table.js';
 import { entryArgs } from './entry.js';
@@ -128,6 +129,7 @@ export class ProcessWorkerHandle implements WorkerHandle {
           ...balanceEnv,
           ...(opts.spare ? { [ENV.spare]: '1' } : {}),
           ...(opts.bindOnDemand ? { [ENV.bindOnDemand]: '1' } : {}),
+          ...compileCacheEnv(ENV.compileCache, opts.uid, opts.gid),
         },
         serialization: 'json',
         ...(opts.uid !== undefined ? { uid: opts.uid } : {}),

@@ -74,6 +74,7 @@ function install(): void {
   const bindOnDemand = env[ENV.bindOnDemand] === '1';
   const maxMemory = number(ENV.maxMemory) || 0;
   const umask = env[ENV.umask];
+  if (env[ENV.compileCache] === '1') delete env.NODE_COMPILE_CACHE; // read by Node at start; the app's children get their own
   for (const key of Object.values(ENV)) delete env[key];
 
   // A USR1 sent to a worker must never open a debugger port, and signals meant for the master

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
+import { flushCompileCache } from '../compile-cache.js';
 import { ABORT_GRACE, APP_LOAD_ERROR, envelope, unwrap, WORKER_BOOT_ERROR, type MasterMessage, type WorkerMessage } from '../protocol.js';
 import type { WorkerClass } from '../models/base.js';
 import { HttpWorker } from '../models/http.js';
@@ -209,6 +210,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markServing();
   booted = true;
   send({ cmd: 'ready' });
+  flushCompileCache(); // what this boot compiled, for the next worker (a SIGKILLed worker writes nothing)
   trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, worker.slot);
   try {
     await running;
@@ -246,6 +248,7 @@ function promotion(): Promise<number> {
     };
     process.on('message', onMessage);
     send({ cmd: 'spare_ready' });
+    flushCompileCache();
   });
 }
 

@@ -19,10 +19,10 @@ export function runtimeDir(t, prefix = 'arbiter-cli-') {
   return dir;
 }
 
-/** Runs the command to completion: `{ code, stdout, stderr, pid }`. */
-export function cli(args, { env = {}, uid, cwd } = {}) {
+/** Runs the command (`bin`: its script) to completion: `{ code, stdout, stderr, pid }`. */
+export function cli(args, { env = {}, uid, cwd, bin = BIN } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [bin, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(uid === undefined ? {} : { uid, gid: uid }),

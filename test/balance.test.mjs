@@ -1,41 +1,13 @@
 // How connections spread over workers that accept from one shared socket (fair-share accepting).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Master, freePort, request, waitFor } from './helpers.mjs';
+import { Master, freePort, held, request, waitFor } from './helpers.mjs';
 
 const base = (port, extra = {}) => ({ bind: `127.0.0.1:${port}`, timeout: 10_000, gracefulTimeout: 5000, ...extra });
-
-/** Connections accepted from a listener (TCP `port` or unix socket `path`) that process `pid` holds (from /proc). */
-function held(pid, where) {
-  const inodes = new Set();
-  if (typeof where === 'number') {
-    const hex = `:${where.toString(16).toUpperCase().padStart(4, '0')}`;
-    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[1].endsWith(hex) && f[3] === '01') inodes.add(f[9]);
-    }
-  } else {
-    // accepted server-side unix sockets carry the listener's path; state 03 = connected
-    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 7 && f[7] === where && f[5] === '03') inodes.add(f[6]);
-    }
-  }
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m && inodes.has(m[1])) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
-}
 
 /** SIGSTOPs `pid` until the returned function is called (and at the end of the test). */
 function stop(t, pid) {

@@ -1,6 +1,6 @@
 // Test helpers: start real masters in child processes, wait for their events, read /proc, clean up every pid.
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -328,4 +328,32 @@ export function worldReadableCopy(t, fixtures = []) {
   };
   open(dir);
   return { dir, bin: join(dir, 'dist/cjs/cli/arbiter.js'), fixture: (name) => join(dir, 'test/fixtures', name) };
+}
+
+/** Connections accepted from a listener (TCP `port` or unix socket `path`) that process `pid` holds (from /proc). */
+export function held(pid, where) {
+  const inodes = new Set();
+  if (typeof where === 'number') {
+    const hex = `:${where.toString(16).toUpperCase().padStart(4, '0')}`;
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[1].endsWith(hex) && f[3] === '01') inodes.add(f[9]);
+    }
+  } else {
+    // accepted server-side unix sockets carry the listener's path; state 03 = connected
+    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 7 && f[7] === where && f[5] === '03') inodes.add(f[6]);
+    }
+  }
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1])) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
 }

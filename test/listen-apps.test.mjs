@@ -3,17 +3,15 @@
 // that works for an exported handler works for them (reload with rollback, USR2, drain, timeouts,
 // spares, balance, request counts).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { controlRequest } from 'arbiter';
-import { canConnect, fixture, freePort, isAlive, Master, request, waitFor } from './helpers.mjs';
+import { BIN, cli } from './cli-helpers.mjs';
+import { canConnect, fixture, freePort, held, isAlive, Master, request, waitFor } from './helpers.mjs';
 
-const BIN = fileURLToPath(new URL('../dist/cjs/cli/arbiter.js', import.meta.url));
 const app = (name) => fixture(`listen/${name}`);
 
 /** A fresh directory, removed after the test. */
@@ -248,7 +246,7 @@ test('fair share: a burst of connections spreads over the workers of such an app
 
 test('--check-config says where the app would listen and binds nothing', async (t) => {
   const port = await freePort();
-  const r = await run(['--check-config', app('http.mjs')], { APP_PORT: String(port) });
+  const r = await cli(['--check-config', app('http.mjs')], { env: { APP_PORT: String(port) } });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), `arbiter: config OK, ${app('http.mjs')} listens itself on 127.0.0.1:${port}`);
   assert.equal(await canConnect(port), false);
@@ -294,35 +292,3 @@ test('no -b and an exported handler: the master binds the default address when t
   }
 });
 
-/** Runs the command to completion. */
-function run(args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Connections accepted from TCP `port` that process `pid` holds (from /proc). */
-function held(pid, port) {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const inodes = new Set();
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length > 9 && f[1].endsWith(hex) && f[3] === '01') inodes.add(f[9]);
-  }
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m && inodes.has(m[1])) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
-}

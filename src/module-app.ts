@@ -168,6 +168,7 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
       // worker the master gives the socket; elsewhere (--check-config) nothing is bound.
       const capture = captureAppListen(config?.backlog ?? DEFAULTS.backlog);
       const before = busyResources();
+      const timersBefore = pendingTimers();
       const ns = await importApp(file);
       const missingWhy = missingExportMessage(file, ns, exportName, shown);
       const missing = missingWhy !== undefined;
@@ -184,6 +185,13 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
           capture.nothingToServe = () => Object.assign(why, { message: `${why.message}; nor did the module call listen()` });
         }
         await settleTurns();
+        // Work that ran while the module was imported may be over already (a fast file read)
+        // with only a timer left before the listen(): while timers are pending, look again for a
+        // short grace; with none, nothing can come.
+        const graceEnd = Date.now() + TIMER_GRACE;
+        while (capture.requested === 0 && busyResources() <= before && pendingTimers() > timersBefore && Date.now() < graceEnd) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         if (capture.requested > 0 || busyResources() > before) return ownServers(capture);
         capture.release();
         throw capture.nothingToServe();
@@ -207,6 +215,14 @@ export const BIND_ON_DEMAND = Symbol.for('arbiter.bindOnDemand');
 /** Active resources other than timers (sockets, file and DNS requests…): work a module started that may end in a listen(). */
 function busyResources(): number {
   return process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'Immediate').length;
+}
+
+/** How long a module that exported nothing and has only timers pending is watched for a listen() (ms). */
+const TIMER_GRACE = 1000;
+
+/** Timers and immediates pending (one of them may go on to listen()). */
+function pendingTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
 }
 
 /** Two turns of the event loop: continuations of what the module started (a promise chain, a setImmediate) run. */

@@ -30,7 +30,9 @@ export type WorkerMessage =
    * the app called listen() itself (request) or exports a handler while the master binds on demand
    * (`{ default: index }`): asks for that socket; answered by `listened` with the handle attached
    */
-  | { cmd: 'listen'; id: number; request: ListenRequest | { default: number } };
+  | { cmd: 'listen'; id: number; request: ListenRequest | { default: number } }
+  /** `reload` (development): the app's files this worker loaded (absolute paths), for the master to watch */
+  | { cmd: 'files'; files: string[] };
 
 /**
  * What an app's own `listen()` asked for: a TCP port (with a host, or none: every interface, as

@@ -441,7 +441,7 @@ test('gunicorn habits: a misspelled flag gets "did you mean"; a gunicorn flag ar
     [['-D', APP], new RegExp(`^arbiter: -D/--daemon ${gunicorns}arbiter stays in the foreground: run it under systemd, .*\\(docs/deploy.md\\)$`)],
     [['--daemon', APP], /^arbiter: --daemon is gunicorn's: arbiter stays in the foreground/],
     [['--worker-tmp-dir', '/dev/shm', APP], /^arbiter: --worker-tmp-dir is gunicorn's: not needed: a worker's heartbeat is a shared-memory counter that a watchdog thread checks/],
-    [['--reload', APP], /^arbiter: --reload is gunicorn's: not in arbiter yet \(planned: SPEC §14\); meanwhile run `arbiter reload` \(HUP\)/],
+    [['--reload-engine', 'inotify', APP], /^arbiter: --reload-engine is gunicorn's: not needed: --reload watches .*fs\.watch/],
     [['--certfile', 'c.pem', '--keyfile', 'k.pem', APP], /^arbiter: --certfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\): terminate TLS in front of it/],
     [['--keyfile=k.pem', APP], /^arbiter: --keyfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\)/],
     [['--access-logfile', '-', APP], /^arbiter: --access-logfile is gunicorn's: arbiter writes no access log yet \(planned: SPEC §14\): log requests in the app/],

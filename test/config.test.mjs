@@ -200,7 +200,7 @@ test("the README's options table lists every option of the option table, with it
   }
   const hooks = rows.find(([names]) => names === 'hooks')?.[2] ?? '';
   const resolved = resolveConfig({}, (v) => v, {}); // the defaults that depend on the environment, without one
-  const shown = (v) => (v === null ? 'none' : v === process.stderr ? 'stderr' : typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `'${v[0]}'` : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const shown = (v) => (v === null ? 'none' : v === process.stderr ? 'stderr' : typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? (v.length === 0 ? '[]' : `'${v[0]}'`) : typeof v === 'object' ? JSON.stringify(v) : String(v));
   for (const [name, spec] of Object.entries(OPTIONS)) {
     if (spec === OPTIONS.postFork) { // every hook has the same row
       assert.ok(hooks.includes(name), `README's hooks row names ${name}`);

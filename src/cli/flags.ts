@@ -13,7 +13,7 @@ const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
   Serving: ['bind', 'backlog'],
   Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
   Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive'],
-  Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind'],
+  Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind', 'reload', 'reloadExtraFiles'],
   Logging: ['logLevel', 'logFormat'],
 };
 
@@ -82,7 +82,7 @@ export const PARSE_OPTIONS: ParseArgsConfig['options'] = {
   ...Object.fromEntries(
     Object.entries(OPTION_FLAGS).map(([name, f]) => [
       name,
-      { type: 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'list' || f.kind === 'env' ? { multiple: true } : {}) },
+      { type: f.kind === 'bool' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'list' || f.kind === 'env' ? { multiple: true } : {}) },
     ]),
   ),
   ...OTHER_FLAGS,

@@ -4,7 +4,6 @@
 
 const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
 const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
-const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
 const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
 const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
 const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
@@ -21,9 +20,7 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
     'arbiter\'s workers are spawned, not forked, so each loads the app itself and the master never does (Node cannot share a loaded app\'s memory between processes: there is no fork() copy-on-write); for a booted worker that takes a dead one\'s place at once, use --spare-workers N',
   daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
   'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
-  reload: RELOAD,
-  'reload-engine': RELOAD,
-  'reload-extra-file': RELOAD,
+  'reload-engine': 'not needed: --reload watches the directories of the app\'s loaded files with fs.watch (inotify on Linux): there is no engine to choose',
   certfile: TLS,
   keyfile: TLS,
   'ca-certs': TLS,

@@ -4,6 +4,7 @@
 // CLI's flags and the defaults its --help shows (cli/flags.ts); test/config.test.mjs checks the
 // README's table against it. The documentation of record is BaseConfig's JSDoc (types.ts, what
 // typedoc shows): a type cannot be derived from data, so a new option is a row here, a field there.
+import path from 'node:path';
 import { cpuBudget } from '../cpus.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
@@ -14,7 +15,7 @@ import { defaultBind, defaultWorkers } from './env.js';
 import type { ResolvedConfig, StaticDefaults, WorkerClassCheck } from './types.js';
 
 /** How a flag's text becomes an option value (cli/args.ts). */
-export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
+export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id' | 'bool';
 
 /** The command-line flag that sets an option (gunicorn's name where gunicorn has the option, SPEC §9). */
 export interface FlagSpec {
@@ -203,6 +204,23 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
       throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
     },
     flag: { name: 'control-socket', kind: 'string', value: 'PATH', gunicorn: '--control-socket', help: 'put the control socket at PATH', shownDefault: '$XDG_RUNTIME_DIR/arbiter/<pid>.sock' },
+  },
+  reload: {
+    default: false,
+    check: (v, { name }) => {
+      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
+      return v;
+    },
+    flag: { name: 'reload', kind: 'bool', value: '', gunicorn: '--reload', help: 'development: reload (as HUP, with rollback) when a file of the app changes' },
+  },
+  reloadExtraFiles: {
+    default: [],
+    check: (v, { name }) => {
+      const list = typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(list) || !list.every((f) => typeof f === 'string' && f.length > 0)) throw configError(name, 'a path or an array of paths', v);
+      return list.map((f: string) => path.resolve(f));
+    },
+    flag: { name: 'reload-extra-file', kind: 'list', value: 'FILE', gunicorn: '--reload-extra-file', help: 'with --reload, also watch FILE (a template, a .env); repeatable' },
   },
   postFork: hook,
   postWorkerInit: hook,

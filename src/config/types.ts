@@ -178,6 +178,19 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    */
   controlSocket?: string | boolean;
   /**
+   * Development: watch the app's files — every file of the module graph a worker loaded, outside
+   * `node_modules` — and reload (as HUP: new workers, the old ones keep serving until they are
+   * ready, rolled back when the new code fails to load) when one changes. See docs/cli.md.
+   * @default false
+   */
+  reload?: boolean;
+  /**
+   * With {@link BaseConfig.reload}: more files to watch (templates, a `.env`), relative to the
+   * working directory.
+   * @default []
+   */
+  reloadExtraFiles?: string | string[];
+  /**
    * Format of operator log lines: `'text'` (gunicorn's) or `'json'`, one object per line with
    * `time`, `level`, `pid`, `msg` and fields such as `worker`, `signal`, `reason`, `err.stack`.
    * @default 'text'
@@ -204,7 +217,7 @@ export type DurationOption = (typeof DURATION_OPTIONS)[number];
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | DurationOption | 'maxWorkerMemory' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | DurationOption | 'maxWorkerMemory' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket' | 'reloadExtraFiles'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
   /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
@@ -235,9 +248,11 @@ export interface ResolvedConfig<W = unknown>
   umask: number | null;
   /** See {@link BaseConfig.controlSocket}: `true` (automatic path), a path, or `false`. */
   controlSocket: string | boolean;
+  /** Absolute paths, see {@link BaseConfig.reloadExtraFiles}. */
+  reloadExtraFiles: string[];
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles'>
 >;

@@ -23,6 +23,7 @@ import { classifyExit } from './exit-reason.js';
 import { SignalQueue } from './signals.js';
 import { Generations } from './generations.js';
 import { Reloads } from './reload.js';
+import { watchForReload, type FileWatch } from './file-watch.js';
 import { Handover } from './handover.js';
 import { BootFailures, Deadlines, nextDeadline } from './deadlines.js';
 import { ListenRequests } from './listen-requests.js';
@@ -87,6 +88,8 @@ export class Supervisor {
   readonly #appBinds: AppBinds;
   /** Sockets workers ask for: their app's own listen(), or the default bind opened on demand. */
   readonly #listenRequests: ListenRequests;
+  /** `reload` (development): the app's files, watched (see file-watch.ts). */
+  #fileWatch: FileWatch | undefined;
   readonly done: Promise<number>;
 
   /**
@@ -207,6 +210,7 @@ export class Supervisor {
     for (const warning of modelWarnings(config)) log.warning(warning);
     if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, log);
     this.#phase = 'running';
+    if (config.reload) this.#fileWatch = watchForReload(config, log, () => this.reload());
     this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, scheme)));
     if (this.#firstSpawnHolds.length > 0) {
       // The loop does not turn meanwhile (signals wait in the queue): nothing is spawned.
@@ -297,6 +301,7 @@ export class Supervisor {
     if (this.#phase === 'halted') return this.done;
     const escalate = this.#phase === 'stopping';
     this.#phase = 'stopping';
+    this.#fileWatch?.close();
     if (!escalate) this.#exitCode = code; // the first reason to stop sets the status
     this.#haltReason ??= reason;
     if (!escalate) {
@@ -524,6 +529,9 @@ export class Supervisor {
       case 'listen':
         void this.#listenRequests.answer(w, msg);
         return;
+      case 'files':
+        this.#fileWatch?.add(msg.files);
+        return;
     }
     this.wakeup();
   }
@@ -614,6 +622,7 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
+    this.#fileWatch?.close();
     this.#closeListeners();
     this.#balance?.close();
     this.#pidfile?.unlink();

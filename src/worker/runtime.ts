@@ -1,4 +1,5 @@
 import net from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { errorSummary } from '../app-errors.js';
 import type { ResolvedConfig } from '../config.js';
@@ -17,6 +18,7 @@ import { warnOnAppListen } from './app-listen.js';
 import { workerProcess } from './guard.js';
 import { ORPHAN_GRACE } from './watchdog.js';
 import { warmHttp } from './warm.js';
+import { recordModuleGraph } from './module-graph.js';
 import { askMaster, isAppServers, type AppServers } from './app-servers.js';
 import { modelName, resolveModel } from '../models/registry.js';
 
@@ -121,6 +123,11 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
 
   let handler: unknown;
   let appServers: AppServers | undefined;
+  // `reload`: the master watches what this worker loads (and what a failed load got as far as)
+  const graph = config.reload ? recordModuleGraph() : undefined;
+  const reportFiles = (): void => {
+    if (graph) send({ cmd: 'files', files: [...new Set([path.resolve(process.argv[1] ?? ''), ...graph()])] });
+  };
   if (!Model.inThreads) {
     try {
       handler = await app.load();
@@ -136,6 +143,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
       }
     } catch (err) {
       log.exception(`Exception in worker process: the app failed to load`, err);
+      reportFiles(); // a fix of the broken file reloads
       send({ cmd: 'boot_failed', error: errorSummary(err) }); // the reason a failed reload gives
       return exit(APP_LOAD_ERROR);
     }
@@ -210,6 +218,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   watchdog.markServing();
   booted = true;
   send({ cmd: 'ready' });
+  if (graph) setTimeout(reportFiles, 100).unref(); // module.register's loader thread posts what it saw a moment later
   flushCompileCache(); // what this boot compiled, for the next worker (a SIGKILLed worker writes nothing)
   trace.worker('worker %d ready (age %d, slot %d)', process.pid, age, worker.slot);
   try {

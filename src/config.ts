@@ -8,6 +8,7 @@ import { parseBind } from './config/bind.js';
 import { MAX_WORKERS } from './config/checks.js';
 import { OPTIONS } from './config/options.js';
 import { closestName } from './config/suggest.js';
+import { loadTls, type TlsConfig } from './tls.js';
 import { DURATION_OPTIONS, type DurationOption, type ResolvedConfig, type WorkerClassCheck } from './config/types.js';
 
 export type { BaseConfig, DurationOption, ResolvedConfig, StaticDefaults, WorkerClassCheck, WorkerClassValue, WorkerHooks } from './config/types.js';
@@ -42,6 +43,7 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     if (value !== undefined) out[key] = value;
   }
   for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
+  loadTls(out as unknown as TlsConfig); // a missing or bad certificate too
   const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
   if (budget) out.workers = Math.min(budget.count, MAX_WORKERS);
   const config = Object.freeze(out) as unknown as ResolvedConfig;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { errorSummary, importApp } from '../app-errors.js';
 import type { ArbiterConfig } from '../application.js';
-import { bareMilliseconds, resolveConfig } from '../config.js';
+import { bareMilliseconds, parseBind, resolveConfig } from '../config.js';
+import { OPTIONS } from '../config/options.js';
 import { closestName } from '../config/suggest.js';
 import { ArbiterError, configError } from '../errors.js';
 import { checkWorkerClass } from '../models/registry.js';
@@ -151,7 +152,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     if (python) throw new ArbiterError('ARBITER_ERR_CONFIG', `${flagName(name)} ${raw as string}: ${python}`);
     const value = convert(name, flag, raw as string | string[]);
     try {
-      resolveConfig({ [flag.key]: value }, checkWorkerClass, {}); // the library's validator for this one option
+      // the library's validator for this one option (options that go together are checked together later)
+      const checked = OPTIONS[flag.key as keyof typeof OPTIONS].check(value, { name: flag.key, env: {}, checkWorkerClass });
+      if (flag.key === 'bind') for (const b of checked as string[]) parseBind(b);
     } catch (err) {
       if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${flagName(name)} ${Array.isArray(raw) ? raw.join(' ') : raw}: ${err.message}`);
       throw err;

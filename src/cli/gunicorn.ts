@@ -3,7 +3,7 @@
 // gunicorn types gets a reason and a way forward, not just "unknown option".
 
 const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
-const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
+const TLS = 'Node\'s TLS defaults apply (TLS 1.2 and 1.3, its cipher list): set them for the whole process with NODE_OPTIONS (--tls-min-v1.3, --tls-cipher-list=…); --certfile, --keyfile, --ca-certs and --cert-reqs are arbiter\'s too';
 const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
 const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
 const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
@@ -21,10 +21,6 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
   daemon: 'arbiter stays in the foreground: run it under systemd, a container runtime or another process manager (docs/deploy.md)',
   'worker-tmp-dir': 'not needed: a worker\'s heartbeat is a shared-memory counter that a watchdog thread checks and reports to the master, not a temporary file',
   'reload-engine': 'not needed: --reload watches the directories of the app\'s loaded files with fs.watch (inotify on Linux): there is no engine to choose',
-  certfile: TLS,
-  keyfile: TLS,
-  'ca-certs': TLS,
-  'cert-reqs': TLS,
   'ssl-version': TLS,
   ciphers: TLS,
   'do-handshake-on-connect': TLS,

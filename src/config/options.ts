@@ -6,6 +6,7 @@
 // typedoc shows): a type cannot be derived from data, so a new option is a row here, a field there.
 import path from 'node:path';
 import { cpuBudget } from '../cpus.js';
+import { checkCertReqs } from '../tls.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
@@ -204,6 +205,18 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
       throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
     },
     flag: { name: 'control-socket', kind: 'string', value: 'PATH', gunicorn: '--control-socket', help: 'put the control socket at PATH', shownDefault: '$XDG_RUNTIME_DIR/arbiter/<pid>.sock' },
+  },
+  certfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'certfile', kind: 'string', value: 'FILE', gunicorn: '--certfile', help: 'serve HTTPS with this PEM certificate (chain); re-read on reload' } },
+  keyfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'keyfile', kind: 'string', value: 'FILE', gunicorn: '--keyfile', help: 'the PEM private key of --certfile' } },
+  caCerts: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'ca-certs', kind: 'string', value: 'FILE', gunicorn: '--ca-certs', help: 'CA certificates (PEM) that client certificates are checked against' } },
+  certReqs: { default: 'none', check: (v) => checkCertReqs(v), flag: { name: 'cert-reqs', kind: 'string', value: 'REQS', gunicorn: '--cert-reqs', help: 'client certificates: none, optional or required (or 0, 1, 2)' } },
+  http2: {
+    default: false,
+    check: (v, { name }) => {
+      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
+      return v;
+    },
+    flag: { name: 'http2', kind: 'bool', value: '', help: 'serve HTTP/2 on the TLS binds, HTTP/1.1 to clients that do not offer it (ALPN)' },
   },
   reload: {
     default: false,

@@ -178,6 +178,38 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    */
   controlSocket?: string | boolean;
   /**
+   * Serve HTTPS: the PEM certificate (with its chain) of every bind. Each worker reads it when it
+   * boots, so a reload (HUP) serves the file on disk then; one that does not load fails the reload
+   * and the old workers keep serving. Needs {@link BaseConfig.keyfile}. The HTTP worker models serve it
+   * (not an app that calls `listen()` itself: its own server decides). See docs/deploy.md.
+   * @default null (plain HTTP)
+   */
+  certfile?: string | null;
+  /**
+   * The PEM private key of {@link BaseConfig.certfile}.
+   * @default null
+   */
+  keyfile?: string | null;
+  /**
+   * CA certificates (PEM) that client certificates are checked against (with {@link BaseConfig.certReqs}).
+   * @default null
+   */
+  caCerts?: string | null;
+  /**
+   * Client certificates: `'none'` (not asked for), `'optional'` (asked for; the app reads
+   * `req.socket.authorized`), `'required'` (a connection without a valid one is refused in the
+   * handshake). gunicorn's numbers 0, 1, 2 are accepted.
+   * @default 'none'
+   */
+  certReqs?: 'none' | 'optional' | 'required' | 0 | 1 | 2;
+  /**
+   * Serve HTTP/2 on the TLS binds, HTTP/1.1 to clients that do not offer it (ALPN). The app's
+   * handler gets Node's HTTP/2 compatibility request and response (`http2.Http2ServerRequest`).
+   * Needs {@link BaseConfig.certfile}.
+   * @default false
+   */
+  http2?: boolean;
+  /**
    * Development: watch the app's files — every file of the module graph a worker loaded, outside
    * `node_modules` — and reload (as HUP: new workers, the old ones keep serving until they are
    * ready, rolled back when the new code fails to load) when one changes. See docs/cli.md.
@@ -217,7 +249,7 @@ export type DurationOption = (typeof DURATION_OPTIONS)[number];
 /** A config with every default filled in: what the engine works with (see {@link BaseConfig} for each field). */
 export interface ResolvedConfig<W = unknown>
   extends WorkerHooks<W>,
-    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | DurationOption | 'maxWorkerMemory' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket' | 'reloadExtraFiles'>> {
+    Required<Omit<BaseConfig<W>, keyof WorkerHooks | 'bind' | 'workers' | DurationOption | 'maxWorkerMemory' | 'pidfile' | 'procName' | 'env' | 'user' | 'group' | 'umask' | 'controlSocket' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs'>> {
   /** Every address to listen on, see {@link BaseConfig.bind}. */
   bind: string[];
   /** Number of worker processes (`'auto'` already resolved), see {@link BaseConfig.workers}. */
@@ -248,11 +280,19 @@ export interface ResolvedConfig<W = unknown>
   umask: number | null;
   /** See {@link BaseConfig.controlSocket}: `true` (automatic path), a path, or `false`. */
   controlSocket: string | boolean;
+  /** See {@link BaseConfig.certfile}; `null` when none. */
+  certfile: string | null;
+  /** See {@link BaseConfig.keyfile}; `null` when none. */
+  keyfile: string | null;
+  /** See {@link BaseConfig.caCerts}; `null` when none. */
+  caCerts: string | null;
+  /** See {@link BaseConfig.certReqs} (a number resolved to its name). */
+  certReqs: 'none' | 'optional' | 'required';
   /** Absolute paths, see {@link BaseConfig.reloadExtraFiles}. */
   reloadExtraFiles: string[];
 }
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2'>
 >;

@@ -113,8 +113,8 @@ export async function removeStaleUnixSocket(path: string): Promise<'removed' | '
  * `http://host:port` when the worker model serves HTTP, `tcp://host:port` when it does not (a
  * custom `WorkerClass`); `unix:/path` and `fd://N` either way.
  */
-export function announcedUrl(url: string, scheme: 'http' | 'tcp'): string {
-  return scheme === 'tcp' && url.startsWith('http://') ? `tcp://${url.slice('http://'.length)}` : url;
+export function announcedUrl(url: string, scheme: 'http' | 'https' | 'tcp'): string {
+  return scheme !== 'http' && url.startsWith('http://') ? `${scheme}://${url.slice('http://'.length)}` : url;
 }
 
 /** A bound (not yet listening) socket of one bind spec. */

@@ -247,7 +247,7 @@ export class Supervisor {
     return {
       generation: this.#gen.current,
       target: this.target,
-      binds: [...this.#listeners, ...this.#appBinds.listeners].map((l) => l.url),
+      binds: [...this.#listeners.map((l) => (this.#config.certfile !== null ? announcedUrl(l.url, 'https') : l.url)), ...this.#appBinds.listeners.map((l) => l.url)],
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
       workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),

@@ -5,6 +5,7 @@ import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
 import { checkRequestListener } from './handler.js';
+import { createModelServer, goAway, rawSocket } from './servers.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -111,7 +112,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const worker = this;
     function onResponseClose(this: http.ServerResponse): void {
       const req = this.req;
-      const socket = req.socket;
+      const socket = rawSocket(req.socket);
       const st = conns.get(socket);
       inflight -= 1;
       if (st) {
@@ -125,7 +126,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (draining) closeIfIdle(socket);
     }
     const account = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-      const st = conns.get(req.socket);
+      const st = conns.get(rawSocket(req.socket));
       inflight += 1;
       this.requestStarted();
       if (st) {
@@ -137,7 +138,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (preRequest) this.hook('preRequest', req);
     };
     const app = this.appServers;
-    const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+    const server = app ? undefined : createModelServer(config, (req, res) => {
       account(req, res);
       try {
         const r: unknown = this.handler(req, res);
@@ -148,7 +149,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         this.#fail(req, res, err);
       }
     });
-    server?.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    server?.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       trace.worker('client error %s', err.code);
       if (socket.writable && !(err.code === 'ECONNRESET')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
@@ -292,6 +293,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       // A paused worker (busy sync worker, or one yielding to others) accepts again: it takes
       // what is queued behind it too (the pool is going away) and serves it before it exits.
       resume();
+      if (server) goAway(server);
       closeListenersWhenQuiet(performance.now() + DRAIN_LINGER);
       for (const socket of conns.keys()) closeIfIdle(socket);
     };

@@ -39,9 +39,10 @@ export function resolveModel(config: ResolvedConfig): WorkerClassConstructor & {
  * What the model serves on TCP listeners, for the addresses the master announces: `'http'` for
  * the built-in models and `HttpWorker` subclasses, `'tcp'` for any other `WorkerClass`.
  */
-export function listenerScheme(config: ResolvedConfig): 'http' | 'tcp' {
+export function listenerScheme(config: ResolvedConfig): 'http' | 'https' | 'tcp' {
   const Model = resolveModel(config);
-  return Model === ThreadedWorker || Model.prototype instanceof ThreadedWorker || Model.prototype instanceof HttpWorker ? 'http' : 'tcp';
+  const http = Model === ThreadedWorker || Model.prototype instanceof ThreadedWorker || Model.prototype instanceof HttpWorker;
+  return !http ? 'tcp' : config.certfile !== null ? 'https' : 'http';
 }
 
 /** Options given that the model ignores, as warnings for the start-up log. */

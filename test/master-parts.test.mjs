@@ -80,13 +80,17 @@ test('a stop per worker: TERM or QUIT with gracefulTimeout; an escalation keeps 
   assert.equal(stopWorker({ state: 'exited', killAt: undefined }, true, false, 100, 30_000), undefined);
 });
 
-test('stopWorkers: each retires with reason shutdown unless it had one, and gets its signal', () => {
+test('stopWorkers: each retires with reason shutdown unless it had one, is told its grace, then gets its signal', () => {
   const sent = [];
-  const w = (pid, state, reason) => ({ pid, state, reason, killSent: false, handle: { kill: (s) => sent.push([pid, s]) } });
+  const w = (pid, state, reason, killAt) => ({ pid, state, reason, killAt, killSent: false, handle: { kill: (s) => sent.push([pid, s]), send: (msg) => sent.push([pid, msg]) } });
   const workers = [w(1, 'ready'), w(2, 'retiring', 'reload'), w(3, 'timed_out'), w(4, 'booting')];
   stopWorkers(workers, true, false, 0, 1000);
-  assert.deepEqual(sent, [[1, 'SIGTERM'], [2, 'SIGTERM'], [4, 'SIGTERM']]);
+  const grace = { cmd: 'grace', ms: 1000 };
+  assert.deepEqual(sent, [[1, grace], [1, 'SIGTERM'], [2, grace], [2, 'SIGTERM'], [4, grace], [4, 'SIGTERM']]);
   assert.deepEqual(workers.map((x) => [x.state, x.reason, x.killAt]), [['retiring', 'shutdown', 1000], ['retiring', 'reload', 1000], ['timed_out', undefined, undefined], ['retiring', 'shutdown', 1000]]);
+  sent.length = 0;
+  stopWorkers([w(5, 'retiring', 'shutdown', 700)], false, true, 500, 1000); // an escalation: what is left of the first deadline
+  assert.deepEqual(sent, [[5, { cmd: 'grace', ms: 200 }], [5, 'SIGQUIT']]);
 });
 
 test('a worker that failed before it was ready: what may roll back, and the halt otherwise', () => {

@@ -99,5 +99,6 @@ export function retire(w: WorkerRecord, reason: ExitReason, gracefulTimeout: num
   log.debug(`Retiring worker (pid:${w.pid}) of generation ${w.generation}, slot ${w.slot}: ${reason}`, { worker: w.pid, reason });
   w.reason = reason;
   w.killAt = performance.now() + gracefulTimeout;
+  w.handle.send({ cmd: 'grace', ms: gracefulTimeout }); // its hooks are cut off by then, not by its own (older) config's
   w.handle.kill('SIGTERM');
 }

@@ -43,6 +43,7 @@ export function stopWorkers(workers: Iterable<WorkerRecord>, graceful: boolean, 
     if (!step) continue;
     w.reason ??= 'shutdown';
     if (w.state !== 'retiring') transition(w, 'retiring');
+    w.handle.send({ cmd: 'grace', ms: step.killAt - now }); // its hooks are cut off by then (see manage.ts retire)
     w.handle.kill(step.signal);
     w.killAt = step.killAt;
   }

@@ -287,6 +287,7 @@ export class Supervisor {
       // only accepts MAINPID= while the unit runs).
       if (this.#handover.child) this.#emit('handover', this.#handover.child.pid!);
       this.#emit('stopping', graceful);
+      this.#reloads.cancel(); // a HUP's config probe under way is killed: the stop does not wait for it
     }
     // A quick stop closes our copy of the sockets now. A graceful one keeps it until every worker
     // has stopped accepting (checked on each pass of the loop), so connections queued in the kernel are

@@ -45,6 +45,7 @@ export function onWorkerMessage(host: MessageHost, w: WorkerRecord, msg: WorkerM
       if (transition(w, 'retiring')) {
         w.reason = msg.reason;
         w.killAt = performance.now() + host.config().gracefulTimeout;
+        w.handle.send({ cmd: 'grace', ms: host.config().gracefulTimeout });
       }
       break;
     case 'accept_stopped':

@@ -71,10 +71,11 @@ test('a stop by phase: halt before run(), nothing once halted, escalate one unde
 });
 
 test('a stop per worker: TERM or QUIT with gracefulTimeout; an escalation keeps the earlier deadline; gone or killed ones are left', () => {
-  assert.deepEqual(stopWorker({ state: 'ready', killAt: undefined }, true, false, 100, 30_000), { signal: 'SIGTERM', killAt: 30_100 });
-  assert.deepEqual(stopWorker({ state: 'retiring', killAt: 500 }, false, false, 100, 30_000), { signal: 'SIGQUIT', killAt: 30_100 }, 'a first stop resets a retiring worker\'s deadline');
-  assert.deepEqual(stopWorker({ state: 'retiring', killAt: 500 }, false, true, 100, 30_000), { signal: 'SIGQUIT', killAt: 500 });
-  assert.deepEqual(stopWorker({ state: 'retiring', killAt: undefined }, false, true, 100, 30_000), { signal: 'SIGQUIT', killAt: 30_100 });
+  assert.deepEqual(stopWorker({ state: 'ready', killAt: undefined }, true, false, 100.3, 1500), { signal: 'SIGTERM', killAt: 1600.3, grace: 1500 });
+  assert.deepEqual(stopWorker({ state: 'retiring', killAt: 500 }, false, false, 100, 30_000), { signal: 'SIGQUIT', killAt: 30_100, grace: 30_000 }, 'a first stop resets a retiring worker\'s deadline');
+  assert.deepEqual(stopWorker({ state: 'retiring', killAt: 500.9 }, false, true, 100, 30_000), { signal: 'SIGQUIT', killAt: 500.9, grace: 400 });
+  assert.deepEqual(stopWorker({ state: 'retiring', killAt: 50 }, false, true, 100, 30_000), { signal: 'SIGQUIT', killAt: 50, grace: 0 });
+  assert.deepEqual(stopWorker({ state: 'retiring', killAt: undefined }, false, true, 100, 30_000), { signal: 'SIGQUIT', killAt: 30_100, grace: 30_000 });
   assert.equal(stopWorker({ state: 'ready', killAt: 500 }, true, true, 100, 30_000), undefined, 'a second graceful stop changes nothing');
   assert.equal(stopWorker({ state: 'timed_out', killAt: 500 }, false, false, 100, 30_000), undefined);
   assert.equal(stopWorker({ state: 'exited', killAt: undefined }, true, false, 100, 30_000), undefined);

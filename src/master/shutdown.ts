@@ -20,9 +20,10 @@ export function stopStep(phase: Phase): 'halt' | 'none' | 'begin' | 'escalate' {
 export type StoppingWorker = Pick<WorkerRecord, 'state' | 'killAt'>;
 
 /**
- * What a stop does to one worker: the signal to send (TERM to drain, QUIT for a quick stop) and
- * its kill deadline — `gracefulTimeout` from now, except that an escalation keeps an earlier
- * deadline. `undefined`: nothing (it is gone or being killed, or a second graceful stop).
+ * What a stop does to one worker: the signal to send (TERM to drain, QUIT for a quick stop), its
+ * kill deadline — `gracefulTimeout` from now, except that an escalation keeps an earlier
+ * deadline — and `grace`, the ms until then (whole ms: the worker logs it). `undefined`: nothing
+ * (it is gone or being killed, or a second graceful stop).
  */
 export function stopWorker(
   w: StoppingWorker,
@@ -30,10 +31,12 @@ export function stopWorker(
   escalate: boolean,
   now: number,
   gracefulTimeout: number,
-): { signal: 'SIGTERM' | 'SIGQUIT'; killAt: number } | undefined {
+): { signal: 'SIGTERM' | 'SIGQUIT'; killAt: number; grace: number } | undefined {
   if (w.state === 'exited' || w.state === 'timed_out') return undefined;
   if (escalate && graceful) return undefined;
-  return { signal: graceful ? 'SIGTERM' : 'SIGQUIT', killAt: w.killAt === undefined || !escalate ? now + gracefulTimeout : w.killAt };
+  const signal = graceful ? 'SIGTERM' : 'SIGQUIT';
+  if (w.killAt === undefined || !escalate) return { signal, killAt: now + gracefulTimeout, grace: gracefulTimeout };
+  return { signal, killAt: w.killAt, grace: Math.max(0, Math.floor(w.killAt - now)) };
 }
 
 /** Applies {@link stopWorker} to every worker: each retires (reason `shutdown` unless it had one) and gets its signal. */
@@ -43,7 +46,7 @@ export function stopWorkers(workers: Iterable<WorkerRecord>, graceful: boolean, 
     if (!step) continue;
     w.reason ??= 'shutdown';
     if (w.state !== 'retiring') transition(w, 'retiring');
-    w.handle.send({ cmd: 'grace', ms: step.killAt - now }); // its hooks are cut off by then (see manage.ts retire)
+    w.handle.send({ cmd: 'grace', ms: step.grace }); // its hooks are cut off by then (see manage.ts retire)
     w.handle.kill(step.signal);
     w.killAt = step.killAt;
   }

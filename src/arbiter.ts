@@ -101,12 +101,14 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    * halted (also set as `process.exitCode`; never calls `process.exit()`). On a Node.js older than
    * `engines` allows (20), logs one error line and resolves with 1 at once.
    * In a worker: serves until told to stop, then the worker process exits.
+   * A second call rejects with an {@link ArbiterError} `ARBITER_ERR_STATE` (it never throws).
    */
   run(): Promise<number> {
     if (isProbe()) return answerProbe(masterConfig(this.config, resolveModel(this.config).inThreads));
     if (isArbiterThread()) return runThread(this.#app, this.config);
     if (isWorkerProcess()) return runWorker(this.#app, this.config);
-    if (this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter');
+    // A promise-returning method rejects rather than throws: `arbiter.run().catch(…)` sees it.
+    if (this.#supervisor) return Promise.reject(new ArbiterError('ARBITER_ERR_STATE', 'run() was already called on this Arbiter'));
     const unsupported = unsupportedNode();
     if (unsupported) {
       this.#log.error(unsupported); // one line, not whatever an older Node would break on first
@@ -144,9 +146,12 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     this.#running().scale(n);
   }
 
-  /** TERM (`graceful`, default) or QUIT. Resolves with the exit status, like `run()`. */
+  /**
+   * TERM (`graceful`, default) or QUIT. Resolves with the exit status, like `run()`; rejects with
+   * an {@link ArbiterError} `ARBITER_ERR_STATE` before `run()` (it never throws).
+   */
   stop(options: StopOptions = {}): Promise<number> {
-    if (!this.#supervisor) throw new ArbiterError('ARBITER_ERR_STATE', 'stop() called before run()');
+    if (!this.#supervisor) return Promise.reject(new ArbiterError('ARBITER_ERR_STATE', 'stop() called before run()'));
     return this.#supervisor.stop(options.graceful ?? true);
   }
 

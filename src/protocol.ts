@@ -54,6 +54,12 @@ export type MasterMessage =
    * signal, so that a worker's own SIGUSR1 stays free (e.g. for Node's inspector).
    */
   | { cmd: 'reopen_logs' }
+  /**
+   * sent before the signal that stops or retires a worker: the master kills it `ms` ms after
+   * that signal (its `gracefulTimeout` now — a reload may have changed it since the worker
+   * started), so the worker cuts its exit hooks off by then
+   */
+  | { cmd: 'grace'; ms: number }
   /** a spare takes slot `slot` over: start accepting now */
   | { cmd: 'serve'; slot: number }
   /**

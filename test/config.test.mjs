@@ -144,11 +144,12 @@ test('threaded is accepted, with threads', () => {
   assert.equal(make({ workerClass: 'threaded', threads: 4 }).config.threads, 4);
 });
 
-test('control methods before run() fail clearly', () => {
+test('control methods before run() fail clearly', async () => {
   const a = make({});
   assert.throws(() => a.reload(), /not running/);
   assert.throws(() => a.scale(2), /not running/);
-  assert.throws(() => a.stop(), /before run\(\)/);
+  const stopped = a.stop(); // a promise-returning method rejects, it does not throw
+  await assert.rejects(stopped, (err) => err.code === 'ARBITER_ERR_STATE' && /before run\(\)/.test(err.message));
   assert.throws(() => a.reexec(), (err) => err.code === 'ARBITER_ERR_STATE');
   assert.equal(a.workers.size, 0);
   assert.equal(a.numWorkers, 1);

@@ -58,3 +58,10 @@ export class RestartBackoff {
     return next;
   }
 }
+
+/** The log line for a death {@link RestartBackoff.noteDeath} decided on: a warning once a respawn waits. */
+export function deathLine(d: BackoffDecision, slot: number, lived: number): { level: 'debug' | 'warning'; message: string } {
+  if (!d.quick) return { level: 'debug', message: `Slot ${slot}: its worker lived ${lived} ms: respawning at once${d.reset ? ' (restart backoff reset)' : ''}` };
+  if (d.delay > 0) return { level: 'warning', message: `Worker in slot ${slot} died ${d.deaths} times in a row within ${QUICK_DEATH} ms of starting: respawning in ${d.delay} ms` };
+  return { level: 'debug', message: `Slot ${slot}: its worker died ${lived} ms after starting: respawning at once (a second such death in a row waits ${RESTART_BACKOFF_MIN} ms)` };
+}

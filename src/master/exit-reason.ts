@@ -53,3 +53,20 @@ export function classifyExit(x: ReapedWorker): ExitVerdict {
   else if (code !== null && code !== 0 && reason !== 'timeout') lines.push({ message: `Worker (pid:${pid}) exited with code ${code}`, fields });
   return { reason, lines };
 }
+
+/** What a worker that died before it was ready, on its own, means while the master runs. */
+export interface BootExit {
+  /** A reload's new generation may roll back on it (see `Reloads.failed`). */
+  readonly rollback: 'app_load_error' | 'boot_error' | 'crash' | undefined;
+  /** When nothing rolls back: halt with this status and reason (a crash is replaced instead). */
+  readonly halt: { readonly code: number; readonly why: string } | undefined;
+}
+
+/** {@link BootExit} for an exit classified `reason`; `failure` is the worker's own account of its error. */
+export function bootExit(reason: ExitReason, failure: string | undefined): BootExit {
+  const rollback = reason === 'app_load_error' || reason === 'boot_error' || reason === 'crash' ? reason : undefined;
+  let halt: BootExit['halt'];
+  if (reason === 'app_load_error') halt = { code: APP_LOAD_ERROR, why: `App failed to load${failure ? `: ${failure}` : ''}.` };
+  else if (reason === 'boot_error') halt = { code: WORKER_BOOT_ERROR, why: 'Worker failed to boot.' };
+  return { rollback, halt };
+}

@@ -46,7 +46,7 @@ export function onMemoryReport(w: WorkerRecord, rss: number, limit: number, log:
   } else {
     log.error(memoryMessage(action, w.pid, rss, limit));
     if (w.state !== 'retiring') transition(w, 'retiring');
-    w.reason = 'memory';
+    w.reason ??= 'memory'; // a worker already stopped for a reload or a shutdown keeps that reason
     w.killSent = true;
     w.handle.kill('SIGKILL');
   }

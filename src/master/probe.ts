@@ -33,10 +33,12 @@ export function answerProbe(config: MasterConfig): Promise<never> {
 /**
  * Re-reads the config the way a worker would see it: runs the entry script (same `execArgv`) in
  * a short-lived process whose `run()` reports its validated config instead of serving. Rejects
- * with the process's stderr when the script throws or the config is invalid.
+ * with the process's stderr when the script throws or the config is invalid. An abort of
+ * `cancel` (the master stops) kills the process at once; the promise then rejects.
  */
-export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<MasterConfig> {
+export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 30_000, cancel?: AbortSignal): Promise<MasterConfig> {
   return new Promise((resolve, reject) => {
+    if (cancel?.aborted) return reject(new Error('the master is stopping'));
     const child = spawn(process.execPath, entryArgs(), {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, ...env, [ENV.probe]: '1' },
@@ -51,9 +53,13 @@ export function probeConfig(env: Readonly<Record<string, string>>, timeoutMs = 3
       if (msg?.cmd === 'config') answer = msg.config as MasterConfig;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const abort = (): void => void child.kill('SIGKILL');
+    cancel?.addEventListener('abort', abort, { once: true });
     child.on('error', (err) => reject(err));
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      cancel?.removeEventListener('abort', abort);
+      if (cancel?.aborted) return reject(new Error('the master is stopping'));
       if (answer) return resolve(answer);
       // Node prints an uncaught error as "<file>:<line>\n<source line>\n<caret>\n\nSyntaxError: message\n    at ...":
       // keep the message and where it is in the app's code.

@@ -35,6 +35,8 @@ export interface ReloadHost {
  */
 export class Reloads {
   readonly #host: ReloadHost;
+  /** Aborts the config probe under way (the master stops). */
+  #probe: AbortController | undefined;
 
   constructor(host: ReloadHost) {
     this.#host = host;
@@ -54,12 +56,19 @@ export class Reloads {
     host.log.info('Hang up: Master');
     host.emit('reload');
     host.generations.probing = true;
-    probeConfig(host.serving().config.env)
+    const probe = (this.#probe = new AbortController());
+    probeConfig(host.serving().config.env, undefined, probe.signal)
       .then((fresh) => this.#apply(fresh))
       .catch((err: unknown) => this.#configFailed(err))
       .finally(() => {
         host.generations.probing = false;
+        if (this.#probe === probe) this.#probe = undefined;
       });
+  }
+
+  /** The master stops: a config probe under way is killed (a stop never waits for a slow entry script), and its reload ends. */
+  cancel(): void {
+    this.#probe?.abort();
   }
 
   async #apply(fresh: MasterConfig): Promise<void> {

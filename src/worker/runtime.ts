@@ -60,17 +60,18 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   // the master's kill deadline for this kind of stop (less EXIT_MARGIN, to exit by ourselves) —
   // then exit. A second call joins the first (its code and hooks are ignored).
   let stopAt: number | undefined; // when a graceful stop was asked: the master's gracefulTimeout runs from there
+  let grace = config.gracefulTimeout; // the master's, as it says when it stops this worker (a reload may change it)
   controller.signal.addEventListener('abort', () => (stopAt ??= performance.now()), { once: true });
   let exiting: Promise<never> | undefined;
   const exit = (code: number, first?: 'workerInt' | 'workerAbort', limit = Infinity): Promise<never> =>
     (exiting ??= (async () => {
-      const deadline = Math.min((stopAt ?? performance.now()) + config.gracefulTimeout, limit) - EXIT_MARGIN;
+      const deadline = Math.min((stopAt ?? performance.now()) + grace, limit) - EXIT_MARGIN;
       controller.abort();
       // Keep proving liveness while hooks await (the model's own heartbeat may have stopped).
       const beat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
       for (const name of first ? [first, 'workerExit' as const] : ['workerExit' as const]) {
         if (!(await settleBy(worker?.hook(name), deadline))) {
-          log.warning(`${name} hook cut off: still running when this worker had to exit (gracefulTimeout ${config.gracefulTimeout} ms) (pid: ${process.pid})`, { worker: process.pid });
+          log.warning(`${name} hook cut off: still running when this worker had to exit (gracefulTimeout ${grace} ms) (pid: ${process.pid})`, { worker: process.pid });
         }
       }
       if (beat) clearInterval(beat);
@@ -101,7 +102,9 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
   // USR1 reaches the master; it asks each worker over IPC (the worker's own SIGUSR1 is left alone).
   process.on('message', (payload: unknown) => {
-    if (unwrap<MasterMessage>(payload)?.cmd !== 'reopen_logs') return;
+    const msg = unwrap<MasterMessage>(payload);
+    if (msg?.cmd === 'grace') grace = msg.ms;
+    if (msg?.cmd !== 'reopen_logs') return;
     log.info('Worker reopening logs.');
     try {
       worker?.reopenLogs();

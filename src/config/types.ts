@@ -71,6 +71,10 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * `unix:/path`, `fd://N`. A host name is bound at every address it resolves to
    * (`localhost:8000`: 127.0.0.1 and ::1 where both resolve), as gunicorn does.
    * Under systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`) the passed sockets are used instead.
+   * Each address once: an entry listed twice, two spellings of one address (`tcp://127.0.0.1:8000`
+   * and `127.0.0.1:8000`, two paths to one unix socket) or a wildcard with an address it covers on
+   * the same port (`0.0.0.0:8000` and `127.0.0.1:8000`) are refused (`ARBITER_ERR_CONFIG`); a host name
+   * that resolves to an address listed too (`localhost:8000` and `127.0.0.1:8000`) fails the bind.
    * @default '127.0.0.1:8000', or '0.0.0.0:$PORT' when PORT is set
    */
   bind?: string | string[];

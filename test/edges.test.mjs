@@ -1,0 +1,61 @@
+// Bad input at the edges: each error names where the value came from and what to do, exits
+// non-zero and leaves nothing behind (issue 22).
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Arbiter, ArbiterError } from 'arbiter';
+import { APP, BIN, cli, runtimeDir } from './cli-helpers.mjs';
+import { Master, canConnect, freePort } from './helpers.mjs';
+
+const tmp = mkdtempSync(join(tmpdir(), 'arbiter-edges-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const load = () => () => {};
+
+function configError(config, pattern) {
+  assert.throws(
+    () => new Arbiter({ config, load }),
+    (err) => err instanceof ArbiterError && err.code === 'ARBITER_ERR_CONFIG' && pattern.test(err.message),
+  );
+}
+
+test('bind: an address listed twice (or spelled twice) is a config error naming it', () => {
+  configError({ bind: ['127.0.0.1:8000', '127.0.0.1:8000'] }, /^`bind` lists "127\.0\.0\.1:8000" twice: an address can be bound once; remove the duplicate$/);
+  configError({ bind: ['tcp://127.0.0.1:8000', '127.0.0.1:8000'] }, /lists "tcp:\/\/127\.0\.0\.1:8000" and "127\.0\.0\.1:8000", the same address/);
+  configError({ bind: [':8000', '0.0.0.0:8000'] }, /lists ":8000" and "0\.0\.0\.0:8000", the same address/);
+  configError({ bind: ['[::1]:8000', '[0:0:0:0:0:0:0:1]:8000'] }, /the same address/);
+  configError({ bind: ['unix:/tmp/a.sock', 'unix:/tmp/../tmp/a.sock'] }, /lists "unix:\/tmp\/a\.sock" and "unix:\/tmp\/\.\.\/tmp\/a\.sock", the same socket path/);
+  configError({ bind: ['fd://3', 'fd://3'] }, /"fd:\/\/3" twice/);
+  configError({ bind: ['0.0.0.0:8000', '127.0.0.1:8000'] }, /"0\.0\.0\.0:8000" already listens on every IPv4 address on port 8000, so the other cannot listen there; keep one of them/);
+  configError({ bind: ['127.0.0.1:8000', '[::]:8000'] }, /"\[::\]:8000" already listens on every address \(IPv6 and IPv4\) on port 8000/);
+  // Not duplicates: port 0 gets a port per entry; other ports and other addresses.
+  for (const bind of [['127.0.0.1:0', '127.0.0.1:0'], ['127.0.0.1:8000', '127.0.0.1:8001'], ['127.0.0.1:8000', '127.0.0.2:8000', '[::1]:8000'], ['0.0.0.0:8000', '[::1]:8001']]) {
+    assert.deepEqual(new Arbiter({ config: { bind }, load }).config.bind, bind);
+  }
+});
+
+test('-b X -b X exits 1 naming the duplicate before binding; a duplicate unix: path leaves no socket file', async (t) => {
+  const port = await freePort();
+  const dir = runtimeDir(t);
+  const r = await cli(['-b', `127.0.0.1:${port}`, '-b', `127.0.0.1:${port}`, APP], { env: { XDG_RUNTIME_DIR: dir } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`\`bind\` lists "127\\.0\\.0\\.1:${port}" twice: an address can be bound once; remove the duplicate`));
+  assert.doesNotMatch(r.stderr, /EADDRINUSE|Cannot listen/);
+  const path = join(tmp, 'dup.sock');
+  const u = await cli(['-b', `unix:${path}`, '-b', `unix:${tmp}/./dup.sock`, APP], { env: { XDG_RUNTIME_DIR: dir } });
+  assert.equal(u.code, 1);
+  assert.match(u.stderr, /the same socket path: an address can be bound once; remove the duplicate/);
+  assert.equal(existsSync(path), false, 'no socket file left behind');
+});
+
+test('localhost:P and 127.0.0.1:P: exit 1 naming both entries and the address they share, nothing left listening', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: [`localhost:${port}`, `127.0.0.1:${port}`], workers: 1 });
+  assert.equal((await m.exited).code, 1);
+  assert.match(m.stderr, new RegExp(`Cannot bind 127\\.0\\.0\\.1:${port}: \`bind\` lists "localhost:${port}" and "127\\.0\\.0\\.1:${port}", which both bind http://127\\.0\\.0\\.1:${port}: an address can be bound once; remove one of them \\(EADDRINUSE\\)`));
+  assert.equal(m.all('spawn').length, 0);
+  assert.equal(await canConnect(port), false);
+});

@@ -59,3 +59,27 @@ test('localhost:P and 127.0.0.1:P: exit 1 naming both entries and the address th
   assert.equal(m.all('spawn').length, 0);
   assert.equal(await canConnect(port), false);
 });
+
+test('a listen helper that dies saying nothing: the error gives its exit status or signal', async (t) => {
+  // The master runs from a copy of node; while it retries a busy port, the copy is replaced by a
+  // script that exits (or is killed) without a word: the helper it spawns next is that script.
+  for (const [script, expected] of [
+    ['exit 7', /Cannot listen on the bound sockets: the helper process \(.*\/node -e\) exited with status 7 without saying why/],
+    ['kill -9 $$', /Cannot listen on the bound sockets: the helper process \(.*\/node -e\) was killed by SIGKILL/],
+  ]) {
+    const dir = mkdtempSync(join(tmp, 'node-'));
+    const node = join(dir, 'node');
+    copyFileSync(process.execPath, node);
+    const blocker = net.createServer();
+    await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+    const { port } = blocker.address();
+    const m = Master.start(t, null, {}, { command: node, args: [BIN, '-b', `127.0.0.1:${port}`, APP], env: { XDG_RUNTIME_DIR: dir } });
+    await m.waitForLog(/Connection in use/);
+    writeFileSync(join(dir, 'silent'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    renameSync(join(dir, 'silent'), node); // the running master keeps its (unlinked) binary
+    await new Promise((r) => blocker.close(r));
+    assert.equal((await m.exited).code, 1);
+    assert.match(m.stderr, expected);
+    assert.equal(await canConnect(port), false);
+  }
+});

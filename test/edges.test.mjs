@@ -83,3 +83,24 @@ test('a listen helper that dies saying nothing: the error gives its exit status 
     assert.equal(await canConnect(port), false);
   }
 });
+
+test('PORT out of range: the library throws and the command exits 1, both naming PORT and what to do', async (t) => {
+  const expected = /^(arbiter: )?Expected environment variable PORT \(it sets the default `bind`, 0\.0\.0\.0:\$PORT\) to be a port from 0 to 65535, got "70000": fix or unset PORT, or set `bind` \(-b\), which takes precedence over it$/m;
+  const saved = process.env.PORT;
+  t.after(() => (saved === undefined ? delete process.env.PORT : (process.env.PORT = saved)));
+  for (const bad of ['70000', 'http', '-1']) {
+    process.env.PORT = bad;
+    configError({}, new RegExp(`^Expected environment variable PORT .* got ${JSON.stringify(bad)}: fix or unset PORT`));
+  }
+  process.env.PORT = '70000';
+  assert.deepEqual(new Arbiter({ config: { bind: '127.0.0.1:1' }, load }).config.bind, ['127.0.0.1:1'], 'an explicit bind is not held to PORT');
+  const dir = runtimeDir(t);
+  const r = await cli([APP], { env: { XDG_RUNTIME_DIR: dir, PORT: '70000' } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, expected);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const m = Master.start(t, 'app.mjs', {}, { env: { PORT: '70000' } }); // the library in an entry script
+  assert.notEqual((await m.exited).code, 0);
+  assert.match(m.stderr, /ArbiterError: Expected environment variable PORT .* got "70000": fix or unset PORT/);
+  assert.equal(m.all('spawn').length, 0);
+});

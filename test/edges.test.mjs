@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Arbiter, ArbiterError } from 'arbiter';
 import { APP, BIN, cli, runtimeDir } from './cli-helpers.mjs';
-import { Master, canConnect, freePort } from './helpers.mjs';
+import { Master, canConnect, freePort, worldReadableCopy } from './helpers.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'arbiter-edges-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -103,4 +103,31 @@ test('PORT out of range: the library throws and the command exits 1, both naming
   assert.notEqual((await m.exited).code, 0);
   assert.match(m.stderr, /ArbiterError: Expected environment variable PORT .* got "70000": fix or unset PORT/);
   assert.equal(m.all('spawn').length, 0);
+});
+
+test('a master that is not root asked for another user or group: the error names `user`/`group`, their values and what to do', async (t) => {
+  const isRoot = process.getuid() === 0;
+  let run = (args) => cli(args, { env: { XDG_RUNTIME_DIR: runtimeDir(t) } });
+  if (isRoot) {
+    // As root, become nobody first, running a copy nobody can read.
+    const copy = worldReadableCopy(t, ['cli/app.mjs']);
+    if (typeof copy === 'string') return t.skip(copy);
+    run = (args) =>
+      new Promise((resolve) => {
+        const m = Master.start(t, null, {}, { command: 'setpriv', args: ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, copy.bin, ...args.slice(0, -1), copy.fixture('cli/app.mjs')], env: { XDG_RUNTIME_DIR: copy.dir } });
+        m.exited.then(({ code }) => resolve({ code, stderr: m.stderr }));
+      });
+  }
+  const port = await freePort();
+  const what = /: start the master as root \(it keeps the sockets; the workers run as `user`\/`group`\), or leave out `user` and `group` \(-u, -g\) to run the workers as the master's own user \(uid \d+, gid \d+\)/;
+  const g = await run(['-b', `127.0.0.1:${port}`, '-g', '0', APP]);
+  assert.equal(g.code, 1, g.stderr);
+  assert.match(g.stderr, /only root can start processes as another user or group\. `group` is root \(gid 0\): start the master as root/);
+  assert.match(g.stderr, what);
+  const u = await run(['-b', `127.0.0.1:${port}`, '-u', '0', APP]);
+  assert.equal(u.code, 1, u.stderr);
+  assert.match(u.stderr, /\. `user` is root \(uid 0, primary group root\): start the master as root/);
+  const both = await run(['-b', `127.0.0.1:${port}`, '-u', '0', '-g', '0', APP]);
+  assert.match(both.stderr, /\. `user` is root \(uid 0\) and `group` is root \(gid 0\): start the master as root/);
+  assert.equal(await canConnect(port), false);
 });

@@ -1,7 +1,7 @@
 // Bad input at the edges: each error names where the value came from and what to do, exits
 // non-zero and leaves nothing behind (issue 22).
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,4 +130,34 @@ test('a master that is not root asked for another user or group: the error names
   const both = await run(['-b', `127.0.0.1:${port}`, '-u', '0', '-g', '0', APP]);
   assert.match(both.stderr, /\. `user` is root \(uid 0\) and `group` is root \(gid 0\): start the master as root/);
   assert.equal(await canConnect(port), false);
+});
+
+test('statusBind: a regular file at the unix path is named as such at once (not retried as "in use") and kept', async (t) => {
+  const port = await freePort();
+  const file = join(tmp, 'status.txt');
+  writeFileSync(file, 'notes\n');
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, statusBind: `unix:${file}` });
+  assert.equal((await m.exited).code, 1, m.stderr);
+  assert.match(m.stderr, new RegExp(`Cannot serve status at unix:${file} \\(statusBind\\): ${file} exists and is a regular file, not a socket: arbiter does not remove it; move it away or choose another \`statusBind\` path`));
+  assert.doesNotMatch(m.stderr, /in use|EADDRINUSE/);
+  assert.equal(readFileSync(file, 'utf8'), 'notes\n', 'the file is left as it was');
+  assert.equal(m.all('spawn').length, 0);
+  assert.equal(await canConnect(port), false);
+});
+
+test('statusBind on a port below 1024 without the right (as root: run as nobody): the error says what to do, as for bind', async (t) => {
+  const unprivileged = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+  if (unprivileged <= 1) return t.skip(`every port may be bound by anyone here (net.ipv4.ip_unprivileged_port_start = ${unprivileged})`);
+  const low = Math.min(unprivileged, 1024) - 1;
+  let options = {};
+  if (process.getuid() === 0) {
+    const copy = worldReadableCopy(t, ['app.mjs']);
+    if (typeof copy === 'string') return t.skip(copy);
+    options = { command: process.execPath, args: [copy.fixture('app.mjs')], uid: 65534 };
+  }
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, statusBind: `127.0.0.1:${low}` }, options);
+  assert.equal((await m.exited).code, 1, m.stderr);
+  assert.match(m.stderr, new RegExp(`Cannot serve status at 127\\.0\\.0\\.1:${low} \\(statusBind\\): listen EACCES: permission denied 127\\.0\\.0\\.1:${low}: only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: start the master as root with \`user\` set`));
+  assert.equal(m.all('spawn').length, 0);
 });

@@ -1,4 +1,5 @@
 // The errors of binding and listening: each names the `bind` entry, the errno and what to do.
+import { lstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ArbiterError } from '../errors.js';
 
@@ -21,6 +22,11 @@ export function bindError(spec: string, code: string, detail: string): ArbiterEr
  */
 export function tcpBindFailed(port: number, errno: number): string {
   if (errno !== -osConstants.errno.EACCES || port === 0 || port >= 1024) return 'bind failed';
+  return lowPortAdvice();
+}
+
+/** What to do about EACCES on a port below 1024 (the `bind` listeners and `statusBind` alike). */
+export function lowPortAdvice(): string {
   return (
     'only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: ' +
     'start the master as root with `user` set (-u; the workers run as that user), ' +
@@ -34,4 +40,19 @@ export function tcpBindFailed(port: number, errno: number): string {
 export function sameAddress(first: string, second: string, url: string): ArbiterError {
   const twice = first === second ? `${JSON.stringify(first)} twice` : `${JSON.stringify(first)} and ${JSON.stringify(second)}`;
   return bindError(second, 'EADDRINUSE', `\`bind\` lists ${twice}, which both bind ${url}: an address can be bound once; remove one of them`);
+}
+
+/**
+ * What is in the way of a unix socket path when it is not a socket (`a regular file`, `a
+ * directory`, …), or `undefined` (nothing there, or a socket). Arbiter removes only sockets.
+ */
+export function notASocket(path: string): string | undefined {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (st.isSocket()) return undefined;
+  return st.isFile() ? 'a regular file' : st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'something else';
 }

@@ -8,7 +8,7 @@ import { parseBind, type BindAddress } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import type { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
-import { bindError, errnoName, sameAddress, tcpBindFailed } from './bind-errors.js';
+import { bindError, errnoName, sameAddress, notASocket, tcpBindFailed } from './bind-errors.js';
 
 /** Node's internal TCP/Pipe wrap, as far as we use it. */
 interface RawHandle {
@@ -61,7 +61,7 @@ export async function removeStaleUnixSocket(path: string): Promise<'removed' | '
   } catch {
     return 'absent';
   }
-  if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', 'the path exists and is not a socket');
+  if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', `the path exists and is ${notASocket(path) ?? 'not a socket'}, not a socket: arbiter does not remove it; move it away or choose another path`);
   // Only a refused connection means nobody listens: a full backlog (EAGAIN) or no permission
   // to connect is somebody's live socket.
   const answer = await new Promise<string>((resolve) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Arbiter, ArbiterError } from 'arbiter';
 import { APP, BIN, cli, runtimeDir } from './cli-helpers.mjs';
-import { Master, canConnect, freePort, worldReadableCopy } from './helpers.mjs';
+import { Master, canConnect, freePort, loadGenerator, request, tally, waitFor, worldReadableCopy } from './helpers.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'arbiter-edges-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -160,4 +160,44 @@ test('statusBind on a port below 1024 without the right (as root: run as nobody)
   assert.equal((await m.exited).code, 1, m.stderr);
   assert.match(m.stderr, new RegExp(`Cannot serve status at 127\\.0\\.0\\.1:${low} \\(statusBind\\): listen EACCES: permission denied 127\\.0\\.0\\.1:${low}: only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: start the master as root with \`user\` set`));
   assert.equal(m.all('spawn').length, 0);
+});
+
+test('a sync worker busy when it starts draining (HUP) accepts nothing more: new connections wait for the new worker, not behind its request', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, workerClass: 'sync', timeout: 30_000, gracefulTimeout: 30_000 });
+  await m.ready(1);
+  const [old] = m.readyWorkers();
+  const long = request(port, '/slow?ms=8000', { timeout: 30_000 });
+  assert.equal(await m.started('/slow'), old);
+  m.signal('SIGHUP');
+  // Connections keep coming (and queue: each takes 100 ms) from before the old worker drains until after.
+  const load = loadGenerator(port, { clients: 6, path: '/slow?ms=100', keepAlive: false });
+  t.after(() => load.stop());
+  await waitFor(() => m.readyWorkers().some((pid) => pid !== old), `a new worker\n${m.stderr}`, 20_000);
+  await load.progress(15);
+  const results = await load.stop(); // well before the old worker's request ends
+  assert.equal((await long).body, `slow ${old}`, 'the request in flight completes on the old worker');
+  await m.waitForEvents('worker_exit', 1, (w) => w.pid === old, 20_000);
+  assert.deepEqual(tally(results.map((r) => (r.ok ? (r.body === `slow ${old}` ? 'old worker' : 'new worker') : r.error))), { 'new worker': results.length });
+});
+
+test('TERM while the only sync worker is busy: a connection queued behind it before the stop is still served', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: 1, workerClass: 'sync', timeout: 30_000, gracefulTimeout: 30_000 });
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  const long = request(port, '/slow?ms=1500', { timeout: 30_000 }); // past the 1 s linger of a drain
+  assert.equal(await m.started('/slow'), pid);
+  // Connected (in the kernel's accept queue: the busy worker does not accept) before the TERM.
+  const queued = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => queued.once('connect', resolve).once('error', reject));
+  let answer = '';
+  queued.setEncoding('utf8').on('data', (d) => (answer += d));
+  const closed = new Promise((resolve) => queued.once('close', resolve));
+  queued.write('GET /pid HTTP/1.1\r\nHost: x\r\n\r\n');
+  m.signal('SIGTERM');
+  assert.equal((await long).body, `slow ${pid}`);
+  await closed;
+  assert.match(answer, new RegExp(`^HTTP/1.1 200 OK[^]*\r\n\r\n${pid}$`));
+  assert.equal((await m.exited).code, 0);
 });

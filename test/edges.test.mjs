@@ -201,3 +201,12 @@ test('TERM while the only sync worker is busy: a connection queued behind it bef
   assert.match(answer, new RegExp(`^HTTP/1.1 200 OK[^]*\r\n\r\n${pid}$`));
   assert.equal((await m.exited).code, 0);
 });
+
+test('threads: at most 256 per worker, and the error says so (library and command)', async (t) => {
+  configError({ threads: 257 }, /^Expected `threads` to be at most 256 \(the limit on serving threads per threaded worker; each is a V8 isolate with the app loaded\), got 257 \(number\)$/);
+  configError({ threads: 0 }, /^Expected `threads` to be a positive integer, got 0/);
+  assert.equal(new Arbiter({ config: { threads: 256, workerClass: 'threaded' }, load }).config.threads, 256);
+  const r = await cli(['-k', 'threaded', '--threads', '100000', '--check-config', APP], { env: { XDG_RUNTIME_DIR: runtimeDir(t) } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Expected `threads` to be at most 256 .*got 100000/);
+});

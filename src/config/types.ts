@@ -94,7 +94,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 'async'
    */
   workerClass?: WorkerClassValue<W>;
-  /** Threads per `threaded` worker (other models ignore it, with a warning at start). @default 1 */
+  /** Threads per `threaded` worker, 1 to 256 (other models ignore it, with a warning at start). @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
   workerConnections?: number;

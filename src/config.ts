@@ -4,7 +4,7 @@
 // registry, passed in to resolveConfig(). The models import the config, never the other way round.
 import type { CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
-import { checkBindList } from './config/bind.js';
+import { checkBindList, checkStatusBind } from './config/bind.js';
 import { MAX_WORKERS } from './config/checks.js';
 import { OPTIONS } from './config/options.js';
 import { closestName } from './config/suggest.js';
@@ -42,6 +42,8 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     if (value !== undefined) out[key] = value;
   }
   checkBindList(out.bind as string[]); // address syntax errors and duplicates surface at construction
+  // Only against a `bind` given: the default one may go unused (an app that listens itself, systemd's sockets).
+  if (typeof out.statusBind === 'string' && given.bind !== undefined) checkStatusBind(out.statusBind, out.bind as string[]);
   const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
   if (budget) out.workers = Math.min(budget.count, MAX_WORKERS);
   const config = Object.freeze(out) as unknown as ResolvedConfig;

@@ -31,6 +31,10 @@ test('bind: an address listed twice (or spelled twice) is a config error naming 
   configError({ bind: ['fd://3', 'fd://3'] }, /"fd:\/\/3" twice/);
   configError({ bind: ['0.0.0.0:8000', '127.0.0.1:8000'] }, /"0\.0\.0\.0:8000" already listens on every IPv4 address on port 8000, so the other cannot listen there; keep one of them/);
   configError({ bind: ['127.0.0.1:8000', '[::]:8000'] }, /"\[::\]:8000" already listens on every address \(IPv6 and IPv4\) on port 8000/);
+  configError({ bind: '127.0.0.1:8000', statusBind: '127.0.0.1:8000' }, /^`statusBind` "127\.0\.0\.1:8000" is the address of `bind` "127\.0\.0\.1:8000": the status server needs an address of its own; choose another port or path$/);
+  configError({ bind: ':8000', statusBind: '127.0.0.1:8000' }, /^`statusBind` "127\.0\.0\.1:8000" overlaps `bind` ":8000" \(":8000" already listens on every IPv4 address on port 8000\): the status server needs an address of its own/);
+  configError({ bind: 'unix:/tmp/a.sock', statusBind: 'unix:/tmp/./a.sock' }, /is the address of `bind` "unix:\/tmp\/a\.sock"/);
+  assert.equal(new Arbiter({ config: { statusBind: '127.0.0.1:8000' }, load }).config.statusBind, '127.0.0.1:8000', 'the default bind may go unused');
   // Not duplicates: port 0 gets a port per entry; other ports and other addresses.
   for (const bind of [['127.0.0.1:0', '127.0.0.1:0'], ['127.0.0.1:8000', '127.0.0.1:8001'], ['127.0.0.1:8000', '127.0.0.2:8000', '[::1]:8000'], ['0.0.0.0:8000', '[::1]:8001']]) {
     assert.deepEqual(new Arbiter({ config: { bind }, load }).config.bind, bind);

@@ -75,6 +75,20 @@ function bindKey(addr: BindAddress): string | undefined {
 }
 
 /**
+ * Why two entries cannot both be bound, or `undefined`: the same address (`same`), or `a` is a
+ * wildcard that covers `b` on the same port (a sentence saying so).
+ */
+function clash(a: BindAddress, b: BindAddress): 'same' | string | undefined {
+  const key = bindKey(a);
+  if (key !== undefined && key === bindKey(b)) return 'same';
+  if (a.kind !== 'tcp' || b.kind !== 'tcp' || a.port === 0 || a.port !== b.port) return undefined;
+  const any = canonicalHost(a.host, a.family);
+  if (any === '::') return `${JSON.stringify(a.spec)} already listens on every address (IPv6 and IPv4) on port ${a.port}`;
+  if (any === '0.0.0.0' && b.family === 4 && net.isIPv4(b.host)) return `${JSON.stringify(a.spec)} already listens on every IPv4 address on port ${a.port}`;
+  return undefined;
+}
+
+/**
  * Checks a `bind` list: every entry parses, and no two bind the same address — the same entry
  * twice, two spellings of one address (`tcp://127.0.0.1:8000` and `127.0.0.1:8000`, `[::1]` and
  * `[0:0:0:0:0:0:0:1]`, two paths to one unix socket) or a wildcard and an address it covers on
@@ -83,33 +97,37 @@ function bindKey(addr: BindAddress): string | undefined {
  * the first one's socket file. Host names are compared once resolved, when the master binds.
  * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming the entries and what to do.
  */
-export function checkBindList(binds: readonly string[], option = 'bind'): BindAddress[] {
+export function checkBindList(binds: readonly string[]): BindAddress[] {
   const parsed = binds.map((b) => parseBind(b));
-  const seen = new Map<string, BindAddress>();
-  for (const addr of parsed) {
-    const key = bindKey(addr);
-    if (key === undefined) continue;
-    const earlier = seen.get(key);
-    if (earlier) throw duplicateBind(option, earlier, addr);
-    seen.set(key, addr);
-  }
-  const tcp = parsed.filter((a): a is Extract<BindAddress, { kind: 'tcp' }> => a.kind === 'tcp' && a.port !== 0);
-  for (const wild of tcp) {
-    const any = canonicalHost(wild.host, wild.family);
-    if (any !== '0.0.0.0' && any !== '::') continue;
-    const covered = tcp.find((a) => a !== wild && a.port === wild.port && (any === '::' || (a.family === 4 && net.isIPv4(a.host))));
-    if (covered) {
-      const what = any === '::' ? 'every address (IPv6 and IPv4)' : 'every IPv4 address';
-      throw new ArbiterError(
-        'ARBITER_ERR_CONFIG',
-        `\`${option}\` lists ${JSON.stringify(wild.spec)} and ${JSON.stringify(covered.spec)}: ${JSON.stringify(wild.spec)} already listens on ${what} on port ${wild.port}, so the other cannot listen there; keep one of them`,
-      );
+  for (const [i, second] of parsed.entries()) {
+    for (const first of parsed.slice(0, i)) {
+      const why = clash(first, second);
+      if (why === 'same') {
+        const twice = first.spec === second.spec ? `${JSON.stringify(first.spec)} twice` : `${JSON.stringify(first.spec)} and ${JSON.stringify(second.spec)}, the same ${first.kind === 'unix' ? 'socket path' : 'address'}`;
+        throw new ArbiterError('ARBITER_ERR_CONFIG', `\`bind\` lists ${twice}: an address can be bound once; remove the duplicate`);
+      }
+      const wide = why ?? clash(second, first);
+      if (wide) throw new ArbiterError('ARBITER_ERR_CONFIG', `\`bind\` lists ${JSON.stringify(first.spec)} and ${JSON.stringify(second.spec)}: ${wide}, so the other cannot listen there; keep one of them`);
     }
   }
   return parsed;
 }
 
-function duplicateBind(option: string, first: BindAddress, second: BindAddress): ArbiterError {
-  const twice = first.spec === second.spec ? `${JSON.stringify(first.spec)} twice` : `${JSON.stringify(first.spec)} and ${JSON.stringify(second.spec)}, the same ${first.kind === 'unix' ? 'socket path' : 'address'}`;
-  return new ArbiterError('ARBITER_ERR_CONFIG', `\`${option}\` lists ${twice}: an address can be bound once; remove the duplicate`);
+/**
+ * Checks that `statusBind` is not one of the `bind` addresses (nor covered by, nor covering one):
+ * the master binds those first, so the status server could never listen there.
+ * @throws {@link ArbiterError} `ARBITER_ERR_CONFIG` naming both options and what to do.
+ */
+export function checkStatusBind(statusBind: string, binds: readonly string[]): void {
+  const status = parseBind(statusBind);
+  for (const bind of binds.map((b) => parseBind(b))) {
+    const why = clash(bind, status);
+    const wide = why === 'same' ? undefined : (why ?? clash(status, bind));
+    if (why === 'same' || wide) {
+      throw new ArbiterError(
+        'ARBITER_ERR_CONFIG',
+        `\`statusBind\` ${JSON.stringify(statusBind)} ${why === 'same' ? `is the address of \`bind\` ${JSON.stringify(bind.spec)}` : `overlaps \`bind\` ${JSON.stringify(bind.spec)} (${wide})`}: the status server needs an address of its own; choose another port or path`,
+      );
+    }
+  }
 }

@@ -62,6 +62,12 @@ test('localhost:P and 127.0.0.1:P: exit 1 naming both entries and the address th
   assert.match(m.stderr, new RegExp(`Cannot bind 127\\.0\\.0\\.1:${port}: \`bind\` lists "localhost:${port}" and "127\\.0\\.0\\.1:${port}", which both bind http://127\\.0\\.0\\.1:${port}: an address can be bound once; remove one of them \\(EADDRINUSE\\)`));
   assert.equal(m.all('spawn').length, 0);
   assert.equal(await canConnect(port), false);
+  // A wildcard and a host name: both bind (neither listens yet); the second cannot listen.
+  const w = Master.start(t, 'app.mjs', { bind: [`0.0.0.0:${port}`, `localhost:${port}`], workers: 1 });
+  assert.equal((await w.exited).code, 1);
+  assert.match(w.stderr, new RegExp(`Cannot bind localhost:${port}: http://127\\.0\\.0\\.1:${port} cannot listen: another socket listens on an address that overlaps it \\(two \`bind\` entries that cover the same address, such as 0\\.0\\.0\\.0:PORT and a host name on that port\\? keep one of them\\) \\(EADDRINUSE\\)`));
+  assert.equal(w.all('spawn').length, 0);
+  assert.equal(await canConnect(port), false);
 });
 
 test('a listen helper that dies saying nothing: the error gives its exit status or signal', async (t) => {

@@ -191,6 +191,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * Address of a read-only HTTP server in the master for probes and scrapers: `/healthz`,
    * `/readyz`, `/status` (the JSON of `arbiter status --json`) and `/metrics` (Prometheus).
    * `host:port`, `:port`, `[::1]:port` or `unix:/path`; `null`: none. It accepts no command.
+   * An address of a given `bind` (or one a `bind` wildcard covers) is refused (`ARBITER_ERR_CONFIG`).
    * @default null
    */
   statusBind?: string | null;

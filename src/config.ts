@@ -4,7 +4,7 @@
 // registry, passed in to resolveConfig(). The models import the config, never the other way round.
 import type { CpuBudget } from './cpus.js';
 import { ArbiterError, configError } from './errors.js';
-import { parseBind } from './config/bind.js';
+import { checkBindList, checkStatusBind } from './config/bind.js';
 import { MAX_WORKERS } from './config/checks.js';
 import { OPTIONS } from './config/options.js';
 import { closestName } from './config/suggest.js';
@@ -42,7 +42,9 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
     const value = given[key] === undefined && 'default' in spec ? spec.default : spec.check(given[key], { name: key, env, checkWorkerClass });
     if (value !== undefined) out[key] = value;
   }
-  for (const b of out.bind as string[]) parseBind(b); // address syntax errors surface at construction
+  checkBindList(out.bind as string[]); // address syntax errors and duplicates surface at construction
+  // Only against a `bind` given: the default one may go unused (an app that listens itself, systemd's sockets).
+  if (typeof out.statusBind === 'string' && given.bind !== undefined) checkStatusBind(out.statusBind, out.bind as string[]);
   loadTls(out as unknown as TlsConfig); // a missing or bad certificate too
   const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
   if (budget) out.workers = Math.min(budget.count, MAX_WORKERS);

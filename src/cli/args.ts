@@ -5,7 +5,8 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { errorSummary, importApp } from '../app-errors.js';
 import type { ArbiterConfig } from '../application.js';
-import { bareMilliseconds, parseBind, resolveConfig } from '../config.js';
+import { bareMilliseconds, resolveConfig } from '../config.js';
+import { checkBindList } from '../config/bind.js';
 import { OPTIONS } from '../config/options.js';
 import { closestName } from '../config/suggest.js';
 import { ArbiterError, configError } from '../errors.js';
@@ -154,7 +155,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     try {
       // the library's validator for this one option (options that go together are checked together later)
       const checked = OPTIONS[flag.key as keyof typeof OPTIONS].check(value, { name: flag.key, env: {}, checkWorkerClass });
-      if (flag.key === 'bind') for (const b of checked as string[]) parseBind(b);
+      if (flag.key === 'bind') checkBindList(checked as string[]);
     } catch (err) {
       if (err instanceof ArbiterError) throw new ArbiterError(err.code, `${flagName(name)} ${Array.isArray(raw) ? raw.join(' ') : raw}: ${err.message}`);
       throw err;

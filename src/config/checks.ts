@@ -57,6 +57,22 @@ export function workerCount(name: string, value: number): number {
   return value;
 }
 
+/**
+ * The most serving threads per `threaded` worker. Each thread is a V8 isolate that loads the app
+ * (10 MB or more of memory each, often far more) and holds its own copy of every listening socket
+ * (`threads` x `bind` descriptors handed to each worker at spawn), so 256 is gigabytes per worker
+ * — far past the CPUs of any machine, where more threads stop adding parallelism. A larger number
+ * is a typo, which must not make each worker start threads until the machine gives out.
+ */
+export const MAX_THREADS = 256;
+
+/** `threads`: a positive integer, at most {@link MAX_THREADS}. */
+export function threadCount(name: string, value: unknown): number {
+  const n = integer(name, value, 1);
+  if (n > MAX_THREADS) throw configError(name, `at most ${MAX_THREADS} (the limit on serving threads per threaded worker; each is a V8 isolate with the app loaded)`, value);
+  return n;
+}
+
 /** Smallest non-zero `maxWorkerMemory`: below it the value is surely a unit mistake (megabytes for bytes). */
 export const MIN_WORKER_MEMORY = 16 * 1024 * 1024;
 

@@ -14,7 +14,15 @@ export function envInteger(name: string, raw: string, min: number): number {
 
 /** `bind` when none is given: every interface on `$PORT` when it is set, else 127.0.0.1:8000. */
 export function defaultBind(env: NodeJS.ProcessEnv): string[] {
-  return [env.PORT !== undefined ? `0.0.0.0:${envInteger('PORT', env.PORT, 0)}` : '127.0.0.1:8000'];
+  if (env.PORT === undefined) return ['127.0.0.1:8000'];
+  const port = /^\s*\d+\s*$/.test(env.PORT) ? Number(env.PORT) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new ArbiterError(
+      'ARBITER_ERR_CONFIG',
+      `Expected environment variable PORT (it sets the default \`bind\`, 0.0.0.0:$PORT) to be a port from 0 to 65535, got ${JSON.stringify(env.PORT)}: fix or unset PORT, or set \`bind\` (-b), which takes precedence over it`,
+    );
+  }
+  return [`0.0.0.0:${port}`];
 }
 
 /** `workers` when none is given: `$WEB_CONCURRENCY` (1 to {@link MAX_WORKERS}) when it is set, else 1. */

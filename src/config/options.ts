@@ -11,7 +11,7 @@ import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
-import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, workerCount } from './checks.js';
+import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, threadCount, workerCount } from './checks.js';
 import { defaultBind, defaultWorkers } from './env.js';
 import type { ResolvedConfig, StaticDefaults, WorkerClassCheck } from './types.js';
 
@@ -109,7 +109,7 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     check: (v, { checkWorkerClass }) => checkWorkerClass(v),
     flag: { name: 'worker-class', short: 'k', kind: 'string', value: 'CLASS', gunicorn: '-k/--worker-class', help: 'async, sync or threaded' },
   },
-  threads: { default: 1, check: int(1), flag: { name: 'threads', kind: 'int', value: 'N', gunicorn: '--threads', help: 'serving threads per threaded worker' } },
+  threads: { default: 1, check: (v, { name }) => threadCount(name, v), flag: { name: 'threads', kind: 'int', value: 'N', gunicorn: '--threads', help: 'serving threads per threaded worker' } },
   workerConnections: { default: 1000, check: int(1), flag: { name: 'worker-connections', kind: 'int', value: 'N', gunicorn: '--worker-connections', help: 'concurrent connections per async worker' } },
   timeout: { default: 30_000, unit: 'ms', check: ms, flag: { name: 'timeout', short: 't', kind: 'duration', value: 'DURATION', gunicorn: '-t/--timeout', help: 'a worker silent this long is killed and replaced; 0 = off' } },
   gracefulTimeout: { default: 30_000, unit: 'ms', check: ms, flag: { name: 'graceful-timeout', kind: 'duration', value: 'DURATION', gunicorn: '--graceful-timeout', help: 'how long a graceful stop or reload may take before SIGKILL' } },

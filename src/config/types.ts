@@ -71,6 +71,10 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * `unix:/path`, `fd://N`. A host name is bound at every address it resolves to
    * (`localhost:8000`: 127.0.0.1 and ::1 where both resolve), as gunicorn does.
    * Under systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`) the passed sockets are used instead.
+   * Each address once: an entry listed twice, two spellings of one address (`tcp://127.0.0.1:8000`
+   * and `127.0.0.1:8000`, two paths to one unix socket) or a wildcard with an address it covers on
+   * the same port (`0.0.0.0:8000` and `127.0.0.1:8000`) are refused (`ARBITER_ERR_CONFIG`); a host name
+   * that resolves to an address listed too (`localhost:8000` and `127.0.0.1:8000`) fails the bind.
    * @default '127.0.0.1:8000', or '0.0.0.0:$PORT' when PORT is set
    */
   bind?: string | string[];
@@ -90,7 +94,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 'async'
    */
   workerClass?: WorkerClassValue<W>;
-  /** Threads per `threaded` worker (other models ignore it, with a warning at start). @default 1 */
+  /** Threads per `threaded` worker, 1 to 256 (other models ignore it, with a warning at start). @default 1 */
   threads?: number;
   /** Maximum concurrent connections per `async` worker; more are queued until one closes. @default 1000 */
   workerConnections?: number;
@@ -232,6 +236,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * Address of a read-only HTTP server in the master for probes and scrapers: `/healthz`,
    * `/readyz`, `/status` (the JSON of `arbiter status --json`) and `/metrics` (Prometheus).
    * `host:port`, `:port`, `[::1]:port` or `unix:/path`; `null`: none. It accepts no command.
+   * An address of a given `bind` (or one a `bind` wildcard covers) is refused (`ARBITER_ERR_CONFIG`).
    * @default null
    */
   statusBind?: string | null;

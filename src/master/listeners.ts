@@ -3,10 +3,12 @@ import { lookup } from 'node:dns/promises';
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { parseBind, type BindAddress } from '../config.js';
 import { ArbiterError } from '../errors.js';
 import type { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
+import { bindError, errnoName, sameAddress, notASocket, tcpBindFailed } from './bind-errors.js';
 
 /** Node's internal TCP/Pipe wrap, as far as we use it. */
 interface RawHandle {
@@ -40,32 +42,6 @@ const UV_EADDRINUSE = -osConstants.errno.EADDRINUSE;
 export const BIND_TRIES = 5;
 export const BIND_RETRY_DELAY = 1000;
 
-function errnoName(code: number): string {
-  const entry = Object.entries(osConstants.errno).find(([, v]) => v === -code);
-  return entry ? entry[0] : `errno ${code}`;
-}
-
-function bindError(spec: string, code: string, detail: string): ArbiterError {
-  const err = new ArbiterError('ARBITER_ERR_BIND', `Cannot bind ${spec}: ${detail} (${code})`);
-  (err as { errno?: string }).errno = code;
-  return err;
-}
-
-/**
- * Why a TCP bind failed: EACCES on a port below 1024 (only root or a process with the
- * CAP_NET_BIND_SERVICE capability may bind one) names the ways to get that right.
- */
-function tcpBindFailed(port: number, errno: number): string {
-  if (errno !== -osConstants.errno.EACCES || port === 0 || port >= 1024) return 'bind failed';
-  return (
-    'only root or a process with the CAP_NET_BIND_SERVICE capability may bind a port below 1024: ' +
-    'start the master as root with `user` set (-u; the workers run as that user), ' +
-    `give node the capability (setcap cap_net_bind_service=+ep ${process.execPath}, ` +
-    'or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit), ' +
-    'or let systemd bind the port (socket activation, see docs/deploy.md)'
-  );
-}
-
 /** Reads the bound address of a raw handle; a negative number is libuv's deferred bind error. */
 function sockname(handle: RawHandle): { address?: string; port?: number; family?: string } | number {
   const out: Record<string, unknown> = {};
@@ -85,7 +61,7 @@ export async function removeStaleUnixSocket(path: string): Promise<'removed' | '
   } catch {
     return 'absent';
   }
-  if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', 'the path exists and is not a socket');
+  if (!st.isSocket()) throw bindError(`unix:${path}`, 'EEXIST', `the path exists and is ${notASocket(path) ?? 'not a socket'}, not a socket: arbiter does not remove it; move it away or choose another path`);
   // Only a refused connection means nobody listens: a full backlog (EAGAIN) or no permission
   // to connect is somebody's live socket.
   const answer = await new Promise<string>((resolve) => {
@@ -218,21 +194,34 @@ async function bindOnce(addr: BindAddress, warn: (message: string) => void): Pro
  * backlog (none refused while workers boot or restart) and nobody in the master accepts them.
  * Workers inherit the same fds and accept directly.
  */
-function listenWithoutAccepting(fds: number[], backlog: number): void {
-  if (fds.length === 0) return;
+function listenWithoutAccepting(listeners: readonly MasterListener[], backlog: number): void {
+  if (listeners.length === 0) return;
   const script =
-    `const net=require('net');let n=${fds.length};` +
-    `for(let i=0;i<n;i++){const s=net.createServer();` +
-    `s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});` +
+    `const net=require('net');let n=${listeners.length};` +
+    `for(let i=0;i<${listeners.length};i++){const s=net.createServer();` +
+    `s.on('error',e=>{process.stderr.write(i+' '+String(e.code||e.message));process.exit(1)});` +
     `s.listen({fd:3+i,backlog:${backlog}},()=>{if(--n===0)process.exit(0)})}`;
   const r = spawnSync(process.execPath, ['-e', script], {
-    stdio: ['ignore', 'ignore', 'pipe', ...fds],
+    stdio: ['ignore', 'ignore', 'pipe', ...listeners.map((l) => l.fd)],
     timeout: 30_000,
     env: { PATH: process.env.PATH ?? '' },
   });
-  if (r.status !== 0) {
-    throw new ArbiterError('ARBITER_ERR_BIND', `Cannot listen on the bound sockets: ${String(r.stderr ?? r.error ?? r.signal)}`);
+  if (r.status === 0) return;
+  const said = /^(\d+) (.*)$/s.exec(String(r.stderr ?? '').trim());
+  const failed = said ? listeners[Number(said[1])] : undefined;
+  if (failed && said![2] === 'EADDRINUSE') {
+    throw bindError(failed.spec, 'EADDRINUSE', `${failed.url} cannot listen: another socket listens on an address that overlaps it (two \`bind\` entries that cover the same address, such as 0.0.0.0:PORT and a host name on that port? keep one of them)`);
   }
+  if (failed) throw bindError(failed.spec, said![2]!, `${failed.url} cannot listen`);
+  throw new ArbiterError('ARBITER_ERR_BIND', `Cannot listen on the bound sockets: ${helperFailure(r)}`);
+}
+
+/** Why the listen helper failed when it did not say so itself: spawn error, timeout, signal or exit status. */
+function helperFailure(r: ReturnType<typeof spawnSync>): string {
+  const stderr = String(r.stderr ?? '').trim();
+  if (r.error) return `the helper process (${process.execPath} -e) could not run: ${r.error.message}`;
+  if (r.signal) return `the helper process (${process.execPath} -e) was killed by ${r.signal}${stderr ? `: ${stderr}` : ''}`;
+  return `the helper process (${process.execPath} -e) exited with status ${r.status}${stderr ? `: ${stderr}` : ' without saying why'}`;
 }
 
 /** Environment variable through which an upgrading master (USR2) describes the sockets it hands down. */
@@ -367,9 +356,18 @@ export async function openListeners(
   try {
     for (const spec of binds) {
       const addr = parseBind(spec);
+      // Binding a unix path again would replace the socket file of the earlier entry (stale: it does not listen yet).
+      const samePath = addr.kind === 'unix' ? opened.find((l) => l.spec.startsWith('unix:') && resolvePath(l.spec.slice(5)) === resolvePath(addr.path)) : undefined;
+      if (samePath) throw sameAddress(samePath.spec, spec, samePath.url);
       for (let attempt = 1; ; attempt++) {
         const got = await bindOnce(addr, (message) => warn(spec, message));
         if (got !== 'in-use') {
+          const twice = got.find((b) => opened.some((l) => l.url === b.url));
+          if (twice) {
+            const earlier = opened.find((l) => l.url === twice.url)!;
+            for (const b of got) b.handle.close();
+            throw sameAddress(earlier.spec, spec, twice.url);
+          }
           for (const { handle, url, cleanup } of got) {
             opened.push(masterListener(spec, url, handle, cleanup)); // a host name may give several, all with this spec
             trace.listeners('bound %s as fd %d', url, handle.fd);
@@ -386,7 +384,7 @@ export async function openListeners(
         if (stopped()) throw new ArbiterError('ARBITER_ERR_STATE', 'stopped while binding');
       }
     }
-    listenWithoutAccepting(opened.map((l) => l.fd), backlog);
+    listenWithoutAccepting(opened, backlog);
     return opened;
   } catch (err) {
     for (const l of opened) l.close();

@@ -33,10 +33,18 @@ export function workerIdentity(user: number | null, group: number | null): Worke
   const userName = lookup('passwd', uid)?.name;
   const groupName = lookup('group', gid)?.name;
   const description = `user ${userName ?? uid} (uid ${uid}), group ${groupName ?? gid} (gid ${gid})`;
-  if (process.geteuid!() !== 0 && (uid !== process.geteuid!() || gid !== process.getegid!())) {
+  const [euid, egid] = [process.geteuid!(), process.getegid!()];
+  if (euid !== 0 && (uid !== euid || gid !== egid)) {
+    // The options that ask for the switch, with their values: the user, and the group when it is another one.
+    const asked = [
+      ...(user !== null && (uid !== euid || group === null) ? [`\`user\` is ${userName ?? uid} (uid ${uid}${group === null ? `, primary group ${groupName ?? gid}` : ''})`] : []),
+      ...(group !== null && (gid !== egid || user === null) ? [`\`group\` is ${groupName ?? gid} (gid ${gid})`] : []),
+    ];
     throw new ArbiterError(
       'ARBITER_ERR_CONFIG',
-      `Cannot run workers as ${description}: the master runs as uid ${process.geteuid!()}, and only root can start processes as another user or group`,
+      `Cannot run workers as ${description}: the master runs as uid ${euid}, and only root can start processes as another user or group. ` +
+        `${asked.join(' and ')}: start the master as root (it keeps the sockets; the workers run as \`user\`/\`group\`), ` +
+        `or leave out \`user\` and \`group\` (-u, -g) to run the workers as the master's own user (uid ${euid}, gid ${egid})`,
     );
   }
   return { uid, gid, description };

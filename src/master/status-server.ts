@@ -3,6 +3,7 @@ import { parseBind } from '../config.js';
 import type { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
 import type { MasterEventSource } from './bus.js';
+import { lowPortAdvice, notASocket } from './bind-errors.js';
 import { BIND_RETRY_DELAY, BIND_TRIES, removeStaleUnixSocket } from './listeners.js';
 import { APP_METRICS_DEADLINE, PROMETHEUS_CONTENT_TYPE, type MetricsPage } from './metrics.js';
 import type { SupervisorView } from './stats.js';
@@ -156,9 +157,16 @@ export class StatusServer {
         return;
       }
       trace.master('status server: cannot listen on %s: %s', bind, err.code);
-      if (err.code === 'EADDRINUSE' && addr.kind === 'unix' && (await removeStaleUnixSocket(addr.path).catch(() => 'in-use')) === 'removed') continue;
-      if (err.code !== 'EADDRINUSE' || (!upgraded && attempt >= BIND_TRIES)) {
-        log.error(`Cannot serve status at ${bind} (statusBind): ${err.message}`, { address: bind });
+      let why = err.message;
+      if (err.code === 'EADDRINUSE' && addr.kind === 'unix') {
+        const inTheWay = notASocket(addr.path);
+        if (inTheWay) why = `${addr.path} exists and is ${inTheWay}, not a socket: arbiter does not remove it; move it away or choose another \`statusBind\` path`; // not retried
+        else if ((await removeStaleUnixSocket(addr.path).catch(() => 'in-use')) === 'removed') continue;
+      } else if (err.code === 'EACCES' && addr.kind === 'tcp' && addr.port > 0 && addr.port < 1024) {
+        why = `${err.message}: ${lowPortAdvice()}`;
+      }
+      if (err.code !== 'EADDRINUSE' || why !== err.message || (!upgraded && attempt >= BIND_TRIES)) {
+        log.error(`Cannot serve status at ${bind} (statusBind): ${why}`, { address: bind });
         this.options.master.stop(true, 1, 'The status server could not listen.');
         return;
       }

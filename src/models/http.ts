@@ -47,7 +47,8 @@ interface ConnState {
  * Graceful drain (why not `http.Server.close()`): on Node >= 19 `close()` also destroys
  * connections that were accepted but whose request has not been read yet. Here, once the
  * signal aborts: listeners stop accepting as soon as the accept queue is empty (at most 1 s
- * later under steady load); requests in flight finish with `Connection: close`;
+ * later under steady load; a full worker — a busy sync worker — accepts nothing while full, and
+ * takes what is queued once free: within that second, or with one last look after it); requests in flight finish with `Connection: close`;
  * idle keep-alive connections, and accepted ones that have not sent a request yet, get
  * `keepAlive` ms to send one (served with `Connection: close`) before they are closed.
  */
@@ -173,7 +174,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }, Math.max(config.keepAlive, 100)).unref();
     };
     // Accepting: the listeners stay open for the worker's life; they are paused while the worker
-    // is full (exclusiveAccept) or holds more than its share (balance), never while draining.
+    // is full (exclusiveAccept, draining or not) or holds more than its share (balance, not while draining).
     const listeners = app ? app.servers : this.listeners;
     const balance = policy.balance ? this.balance : undefined;
     let paused = false;
@@ -181,7 +182,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     let acceptDone = false;
     const full = (): boolean => policy.exclusiveAccept && conns.size >= policy.maxConnections;
     const pause = (): void => {
-      if (paused || acceptDone || draining) return;
+      if (paused || acceptDone || (draining && !full())) return;
       if (listeners.every((l) => pauseAccepting(l))) paused = true;
       else for (const l of listeners) resumeAccepting(l); // cannot pause here: keep accepting
     };
@@ -199,19 +200,20 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     const admit = (socket: Socket, dispatch: Dispatch): void => {
       conns.set(socket, { inflight: 0, served: 0, current: undefined });
       const yieldMs = balance?.accepted(conns.size) ?? 0;
-      if (!draining) {
-        if (full()) pause();
-        else if (yieldMs > 0 && !yielding) {
-          pause();
-          yielding = setTimeout(endOfYield, yieldMs);
-        }
+      if (full()) pause();
+      else if (!draining && yieldMs > 0 && !yielding) {
+        pause();
+        yielding = setTimeout(endOfYield, yieldMs);
       }
       socket.once('close', () => {
         conns.delete(socket);
         balance?.closed(conns.size);
         const queued = waiting.shift();
         if (queued) admit(...queued);
-        else if (paused && !yielding && !full()) resume();
+        else if (paused && !yielding && !full()) {
+          resume();
+          if (draining) acceptWhileFree();
+        }
         checkDone();
       });
       dispatch(socket);
@@ -278,24 +280,44 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       this.stoppedAccepting();
       checkDone();
     };
+    let lingerUntil = 0; // draining: accept until the queue is quiet, up to then
+    let lastRound = false; // a full worker freed after lingerUntil: one look at the queue, then close
+    let round = 0; // the quiet check that counts (a newer one supersedes)
     const closeListenersWhenQuiet = (deadline: number): void => {
       acceptedRecently = 0;
+      const mine = ++round;
       setImmediate(() =>
         setImmediate(() => {
+          if (acceptDone || mine !== round) return;
+          if (paused && full()) return; // busy: accepts nothing; looks again once free (acceptWhileFree)
           if (acceptedRecently > 0 && performance.now() < deadline) return closeListenersWhenQuiet(deadline);
           finishAccepting();
         }),
       );
     };
+    // A full worker that drains was paused: once free, it takes what is queued (when this is
+    // the last copy of the socket, closing it would reset those connections) until the queue is
+    // quiet — within the linger, or for one last look after it.
+    const acceptWhileFree = (): void => {
+      if (acceptDone) return;
+      if (performance.now() < lingerUntil) return closeListenersWhenQuiet(lingerUntil);
+      if (lastRound) return finishAccepting();
+      lastRound = true;
+      closeListenersWhenQuiet(0);
+    };
     const drain = (): void => {
       draining = true;
+      lingerUntil = performance.now() + DRAIN_LINGER;
       trace.worker('draining: %d connections, %d waiting', conns.size, waiting.length);
-      // A paused worker (busy sync worker, or one yielding to others) accepts again: it takes
-      // what is queued behind it too (the pool is going away) and serves it before it exits.
-      resume();
       if (server) goAway(server);
-      closeListenersWhenQuiet(performance.now() + DRAIN_LINGER);
       for (const socket of conns.keys()) closeIfIdle(socket);
+      // A full worker (a busy sync worker) stays paused: a connection it took now would wait
+      // behind the one it serves, while other workers (a reload's new ones) could serve it at
+      // once. It looks at the queue again once free. A worker yielding to others accepts again:
+      // the pool is going away.
+      if (paused && full()) return;
+      resume();
+      closeListenersWhenQuiet(lingerUntil);
     };
     if (this.signal.aborted) drain();
     else this.signal.addEventListener('abort', drain, { once: true });

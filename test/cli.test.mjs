@@ -444,7 +444,6 @@ test('gunicorn habits: a misspelled flag gets "did you mean"; a gunicorn flag ar
     [['--reload', APP], /^arbiter: --reload is gunicorn's: not in arbiter yet \(planned: SPEC §14\); meanwhile run `arbiter reload` \(HUP\)/],
     [['--certfile', 'c.pem', '--keyfile', 'k.pem', APP], /^arbiter: --certfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\): terminate TLS in front of it/],
     [['--keyfile=k.pem', APP], /^arbiter: --keyfile is gunicorn's: arbiter has no TLS yet \(planned: SPEC §14\)/],
-    [['--access-logfile', '-', APP], /^arbiter: --access-logfile is gunicorn's: arbiter writes no access log yet \(planned: SPEC §14\): log requests in the app/],
     [['--error-logfile', 'e.log', APP], /^arbiter: --error-logfile is gunicorn's: arbiter logs to stderr: redirect it/],
     [['--chdir', '/srv/app', APP], /^arbiter: --chdir is gunicorn's: arbiter finds the module and the -c file from the current directory: cd there first/],
     [['--paste', 'development.ini'], /^arbiter: --paste is gunicorn's: PasteDeploy is Python's: name the JS module and its export instead/],

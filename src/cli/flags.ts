@@ -14,7 +14,7 @@ const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
   Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
   Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive'],
   Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind'],
-  Logging: ['logLevel', 'logFormat'],
+  Logging: ['logLevel', 'logFormat', 'accesslog', 'accessLogFormat'],
 };
 
 /** One command-line flag that sets a config option. */

@@ -9,7 +9,6 @@ const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the
 const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
 const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
 const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
-const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
 const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
 
 /**
@@ -32,8 +31,6 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
   ciphers: TLS,
   'do-handshake-on-connect': TLS,
   'suppress-ragged-eofs': TLS,
-  'access-logfile': ACCESS_LOG,
-  'access-logformat': ACCESS_LOG,
   'error-logfile': LOGS_TO_STDERR,
   'log-file': LOGS_TO_STDERR,
   'log-config': LOGS_TO_STDERR,

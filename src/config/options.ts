@@ -7,6 +7,7 @@
 import { cpuBudget } from '../cpus.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
+import { compileAccessFormat, DEFAULT_ACCESS_LOG_FORMAT } from '../http/access-format.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
 import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, workerCount } from './checks.js';
@@ -203,6 +204,16 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
       throw configError('controlSocket', 'true (automatic path), false (none) or a non-empty path', v);
     },
     flag: { name: 'control-socket', kind: 'string', value: 'PATH', gunicorn: '--control-socket', help: 'put the control socket at PATH', shownDefault: '$XDG_RUNTIME_DIR/arbiter/<pid>.sock' },
+  },
+  accesslog: {
+    default: null,
+    check: (v, { name }) => optionalPath(name, v),
+    flag: { name: 'access-logfile', kind: 'string', value: 'FILE', gunicorn: '--access-logfile', help: 'write an access log line per request to FILE (- = stdout); reopened on USR1' },
+  },
+  accessLogFormat: {
+    default: DEFAULT_ACCESS_LOG_FORMAT,
+    check: (v, { name }) => (compileAccessFormat(v, name), v),
+    flag: { name: 'access-logformat', kind: 'string', value: 'FORMAT', gunicorn: '--access-logformat', help: 'the access log line, gunicorn\'s atoms (%(h)s %(r)s %(s)s %(M)s %({user-agent}i)s …)', shownDefault: 'gunicorn\'s (combined)' },
   },
   postFork: hook,
   postWorkerInit: hook,

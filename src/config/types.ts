@@ -190,6 +190,26 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default null
    */
   statusBind?: string | null;
+  /**
+   * The access log (gunicorn `accesslog`): `'-'` for standard output, or a file path that each
+   * worker opens for appending (reopened on USR1, for logrotate); `null`: none. Each worker
+   * writes its own lines, whole lines per write.
+   * @default null
+   */
+  accesslog?: string | null;
+  /**
+   * The access log's line (gunicorn `access_log_format`): `%(atom)s` with gunicorn's atoms — `h`
+   * remote address, `l` `-`, `u` Basic-auth user, `t` date `[06/Dec/2026:04:20:00 +0000]`, `r`
+   * request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b`
+   * body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D`
+   * microseconds, `L` decimal seconds, `p` `<pid>`, `{Header}i` request header, `{Header}o`
+   * response header, `{VARIABLE}e` a CGI variable (`REMOTE_PORT`, `QUERY_STRING`…) or the
+   * worker's environment. With `logFormat: 'json'` each line is a JSON object with `time`,
+   * `pid` and the format's atoms by name (`remote_addr`, `request`, `status`, `bytes`, `req_<header>`…).
+   * An unknown atom or a stray `%` is a config error.
+   * @default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+   */
+  accessLogFormat?: string;
 }
 
 /**
@@ -239,5 +259,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat'>
 >;

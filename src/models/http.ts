@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { AccessLog, CountingResponse } from '../http/access-log.js';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
@@ -55,6 +56,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   protected abstract readonly policy: HttpServingPolicy;
   /** Accepted connections and what each is doing (also read by the abort log line). */
   readonly #conns = new Map<Socket, ConnState>();
+  /** The access log (`accesslog`), opened at boot. */
+  #access: AccessLog | undefined;
 
   /**
    * Checks that `load()` returned a request listener: anything else (a Fastify instance, a Koa
@@ -63,8 +66,15 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
    */
   override async boot(): Promise<void> {
     const { workerClass } = this.config;
+    this.#access = AccessLog.open(this.config, this.log);
     if (this.appServers) return; // the app serves through its own servers
     checkRequestListener(this.handler, typeof workerClass === 'string' ? workerClass : this.constructor.name);
+  }
+
+  /** USR1: reopens the access log, then runs the `onReopenLogs` hook. */
+  override reopenLogs(): void {
+    this.#access?.reopen();
+    super.reopenLogs();
   }
 
   /** Logs the requests that were running when the worker was aborted. */
@@ -109,6 +119,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
 
     // The request path: no per-request closures beyond what Node allocates itself.
     const worker = this;
+    const access = this.#access;
     function onResponseClose(this: http.ServerResponse): void {
       const req = this.req;
       const socket = req.socket;
@@ -120,6 +131,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         st.current = undefined;
       }
       if (postRequest) worker.hook('postRequest', req, this);
+      if (access) access.finished(req, this);
       worker.requestDone();
       if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
       if (draining) closeIfIdle(socket);
@@ -134,10 +146,11 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       res.on('close', onResponseClose);
+      if (access) access.started(res);
       if (preRequest) this.hook('preRequest', req);
     };
     const app = this.appServers;
-    const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
+    const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive, ...(access ? { ServerResponse: CountingResponse } : {}) }, (req, res) => {
       account(req, res);
       try {
         const r: unknown = this.handler(req, res);

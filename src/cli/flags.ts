@@ -10,7 +10,7 @@ export type Section = 'Serving' | 'Workers' | 'Timeouts' | 'Process' | 'Logging'
 
 /** The options that have a flag, by section of the help, in the order it lists them. */
 const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
-  Serving: ['bind', 'backlog'],
+  Serving: ['bind', 'backlog', 'limitRequestLine', 'limitRequestFields', 'limitRequestFieldSize'],
   Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
   Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive'],
   Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind'],

@@ -8,6 +8,7 @@ import { cpuBudget } from '../cpus.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
 import { compileAccessFormat, DEFAULT_ACCESS_LOG_FORMAT } from '../http/access-format.js';
+import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from '../http/limits.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
 import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, workerCount } from './checks.js';
@@ -70,6 +71,11 @@ const int =
   (min: number, unit?: string): Check =>
   (v, { name }) =>
     integer(name, v, min, unit);
+const bounded = (name: string, v: unknown, min: number, max: number, unit: string): number => {
+  const n = integer(name, v, min, unit);
+  if (n > max) throw configError(name, `an integer from ${min} to ${max} (${unit})`, v);
+  return n;
+};
 const ms: Check = (v, { name }) => duration(name, v);
 
 /** A hook: a function, or nothing. */
@@ -214,6 +220,21 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     default: DEFAULT_ACCESS_LOG_FORMAT,
     check: (v, { name }) => (compileAccessFormat(v, name), v),
     flag: { name: 'access-logformat', kind: 'string', value: 'FORMAT', gunicorn: '--access-logformat', help: 'the access log line, gunicorn\'s atoms (%(h)s %(r)s %(s)s %(M)s %({user-agent}i)s …)', shownDefault: 'gunicorn\'s (combined)' },
+  },
+  limitRequestLine: {
+    default: 4094,
+    check: (v, { name }) => bounded(name, v, 0, MAX_REQUEST_LINE, 'bytes; 0 = 8190'),
+    flag: { name: 'limit-request-line', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-line', help: 'longest request line; longer: 400 before the app runs (0 = 8190)' },
+  },
+  limitRequestFields: {
+    default: 100,
+    check: (v, { name }) => bounded(name, v, 1, MAX_REQUEST_FIELDS, 'header fields'),
+    flag: { name: 'limit-request-fields', kind: 'int', value: 'N', gunicorn: '--limit-request-fields', help: 'most header fields in a request; more: 431' },
+  },
+  limitRequestFieldSize: {
+    default: 8190,
+    check: int(0, 'bytes; 0 = unlimited'),
+    flag: { name: 'limit-request-field_size', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
   },
   postFork: hook,
   postWorkerInit: hook,

@@ -210,6 +210,26 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
    */
   accessLogFormat?: string;
+  /**
+   * Longest request line (method, target and version) in bytes (gunicorn `limit_request_line`):
+   * a longer one is answered `400 Bad Request` before the app runs. 1 to 8190; 0 = 8190.
+   * Applies to the servers the worker models create (not to an app that listens itself).
+   * @default 4094
+   */
+  limitRequestLine?: number;
+  /**
+   * Most header fields in a request (gunicorn `limit_request_fields`): more are answered `431
+   * Request Header Fields Too Large` before the app runs. 1 to 32768.
+   * @default 100
+   */
+  limitRequestFields?: number;
+  /**
+   * Longest header field (`Name: value`) in bytes (gunicorn `limit_request_field_size`): a longer
+   * one is answered `431`. 0 = unlimited (up to 64 KiB each). Node's own limit on the whole
+   * head (`maxHeaderSize`, 16 KiB) is raised to what the three limits allow together.
+   * @default 8190
+   */
+  limitRequestFieldSize?: number;
 }
 
 /**
@@ -259,5 +279,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>
 >;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AccessLog, CountingResponse } from '../http/access-log.js';
+import { applyParserLimits, overflowAnswer, refuseOverLimits } from '../http/limits.js';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
@@ -151,6 +152,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     };
     const app = this.appServers;
     const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive, ...(access ? { ServerResponse: CountingResponse } : {}) }, (req, res) => {
+      if (refuseOverLimits(req, res, config, this.log)) return;
       account(req, res);
       try {
         const r: unknown = this.handler(req, res);
@@ -161,9 +163,10 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         this.#fail(req, res, err);
       }
     });
+    if (server) applyParserLimits(server, config);
     server?.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       trace.worker('client error %s', err.code);
-      if (socket.writable && !(err.code === 'ECONNRESET')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable && !(err.code === 'ECONNRESET')) socket.end(overflowAnswer(err, socket, config, this.log) ?? 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
 

@@ -5,7 +5,6 @@
 const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
 const TLS = 'arbiter has no TLS yet (planned: SPEC §14): terminate TLS in front of it (nginx, a load balancer)';
 const RELOAD = 'not in arbiter yet (planned: SPEC §14); meanwhile run `arbiter reload` (HUP) after a change — it keeps the old workers if the new code fails to boot — or node --watch in development';
-const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
 const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
 const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
 const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
@@ -50,9 +49,7 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
   'statsd-prefix': STATSD,
   'dogstatsd-tags': STATSD,
   pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
-  'forwarded-allow-ips': PROXIES,
-  'proxy-protocol': PROXIES,
-  'proxy-allow-from': PROXIES,
+  'proxy-allow-from': 'not needed: with --proxy-protocol every connection must start with a PROXY header (a direct client cannot claim an address); keep the port reachable only from the proxy',
   'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
   'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
   spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',

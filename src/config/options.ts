@@ -8,6 +8,7 @@ import { cpuBudget } from '../cpus.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
 import { compileAccessFormat, DEFAULT_ACCESS_LOG_FORMAT } from '../http/access-format.js';
+import { parseForwardedAllowIps } from '../http/forwarded.js';
 import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from '../http/limits.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
@@ -16,7 +17,7 @@ import { defaultBind, defaultWorkers } from './env.js';
 import type { ResolvedConfig, StaticDefaults, WorkerClassCheck } from './types.js';
 
 /** How a flag's text becomes an option value (cli/args.ts). */
-export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id';
+export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id' | 'boolean';
 
 /** The command-line flag that sets an option (gunicorn's name where gunicorn has the option, SPEC §9). */
 export interface FlagSpec {
@@ -235,6 +236,19 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     default: 8190,
     check: int(0, 'bytes; 0 = unlimited'),
     flag: { name: 'limit-request-field_size', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
+  },
+  forwardedAllowIps: {
+    default: '127.0.0.1,::1',
+    check: (v, { name }) => (parseForwardedAllowIps(v, name), typeof v === 'string' ? v : [...(v as string[])]),
+    flag: { name: 'forwarded-allow-ips', kind: 'string', value: 'IPS', gunicorn: '--forwarded-allow-ips', help: 'peers whose X-Forwarded-For/-Proto reach the app (addresses, networks, * = all); others\' are removed' },
+  },
+  proxyProtocol: {
+    default: false,
+    check: (v, { name }) => {
+      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
+      return v;
+    },
+    flag: { name: 'proxy-protocol', kind: 'boolean', value: '', gunicorn: '--proxy-protocol', help: 'every connection starts with a PROXY v1/v2 header: the app sees the client\'s address' },
   },
   postFork: hook,
   postWorkerInit: hook,

@@ -230,6 +230,28 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default 8190
    */
   limitRequestFieldSize?: number;
+  /**
+   * The peers trusted to say who the client is (gunicorn `forwarded_allow_ips`): addresses and
+   * networks (`'10.0.0.0/8,fd00::/8'`, or an array), or `'*'` for every peer. A request from a
+   * trusted peer reaches the app with its `X-Forwarded-For`, `X-Forwarded-Proto` (and the other
+   * `X-Forwarded-*`, `Forwarded`, `X-Real-IP`) headers as sent; from any other peer those headers
+   * are removed before the app runs, so the app (or `trust proxy` in Express) can believe the ones
+   * it sees. Nothing is rewritten: `req.socket.remoteAddress` stays the peer — or, with
+   * `proxyProtocol`, the client the PROXY header names, which is the address checked.
+   * A unix-socket peer is trusted.
+   * @default '127.0.0.1,::1'
+   */
+  forwardedAllowIps?: string | string[];
+  /**
+   * Every connection starts with a PROXY protocol header, v1 (text) or v2 (binary), from the proxy
+   * in front (HAProxy `send-proxy`, nginx `proxy_protocol`, an AWS NLB): the app sees the client
+   * it names as `req.socket.remoteAddress` and `remotePort`. A connection whose header is missing,
+   * malformed or not complete within 5 s is closed and logged at debug level. Unlike gunicorn
+   * (which also serves connections without a header), the header is required: a client that
+   * reaches the port directly cannot claim an address.
+   * @default false
+   */
+  proxyProtocol?: boolean;
 }
 
 /**
@@ -279,5 +301,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'forwardedAllowIps' | 'proxyProtocol'>
 >;

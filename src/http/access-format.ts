@@ -56,10 +56,24 @@ const query = (req: IncomingMessage): string => {
 };
 const protocol = (req: IncomingMessage): string => `HTTP/${req.httpVersion}`;
 const header = (v: string | string[] | number | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v === undefined ? undefined : String(v));
+/**
+ * A request header (`lower`: its name in lower case) read from `rawHeaders`: `req.headers` is built
+ * on first use, which costs more than the line itself when the app never reads it. Repeated fields
+ * are joined with `, `.
+ */
+function requestHeader(req: IncomingMessage, lower: string): string | undefined {
+  const raw = req.rawHeaders;
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lower.length && (name === lower || name.toLowerCase() === lower)) found = found === undefined ? raw[i + 1] : `${found}, ${raw[i + 1]!}`;
+  }
+  return found;
+}
 
 /** The user of a `Basic` Authorization header (gunicorn's `u`). */
 function basicUser(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
+  const auth = requestHeader(req, 'authorization');
   if (!auth || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
   const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -80,8 +94,8 @@ const ATOMS: Readonly<Record<string, Atom>> = {
   s: { key: 'status', get: ({ res }) => res.statusCode },
   B: { key: 'bytes', get: ({ sent }) => sent ?? 0 },
   b: { key: 'bytes', get: ({ sent }) => sent || undefined },
-  f: { key: 'referer', get: ({ req }) => header(req.headers.referer) },
-  a: { key: 'user_agent', get: ({ req }) => header(req.headers['user-agent']) },
+  f: { key: 'referer', get: ({ req }) => requestHeader(req, 'referer') },
+  a: { key: 'user_agent', get: ({ req }) => requestHeader(req, 'user-agent') },
   T: { key: 'duration_s', get: ({ ms }) => Math.floor(ms / 1000) },
   M: { key: 'duration_ms', get: ({ ms }) => Math.floor(ms) },
   D: { key: 'duration_us', get: ({ ms }) => Math.floor(ms * 1000) },
@@ -108,7 +122,7 @@ function atom(name: string): Atom | undefined {
   if (!braced) return Object.hasOwn(ATOMS, name) ? ATOMS[name] : undefined;
   const [, inner, kind] = braced as unknown as [string, string, 'i' | 'o' | 'e'];
   const lower = inner.toLowerCase();
-  if (kind === 'i') return { key: `req_${lower}`, get: ({ req }) => header(req.headers[lower]) };
+  if (kind === 'i') return { key: `req_${lower}`, get: ({ req }) => requestHeader(req, lower) };
   if (kind === 'o') return { key: `res_${lower}`, get: ({ res }) => header(res.getHeader(lower)) };
   const cgi = CGI[inner.toUpperCase()];
   return { key: `env_${inner}`, get: cgi ?? (() => process.env[inner]) };

@@ -1,14 +1,20 @@
 // The access log, written by each worker (and each serving thread) itself: `accesslog` is '-'
 // (the worker's stdout, which is the master's) or a file opened for appending. Lines are
-// gathered during one turn of the event loop and written together, in one write() of whole lines
-// (O_APPEND: lines of several workers never interleave inside a line), so a busy worker makes one
-// system call per loop turn, not one per request. USR1 reopens the file (logrotate).
+// gathered for at most FLUSH_MS (or FLUSH_BYTES) and written together, in one write() of whole
+// lines (O_APPEND: lines of several workers never interleave inside a line), so a busy worker
+// makes a system call per batch, not per request. Pending lines are written when the worker exits;
+// a worker killed with SIGKILL loses at most FLUSH_MS of them. USR1 reopens the file (logrotate).
 import { closeSync, openSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ArbiterError } from '../errors.js';
 import type { OperatorLog } from '../log.js';
 import { compileAccessFormat, type AccessFormat } from './access-format.js';
+
+/** Longest time (ms) a line waits before it is written. */
+const FLUSH_MS = 20;
+/** Gathered bytes (about) that are written at once. */
+const FLUSH_BYTES = 64 * 1024;
 
 const STARTED = Symbol('arbiter.accessStarted');
 const SENT = Symbol('arbiter.accessSent');
@@ -105,15 +111,20 @@ export class AccessLog {
       return this.#log.exception('Error writing the access log line', err);
     }
     this.#pending += line;
-    if (!this.#scheduled) {
+    if (this.#pending.length >= FLUSH_BYTES) this.flush();
+    else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(this.#flushSoon, FLUSH_MS).unref();
     }
   }
 
+  readonly #flushSoon = (): void => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
   /** Writes the gathered lines now. */
   flush(): void {
-    this.#scheduled = false;
     const data = this.#pending;
     if (!data) return;
     this.#pending = '';

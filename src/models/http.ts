@@ -3,6 +3,8 @@ import { Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AccessLog, CountingResponse } from '../http/access-log.js';
 import { applyParserLimits, overflowAnswer, refuseOverLimits } from '../http/limits.js';
+import { parseForwardedAllowIps, screenForwarded } from '../http/forwarded.js';
+import { readProxyHeaderFirst } from '../http/proxy-protocol.js';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
@@ -121,6 +123,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     // The request path: no per-request closures beyond what Node allocates itself.
     const worker = this;
     const access = this.#access;
+    const forwarded = parseForwardedAllowIps(config.forwardedAllowIps);
     function onResponseClose(this: http.ServerResponse): void {
       const req = this.req;
       const socket = req.socket;
@@ -138,6 +141,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (draining) closeIfIdle(socket);
     }
     const account = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      screenForwarded(req, forwarded);
       const st = conns.get(req.socket);
       inflight += 1;
       this.requestStarted();
@@ -251,7 +255,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     // Our own listeners hand their connections to our server; an app's server hands them to its
     // own `connection` listeners (http's parser, the app's), once admitted.
     const detach: (() => void)[] = [];
-    const toServer: Dispatch = (socket) => server!.emit('connection', socket);
+    const viaProxy = (d: Dispatch): Dispatch => readProxyHeaderFirst(config.proxyProtocol, this.log, d);
+    const toServer: Dispatch = viaProxy((socket) => server!.emit('connection', socket));
     const ownConnection = (socket: Socket): void => onConnection(socket, toServer);
     const attach = (l: Server): void => {
       if (!app) {
@@ -259,7 +264,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         detach.push(() => l.off('connection', ownConnection));
         return;
       }
-      detach.push(routeConnections(l, onConnection));
+      detach.push(routeConnections(l, onConnection, viaProxy));
       l.prependListener('request', account);
       if (acceptDone) return void Server.prototype.close.call(l); // started listening while this worker drains
       if (paused) pauseAccepting(l);
@@ -328,9 +333,9 @@ type Dispatch = (socket: Socket) => void;
  * later dispatches the socket to the server's own listeners — all of them, including those the
  * app adds after listen(). Returns the undo.
  */
-function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void): () => void {
+function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void, wrap: (d: Dispatch) => Dispatch): () => void {
   const emit = server.emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
-  const dispatch: Dispatch = (socket) => void emit.call(server, 'connection', socket);
+  const dispatch: Dispatch = wrap((socket) => void emit.call(server, 'connection', socket));
   server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'connection') return emit.call(this, event, ...args);
     onConnection(args[0] as Socket, dispatch);

@@ -44,6 +44,18 @@ function clfNow(): string {
   return clfText;
 }
 
+let isoMs = -1;
+let isoText = '';
+/** `"2026-12-06T04:20:00.123Z"` (quoted), computed once a millisecond. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = `"${new Date(now).toISOString()}"`;
+  }
+  return isoText;
+}
+
 const path = (req: IncomingMessage): string => {
   const url = req.url ?? '';
   const q = url.indexOf('?');
@@ -170,7 +182,11 @@ export function compileAccessFormat(format: unknown, option = 'accessLogFormat')
     i = close + 1;
   }
   if (literal) parts.push(literal);
-  const atoms = parts.filter((p): p is Atom => typeof p !== 'string');
+  // `time` and `pid` open every JSON line; an atom named twice (`b` and `B`) is written once
+  const jsonAtoms = parts
+    .filter((p): p is Atom => typeof p !== 'string' && p.key !== 'time_local' && p.key !== 'pid')
+    .filter((a, i, all) => all.findIndex((b) => b.key === a.key) === i)
+    .map((a) => ({ get: a.get, quotedKey: JSON.stringify(a.key) }));
   return {
     text(r) {
       let line = '';
@@ -184,13 +200,13 @@ export function compileAccessFormat(format: unknown, option = 'accessLogFormat')
       return `${line}\n`;
     },
     json(r) {
-      const entry: Record<string, unknown> = { time: new Date().toISOString(), pid: process.pid };
-      for (const a of atoms) {
-        if (a.key === 'time_local' || a.key === 'pid') continue; // `time` and `pid` say it
+      // built as text: the keys are known, only string values need JSON's escaping
+      let line = `{"time":${isoNow()},"pid":${process.pid}`;
+      for (const a of jsonAtoms) {
         const v = a.get(r);
-        entry[a.key] = v === undefined || v === '' ? null : v;
+        line += `,${a.quotedKey}:${v === undefined || v === '' ? 'null' : typeof v === 'number' ? v : JSON.stringify(v)}`;
       }
-      return `${JSON.stringify(entry)}\n`;
+      return `${line}}\n`;
     },
   };
 }

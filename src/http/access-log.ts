@@ -36,6 +36,8 @@ const byteLength = (chunk: Chunk, encoding: unknown): number =>
 export class CountingResponse extends http.ServerResponse {
   /** Body bytes written so far. */
   [SENT] = 0;
+  /** When the request reached the worker (declared here, so that every response has one shape). */
+  [STARTED] = 0;
   override write(chunk: Chunk, encoding?: unknown, cb?: unknown): boolean {
     this[SENT] += byteLength(chunk, encoding);
     return (super.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);

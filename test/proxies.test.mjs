@@ -1,11 +1,14 @@
 // Proxies: forwardedAllowIps (whose X-Forwarded-* reach the app) and proxyProtocol (PROXY v1 text
 // and v2 binary headers, so the app sees the client's address). Real bytes over raw sockets.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveConfig } from '../dist/esm/config.js';
-import { cli } from './cli-helpers.mjs';
-import { Master, freePort, waitFor } from './helpers.mjs';
+import { BIN, cli } from './cli-helpers.mjs';
+import { Master, fixture, freePort, waitFor } from './helpers.mjs';
 
 async function serve(t, config) {
   const port = await freePort();
@@ -167,4 +170,20 @@ test('options are checked and named; --proxy-protocol and --forwarded-allow-ips 
   assert.equal(printed.proxyProtocol, true);
   assert.equal(printed.forwardedAllowIps, '*');
   assert.equal(JSON.parse((await cli(['--print-config'])).stdout).proxyProtocol, false);
+});
+
+test('an app that listens itself: PROXY headers and forwardedAllowIps apply to its server too', async (t) => {
+  const port = await freePort();
+  const runtime = mkdtempSync(join(tmpdir(), 'arbiter-xdg-'));
+  t.after(() => rmSync(runtime, { recursive: true, force: true }));
+  const m = Master.start(t, null, {}, {
+    command: process.execPath,
+    args: [BIN, '-w', '1', '--proxy-protocol', '--forwarded-allow-ips', '10.0.0.0/8', fixture('listen/peer.mjs')],
+    env: { XDG_RUNTIME_DIR: runtime, APP_PORT: String(port) },
+  });
+  await m.waitForLog(/Booting worker/);
+  await waitFor(async () => (await exchange(port, ['PROXY TCP4 10.0.0.9 10.0.0.1 4242 80\r\n' + get('/', FORWARDING)]).catch(() => '')).includes('10.0.0.9 4242 203.0.113.9'), `the app's answer\n${m.stderr}`, 30_000, 200);
+  const untrusted = await exchange(port, ['PROXY TCP4 198.51.100.1 10.0.0.1 4343 80\r\n' + get('/', FORWARDING)]);
+  assert.match(untrusted, /198\.51\.100\.1 4343 -\n/);
+  assert.equal(await exchange(port, [get('/')]), '', 'no PROXY header: closed');
 });

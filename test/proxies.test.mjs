@@ -187,3 +187,11 @@ test('an app that listens itself: PROXY headers and forwardedAllowIps apply to i
   assert.match(untrusted, /198\.51\.100\.1 4343 -\n/);
   assert.equal(await exchange(port, [get('/')]), '', 'no PROXY header: closed');
 });
+
+test('FORWARDED_ALLOW_IPS sets the default, as in gunicorn; a bad one names the variable', async () => {
+  const { resolveConfig: resolve } = await import('../dist/esm/config.js');
+  assert.equal(resolve({}, (v) => v, { FORWARDED_ALLOW_IPS: '*' }).forwardedAllowIps, '*');
+  assert.equal(resolve({ forwardedAllowIps: '10.0.0.1' }, (v) => v, { FORWARDED_ALLOW_IPS: '*' }).forwardedAllowIps, '10.0.0.1', 'the option wins');
+  assert.equal(resolve({}, (v) => v, {}).forwardedAllowIps, '127.0.0.1,::1');
+  assert.throws(() => resolve({}, (v) => v, { FORWARDED_ALLOW_IPS: 'nope' }), /`forwardedAllowIps \(from FORWARDED_ALLOW_IPS\)`/);
+});

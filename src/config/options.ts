@@ -238,9 +238,13 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     flag: { name: 'limit-request-field_size', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
   },
   forwardedAllowIps: {
-    default: '127.0.0.1,::1',
-    check: (v, { name }) => (parseForwardedAllowIps(v, name), typeof v === 'string' ? v : [...(v as string[])]),
-    flag: { name: 'forwarded-allow-ips', kind: 'string', value: 'IPS', gunicorn: '--forwarded-allow-ips', help: 'peers whose X-Forwarded-For/-Proto reach the app (addresses, networks, * = all); others\' are removed' },
+    // gunicorn's default: $FORWARDED_ALLOW_IPS, else the loopback addresses
+    check: (v, { name, env }) => {
+      const value = v ?? env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1';
+      parseForwardedAllowIps(value, v === undefined && env.FORWARDED_ALLOW_IPS !== undefined ? `${name} (from FORWARDED_ALLOW_IPS)` : name);
+      return typeof value === 'string' ? value : [...(value as string[])];
+    },
+    flag: { name: 'forwarded-allow-ips', kind: 'string', value: 'IPS', gunicorn: '--forwarded-allow-ips', help: 'peers whose X-Forwarded-For/-Proto reach the app (addresses, networks, * = all); others\' are removed', shownDefault: '$FORWARDED_ALLOW_IPS or 127.0.0.1,::1' },
   },
   proxyProtocol: {
     default: false,

@@ -239,7 +239,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * it sees. Nothing is rewritten: `req.socket.remoteAddress` stays the peer — or, with
    * `proxyProtocol`, the client the PROXY header names, which is the address checked.
    * A unix-socket peer is trusted.
-   * @default '127.0.0.1,::1'
+   * @default $FORWARDED_ALLOW_IPS, or '127.0.0.1,::1' (as gunicorn)
    */
   forwardedAllowIps?: string | string[];
   /**
@@ -301,5 +301,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'forwardedAllowIps' | 'proxyProtocol'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
 >;

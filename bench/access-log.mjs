@@ -6,9 +6,14 @@
 // each round's numbers are compared with the same round's "off" (slots seconds apart), and the
 // report gives the median of those per-round ratios. Besides req/s it reports the CPU the
 // server's processes spent per request (µs), the number least disturbed by that other load.
+// --profile instead runs one worker per variant under V8's sampling profiler (--cpu-prof) for
+// --seconds of load and reports the share of the worker's busy time (samples that are not idle)
+// spent in the access log's own functions (the line, the batched write, the byte count): a
+// proportion, so it holds on a loaded machine where absolute times do not.
 // Usage: node bench/access-log.mjs [--rounds 15] [--seconds 2] [--connections 50]
+//        node bench/access-log.mjs --profile [--seconds 10]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,24 +45,66 @@ const VARIANTS = {
   json: { accesslog: path.join(dir, 'access.json'), logFormat: 'json' },
 };
 
-async function start(config) {
+async function start(config, execArgv = []) {
   const port = await freePort();
   const ready = mkdtempSync(path.join(dir, 'ready-'));
-  const child = spawn(process.execPath, [server], {
+  const child = spawn(process.execPath, [...execArgv, server], {
     cwd: repo,
     env: { ...process.env, BENCH_PORT: String(port), BENCH_READY_DIR: ready, BENCH_CONFIG: JSON.stringify({ workers: 2, controlSocket: false, ...config }) },
     stdio: 'ignore',
   });
   started.push(child);
   const deadline = Date.now() + 60_000;
-  while (readdirSync(ready).length < 2) {
+  while (readdirSync(ready).length < (config.workers ?? 2)) {
     if (Date.now() > deadline) throw new Error('the server did not get 2 ready workers in 60 s');
     await new Promise((r) => setTimeout(r, 50));
   }
   return { child, url: `http://127.0.0.1:${port}/`, pids: tree(child.pid) };
 }
 
+/** The access log's own functions in a V8 CPU profile of a worker (inclusive: what they call counts). */
+const OURS = new Set(['finished', 'flush', 'started', 'byteLength']);
+
 const gen = loadGenerator('auto');
+if (process.argv.includes('--profile')) {
+  await profile(arg('seconds', 10));
+  process.exit(0);
+}
+
+
+async function profile(seconds) {
+  console.log(`# V8 CPU profile of 1 worker, ${gen.describe}, ${CONNECTIONS} keep-alive connections, ${seconds} s, node ${process.version}, load average ${loadavg()[0].toFixed(2)}`);
+  console.log('\n| access log | share of the worker\'s busy time in the access log\'s code | of which the line | the batched write |\n|---|---|---|---|');
+  for (const name of ['file', 'json']) {
+    const profDir = mkdtempSync(path.join(dir, 'prof-'));
+    const s = await start({ ...VARIANTS[name], workers: 1 }, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    await runLoad(gen, { url: s.url, connections: CONNECTIONS, seconds });
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+    const file = readdirSync(profDir).find((f) => !f.includes(`.${s.child.pid}.`));
+    const p = JSON.parse(readFileSync(path.join(profDir, file), 'utf8'));
+    const self = new Map();
+    p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+    const parent = new Map();
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+    let busy = 0;
+    const inside = { all: 0, finished: 0, flush: 0 };
+    for (const n of p.nodes) {
+      const t = self.get(n.id) ?? 0;
+      if (n.callFrame.functionName === '(idle)') continue;
+      busy += t;
+      // the outermost of our functions on this sample's stack
+      let ours;
+      for (let cur = n; cur; cur = parent.get(cur.id)) if (OURS.has(cur.callFrame.functionName) && /index\.js$/.test(cur.callFrame.url)) ours = cur.callFrame.functionName;
+      if (!ours) continue;
+      inside.all += t;
+      if (ours in inside) inside[ours] += t;
+    }
+    const pct = (x) => `${((100 * x) / busy).toFixed(1)}%`;
+    console.log(`| ${name} | ${pct(inside.all)} | ${pct(inside.finished)} | ${pct(inside.flush)} |`);
+  }
+}
+
 console.log(`# ${gen.describe}, ${CONNECTIONS} keep-alive connections, ${ROUNDS} rounds × ${SECONDS} s slots, node ${process.version}, load average ${loadavg()[0].toFixed(2)}`);
 const servers = {};
 for (const [name, config] of Object.entries(VARIANTS)) {

@@ -235,7 +235,7 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
   limitRequestFieldSize: {
     default: 8190,
     check: int(0, 'bytes; 0 = unlimited'),
-    flag: { name: 'limit-request-field_size', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
+    flag: { name: 'limit-request-field_size', kind: 'int', value: 'N', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
   },
   forwardedAllowIps: {
     // gunicorn's default: $FORWARDED_ALLOW_IPS, else the loopback addresses

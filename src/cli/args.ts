@@ -87,7 +87,7 @@ function convert(name: string, flag: OptionFlag, raw: string | string[]): unknow
         return text;
     }
   };
-  if (flag.kind === 'bool') return raw as unknown as boolean;
+  if (flag.kind === 'boolean') return raw as unknown as boolean;
   if (flag.kind === 'list') return (raw as string[]).map(one);
   if (flag.kind === 'env') {
     const env: Record<string, string> = {};

@@ -10,11 +10,11 @@ export type Section = 'Serving' | 'Workers' | 'Timeouts' | 'Process' | 'Logging'
 
 /** The options that have a flag, by section of the help, in the order it lists them. */
 const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
-  Serving: ['bind', 'backlog', 'certfile', 'keyfile', 'caCerts', 'certReqs', 'http2'],
+  Serving: ['bind', 'backlog', 'certfile', 'keyfile', 'caCerts', 'certReqs', 'http2', 'limitRequestLine', 'limitRequestFields', 'limitRequestFieldSize', 'forwardedAllowIps', 'proxyProtocol'],
   Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
   Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive'],
   Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind', 'reload', 'reloadExtraFiles'],
-  Logging: ['logLevel', 'logFormat'],
+  Logging: ['logLevel', 'logFormat', 'accesslog', 'accessLogFormat'],
 };
 
 /** One command-line flag that sets a config option. */
@@ -82,7 +82,7 @@ export const PARSE_OPTIONS: ParseArgsConfig['options'] = {
   ...Object.fromEntries(
     Object.entries(OPTION_FLAGS).map(([name, f]) => [
       name,
-      { type: f.kind === 'bool' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'list' || f.kind === 'env' ? { multiple: true } : {}) },
+      { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'list' || f.kind === 'env' ? { multiple: true } : {}) },
     ]),
   ),
   ...OTHER_FLAGS,

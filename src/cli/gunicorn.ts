@@ -4,11 +4,8 @@
 
 const LOGS_TO_STDERR = 'arbiter logs to stderr: redirect it (2>>file) or let systemd or the container runtime collect it; --log-level and --log-format json shape it';
 const TLS = 'Node\'s TLS defaults apply (TLS 1.2 and 1.3, its cipher list): set them for the whole process with NODE_OPTIONS (--tls-min-v1.3, --tls-cipher-list=…); --certfile, --keyfile, --ca-certs and --cert-reqs are arbiter\'s too';
-const REQUEST_LIMITS = 'not in arbiter yet (planned: SPEC §14); Node limits the request head itself: node --max-http-header-size=N';
-const PROXIES = 'not in arbiter yet (planned: SPEC §14): let the app trust its proxy (express: app.set(\'trust proxy\', …))';
 const STATSD = 'arbiter has no StatsD: the master serves Prometheus metrics at /metrics of --status-bind ADDRESS';
 const STDIO = 'not needed: the workers write to the master\'s stdout and stderr';
-const ACCESS_LOG = 'arbiter writes no access log yet (planned: SPEC §14): log requests in the app (pino-http, morgan)';
 const PASTE = 'PasteDeploy is Python\'s: name the JS module and its export instead (arbiter app.js:server)';
 
 /**
@@ -25,8 +22,6 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
   ciphers: TLS,
   'do-handshake-on-connect': TLS,
   'suppress-ragged-eofs': TLS,
-  'access-logfile': ACCESS_LOG,
-  'access-logformat': ACCESS_LOG,
   'error-logfile': LOGS_TO_STDERR,
   'log-file': LOGS_TO_STDERR,
   'log-config': LOGS_TO_STDERR,
@@ -47,12 +42,7 @@ export const GUNICORN_ONLY: Readonly<Record<string, string>> = {
   'statsd-prefix': STATSD,
   'dogstatsd-tags': STATSD,
   pythonpath: 'that is Python\'s import path: Node finds packages in node_modules (NODE_PATH adds directories)',
-  'limit-request-line': REQUEST_LIMITS,
-  'limit-request-fields': REQUEST_LIMITS,
-  'limit-request-field_size': REQUEST_LIMITS,
-  'forwarded-allow-ips': PROXIES,
-  'proxy-protocol': PROXIES,
-  'proxy-allow-from': PROXIES,
+  'proxy-allow-from': 'not needed: with --proxy-protocol every connection must start with a PROXY header (a direct client cannot claim an address); keep the port reachable only from the proxy',
   'reuse-port': 'not needed: the master binds each address once and every worker accepts on that one socket',
   'no-sendfile': 'not applicable: arbiter sends no files itself, the app does',
   spew: 'that traces Python: use node --inspect, or DEBUG=arbiter:* for arbiter\'s own trace',

@@ -20,7 +20,7 @@ export function helpText(): string {
     return `  ${left.padEnd(34)} ${lines.join(`\n${' '.repeat(37)}`)}`;
   };
   for (const [name, f] of Object.entries(OPTION_FLAGS)) {
-    const left = `${f.short ? `-${f.short}, ` : '    '}--${name} ${f.value}`;
+    const left = `${f.short ? `-${f.short}, ` : '    '}--${name}${f.value ? ` ${f.value}` : ''}`;
     const list = sections.get(f.section) ?? [];
     list.push(line(left, f.help));
     sections.set(f.section, list);

@@ -9,6 +9,9 @@ import { cpuBudget } from '../cpus.js';
 import { checkCertReqs } from '../tls.js';
 import { configError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogSink } from '../log.js';
+import { compileAccessFormat, DEFAULT_ACCESS_LOG_FORMAT } from '../http/access-format.js';
+import { parseForwardedAllowIps } from '../http/forwarded.js';
+import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from '../http/limits.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
 import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, threadCount, workerCount } from './checks.js';
@@ -16,7 +19,7 @@ import { defaultBind, defaultWorkers } from './env.js';
 import type { ResolvedConfig, StaticDefaults, WorkerClassCheck } from './types.js';
 
 /** How a flag's text becomes an option value (cli/args.ts). */
-export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id' | 'bool';
+export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id' | 'boolean';
 
 /** The command-line flag that sets an option (gunicorn's name where gunicorn has the option, SPEC §9). */
 export interface FlagSpec {
@@ -71,6 +74,11 @@ const int =
   (min: number, unit?: string): Check =>
   (v, { name }) =>
     integer(name, v, min, unit);
+const bounded = (name: string, v: unknown, min: number, max: number, unit: string): number => {
+  const n = integer(name, v, min, unit);
+  if (n > max) throw configError(name, `an integer from ${min} to ${max} (${unit})`, v);
+  return n;
+};
 const ms: Check = (v, { name }) => duration(name, v);
 
 /** A hook: a function, or nothing. */
@@ -206,6 +214,48 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     },
     flag: { name: 'control-socket', kind: 'string', value: 'PATH', gunicorn: '--control-socket', help: 'put the control socket at PATH', shownDefault: '$XDG_RUNTIME_DIR/arbiter/<pid>.sock' },
   },
+  accesslog: {
+    default: null,
+    check: (v, { name }) => optionalPath(name, v),
+    flag: { name: 'access-logfile', kind: 'string', value: 'FILE', gunicorn: '--access-logfile', help: 'write an access log line per request to FILE (- = stdout); reopened on USR1' },
+  },
+  accessLogFormat: {
+    default: DEFAULT_ACCESS_LOG_FORMAT,
+    check: (v, { name }) => (compileAccessFormat(v, name), v),
+    flag: { name: 'access-logformat', kind: 'string', value: 'FORMAT', gunicorn: '--access-logformat', help: 'the access log line, gunicorn\'s atoms (%(h)s %(r)s %(s)s %(M)s %({user-agent}i)s …)', shownDefault: 'gunicorn\'s (combined)' },
+  },
+  limitRequestLine: {
+    default: 4094,
+    check: (v, { name }) => bounded(name, v, 0, MAX_REQUEST_LINE, 'bytes; 0 = 8190'),
+    flag: { name: 'limit-request-line', kind: 'int', value: 'BYTES', gunicorn: '--limit-request-line', help: 'longest request line; longer: 400 before the app runs (0 = 8190)' },
+  },
+  limitRequestFields: {
+    default: 100,
+    check: (v, { name }) => bounded(name, v, 1, MAX_REQUEST_FIELDS, 'header fields'),
+    flag: { name: 'limit-request-fields', kind: 'int', value: 'N', gunicorn: '--limit-request-fields', help: 'most header fields in a request; more: 431' },
+  },
+  limitRequestFieldSize: {
+    default: 8190,
+    check: int(0, 'bytes; 0 = unlimited'),
+    flag: { name: 'limit-request-field_size', kind: 'int', value: 'N', gunicorn: '--limit-request-field_size', help: 'longest header field (Name: value); longer: 431 (0 = unlimited)' },
+  },
+  forwardedAllowIps: {
+    // gunicorn's default: $FORWARDED_ALLOW_IPS, else the loopback addresses
+    check: (v, { name, env }) => {
+      const value = v ?? env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1';
+      parseForwardedAllowIps(value, v === undefined && env.FORWARDED_ALLOW_IPS !== undefined ? `${name} (from FORWARDED_ALLOW_IPS)` : name);
+      return typeof value === 'string' ? value : [...(value as string[])];
+    },
+    flag: { name: 'forwarded-allow-ips', kind: 'string', value: 'IPS', gunicorn: '--forwarded-allow-ips', help: 'peers whose X-Forwarded-For/-Proto reach the app (addresses, networks, * = all); others\' are removed', shownDefault: '$FORWARDED_ALLOW_IPS or 127.0.0.1,::1' },
+  },
+  proxyProtocol: {
+    default: false,
+    check: (v, { name }) => {
+      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
+      return v;
+    },
+    flag: { name: 'proxy-protocol', kind: 'boolean', value: '', gunicorn: '--proxy-protocol', help: 'every connection starts with a PROXY v1/v2 header: the app sees the client\'s address' },
+  },
   certfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'certfile', kind: 'string', value: 'FILE', gunicorn: '--certfile', help: 'serve HTTPS with this PEM certificate (chain); re-read on reload' } },
   keyfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'keyfile', kind: 'string', value: 'FILE', gunicorn: '--keyfile', help: 'the PEM private key of --certfile' } },
   caCerts: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'ca-certs', kind: 'string', value: 'FILE', gunicorn: '--ca-certs', help: 'CA certificates (PEM) that client certificates are checked against' } },
@@ -216,7 +266,7 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
       if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
       return v;
     },
-    flag: { name: 'http2', kind: 'bool', value: '', help: 'serve HTTP/2 on the TLS binds, HTTP/1.1 to clients that do not offer it (ALPN)' },
+    flag: { name: 'http2', kind: 'boolean', value: '', help: 'serve HTTP/2 on the TLS binds, HTTP/1.1 to clients that do not offer it (ALPN)' },
   },
   reload: {
     default: false,
@@ -224,7 +274,7 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
       if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
       return v;
     },
-    flag: { name: 'reload', kind: 'bool', value: '', gunicorn: '--reload', help: 'development: reload (as HUP, with rollback) when a file of the app changes' },
+    flag: { name: 'reload', kind: 'boolean', value: '', gunicorn: '--reload', help: 'development: reload (as HUP, with rollback) when a file of the app changes' },
   },
   reloadExtraFiles: {
     default: [],

@@ -240,6 +240,68 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * @default null
    */
   statusBind?: string | null;
+  /**
+   * The access log (gunicorn `accesslog`): `'-'` for standard output, or a file path that each
+   * worker opens for appending (reopened on USR1, for logrotate); `null`: none. Each worker
+   * writes its own lines, whole lines per write.
+   * @default null
+   */
+  accesslog?: string | null;
+  /**
+   * The access log's line (gunicorn `access_log_format`): `%(atom)s` with gunicorn's atoms — `h`
+   * remote address, `l` `-`, `u` Basic-auth user, `t` date `[06/Dec/2026:04:20:00 +0000]`, `r`
+   * request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b`
+   * body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D`
+   * microseconds, `L` decimal seconds, `p` `<pid>`, `{Header}i` request header, `{Header}o`
+   * response header, `{VARIABLE}e` a CGI variable (`REMOTE_PORT`, `QUERY_STRING`…) or the
+   * worker's environment. With `logFormat: 'json'` each line is a JSON object with `time`,
+   * `pid` and the format's atoms by name (`remote_addr`, `request`, `status`, `bytes`, `req_<header>`…).
+   * An unknown atom or a stray `%` is a config error.
+   * @default '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+   */
+  accessLogFormat?: string;
+  /**
+   * Longest request line (method, target and version) in bytes (gunicorn `limit_request_line`):
+   * a longer one is answered `400 Bad Request` before the app runs. 1 to 8190; 0 = 8190.
+   * Applies to the servers the worker models create (not to an app that listens itself).
+   * @default 4094
+   */
+  limitRequestLine?: number;
+  /**
+   * Most header fields in a request (gunicorn `limit_request_fields`): more are answered `431
+   * Request Header Fields Too Large` before the app runs. 1 to 32768.
+   * @default 100
+   */
+  limitRequestFields?: number;
+  /**
+   * Longest header field (`Name: value`) in bytes (gunicorn `limit_request_field_size`): a longer
+   * one is answered `431`. 0 = unlimited (up to 64 KiB each). Node's own limit on the whole
+   * head (`maxHeaderSize`, 16 KiB) is raised to what the three limits allow together.
+   * @default 8190
+   */
+  limitRequestFieldSize?: number;
+  /**
+   * The peers trusted to say who the client is (gunicorn `forwarded_allow_ips`): addresses and
+   * networks (`'10.0.0.0/8,fd00::/8'`, or an array), or `'*'` for every peer. A request from a
+   * trusted peer reaches the app with its `X-Forwarded-For`, `X-Forwarded-Proto` (and the other
+   * `X-Forwarded-*`, `Forwarded`, `X-Real-IP`) headers as sent; from any other peer those headers
+   * are removed before the app runs, so the app (or `trust proxy` in Express) can believe the ones
+   * it sees. Nothing is rewritten: `req.socket.remoteAddress` stays the peer — or, with
+   * `proxyProtocol`, the client the PROXY header names, which is the address checked.
+   * A unix-socket peer is trusted.
+   * @default $FORWARDED_ALLOW_IPS, or '127.0.0.1,::1' (as gunicorn)
+   */
+  forwardedAllowIps?: string | string[];
+  /**
+   * Every connection starts with a PROXY protocol header, v1 (text) or v2 (binary), from the proxy
+   * in front (HAProxy `send-proxy`, nginx `proxy_protocol`, an AWS NLB): the app sees the client
+   * it names as `req.socket.remoteAddress` and `remotePort`. A connection whose header is missing,
+   * malformed or not complete within 5 s is closed and logged at debug level. Unlike gunicorn
+   * (which also serves connections without a header), the header is required: a client that
+   * reaches the port directly cannot claim an address.
+   * @default false
+   */
+  proxyProtocol?: boolean;
 }
 
 /**
@@ -299,5 +361,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
 >;

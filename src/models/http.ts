@@ -1,6 +1,10 @@
 import http from 'node:http';
 import { Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { AccessLog, CountingResponse } from '../http/access-log.js';
+import { applyParserLimits, overflowAnswer, refuseOverLimits } from '../http/limits.js';
+import { parseForwardedAllowIps, screenForwarded } from '../http/forwarded.js';
+import { readProxyHeaderFirst } from '../http/proxy-protocol.js';
 import { trace } from '../trace.js';
 import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
@@ -57,6 +61,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
   protected abstract readonly policy: HttpServingPolicy;
   /** Accepted connections and what each is doing (also read by the abort log line). */
   readonly #conns = new Map<Socket, ConnState>();
+  /** The access log (`accesslog`), opened at boot. */
+  #access: AccessLog | undefined;
 
   /**
    * Checks that `load()` returned a request listener: anything else (a Fastify instance, a Koa
@@ -65,8 +71,15 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
    */
   override async boot(): Promise<void> {
     const { workerClass } = this.config;
+    this.#access = AccessLog.open(this.config, this.log);
     if (this.appServers) return; // the app serves through its own servers
     checkRequestListener(this.handler, typeof workerClass === 'string' ? workerClass : this.constructor.name);
+  }
+
+  /** USR1: reopens the access log, then runs the `onReopenLogs` hook. */
+  override reopenLogs(): void {
+    this.#access?.reopen();
+    super.reopenLogs();
   }
 
   /** Logs the requests that were running when the worker was aborted. */
@@ -111,6 +124,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
 
     // The request path: no per-request closures beyond what Node allocates itself.
     const worker = this;
+    const access = this.#access;
+    const forwarded = parseForwardedAllowIps(config.forwardedAllowIps);
     function onResponseClose(this: http.ServerResponse): void {
       const req = this.req;
       const socket = rawSocket(req.socket);
@@ -122,11 +137,13 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         st.current = undefined;
       }
       if (postRequest) worker.hook('postRequest', req, this);
+      if (access) access.finished(req, this);
       worker.requestDone();
       if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
       if (draining) closeIfIdle(socket);
     }
     const account = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      screenForwarded(req, forwarded);
       const st = conns.get(rawSocket(req.socket));
       inflight += 1;
       this.requestStarted();
@@ -136,10 +153,12 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }
       if (draining || !policy.keepAlive) res.shouldKeepAlive = false;
       res.on('close', onResponseClose);
+      if (access) access.started(res);
       if (preRequest) this.hook('preRequest', req);
     };
     const app = this.appServers;
-    const server = app ? undefined : createModelServer(config, (req, res) => {
+    const server = app ? undefined : createModelServer(config, access ? { ServerResponse: CountingResponse } : {}, (req, res) => {
+      if (refuseOverLimits(req, res, config, this.log)) return;
       account(req, res);
       try {
         const r: unknown = this.handler(req, res);
@@ -150,9 +169,10 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         this.#fail(req, res, err);
       }
     });
+    if (server) applyParserLimits(server as http.Server, config); // an HTTP/2 server's HTTP/1.1 fallback reads them too
     server?.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       trace.worker('client error %s', err.code);
-      if (socket.writable && !(err.code === 'ECONNRESET')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable && !(err.code === 'ECONNRESET')) socket.end(overflowAnswer(err, socket, config, this.log) ?? 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
 
@@ -238,7 +258,8 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
     // Our own listeners hand their connections to our server; an app's server hands them to its
     // own `connection` listeners (http's parser, the app's), once admitted.
     const detach: (() => void)[] = [];
-    const toServer: Dispatch = (socket) => server!.emit('connection', socket);
+    const viaProxy = (d: Dispatch): Dispatch => readProxyHeaderFirst(config.proxyProtocol, this.log, d);
+    const toServer: Dispatch = viaProxy((socket) => server!.emit('connection', socket));
     const ownConnection = (socket: Socket): void => onConnection(socket, toServer);
     const attach = (l: Server): void => {
       if (!app) {
@@ -246,7 +267,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         detach.push(() => l.off('connection', ownConnection));
         return;
       }
-      detach.push(routeConnections(l, onConnection));
+      detach.push(routeConnections(l, onConnection, viaProxy));
       l.prependListener('request', account);
       if (acceptDone) return void Server.prototype.close.call(l); // started listening while this worker drains
       if (paused) pauseAccepting(l);
@@ -336,9 +357,9 @@ type Dispatch = (socket: Socket) => void;
  * later dispatches the socket to the server's own listeners — all of them, including those the
  * app adds after listen(). Returns the undo.
  */
-function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void): () => void {
+function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void, wrap: (d: Dispatch) => Dispatch): () => void {
   const emit = server.emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
-  const dispatch: Dispatch = (socket) => void emit.call(server, 'connection', socket);
+  const dispatch: Dispatch = wrap((socket) => void emit.call(server, 'connection', socket));
   server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'connection') return emit.call(this, event, ...args);
     onConnection(args[0] as Socket, dispatch);

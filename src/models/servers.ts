@@ -11,9 +11,9 @@ import { loadTls } from '../tls.js';
 export type ModelServer = http.Server | https.Server | http2.Http2SecureServer;
 
 /** Creates the model's server for `listener`. */
-export function createModelServer(config: ResolvedConfig, listener: http.RequestListener): ModelServer {
+export function createModelServer(config: ResolvedConfig, options: { ServerResponse?: unknown }, listener: http.RequestListener): ModelServer {
   const tls = loadTls(config);
-  if (!tls) return http.createServer({ keepAliveTimeout: config.keepAlive }, listener);
+  if (!tls) return http.createServer({ keepAliveTimeout: config.keepAlive, ...(options as http.ServerOptions) }, listener);
   if (config.http2) {
     const server = http2.createSecureServer({ ...tls, allowHTTP1: true }, listener as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
     const sessions = new Set<http2.ServerHttp2Session>();
@@ -26,7 +26,7 @@ export function createModelServer(config: ResolvedConfig, listener: http.Request
     });
     return server;
   }
-  return https.createServer({ ...tls, keepAliveTimeout: config.keepAlive }, listener);
+  return https.createServer({ ...tls, keepAliveTimeout: config.keepAlive, ...(options as https.ServerOptions) }, listener);
 }
 
 /** The accepted TCP (or unix) socket under a request's socket: a TLS socket's `_parent`, HTTP/2's session socket's. */

@@ -57,7 +57,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   let worker: AsyncWorker | undefined; // set once the app is loaded
   port.on('message', (msg: unknown) => {
     if (msg === 'drain') controller.abort();
-    else if (msg === 'reopen_logs') void worker?.hook('onReopenLogs');
+    else if (msg === 'reopen_logs') worker?.reopenLogs();
   });
 
   let handler: unknown;

@@ -124,6 +124,19 @@ export interface WorkerVitals {
    * absent where Node has no `process.threadCpuUsage()` (before 22.x / 23.9).
    */
   ownCpu?: number;
+  /** Requests per second over the last 10 s (over the worker's life while it is younger). */
+  reqRate?: number;
+  /**
+   * Event-loop utilization (0–1) of the serving loop(s) over the last 5 s (a `threaded` worker:
+   * the mean of its serving threads). Absent until a loop has sampled itself once.
+   */
+  elu?: number;
+  /** Event-loop delay p99 (ms) over the last 5 s (a `threaded` worker: its worst thread). */
+  loopDelayP99?: number;
+  /** V8 heap in use, bytes (every isolate of the process: a `threaded` worker's threads too). */
+  heapUsed?: number;
+  /** V8 heap size limit, bytes (summed like `heapUsed`). */
+  heapLimit?: number;
 }
 
 /** Environment variables through which the master describes a worker to itself. */

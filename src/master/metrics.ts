@@ -4,7 +4,8 @@ import type { OperatorLog } from '../log.js';
 import { appPromClient } from '../prom.js';
 import { trace } from '../trace.js';
 import type { MasterEventSource } from './bus.js';
-import { sampleWorkers, type SupervisorView } from './stats.js';
+import { readBacklog } from './backlog.js';
+import { sampleWorkers, saturation, type SupervisorView } from './stats.js';
 import type { Tally } from './tally.js';
 
 /** The content type of the Prometheus text exposition format. */
@@ -34,6 +35,11 @@ export const METRIC_NAMES = [
   'arbiter_worker_cpu_seconds_total',
   'arbiter_worker_heartbeat_age_seconds',
   'arbiter_master_uptime_seconds',
+  'arbiter_worker_event_loop_utilization',
+  'arbiter_worker_event_loop_delay_p99_seconds',
+  'arbiter_worker_heap_used_bytes',
+  'arbiter_saturation',
+  'arbiter_listen_backlog',
 ] as const;
 
 function escapeLabel(v: string): string {
@@ -111,8 +117,17 @@ export class MetricsPage {
     const [samples, app] = await Promise.all([sampleWorkers(view), this.#appMetrics(view, deadline)]);
     const rss = new Map<number, number>();
     const heartbeat = new Map<number, number>();
+    const elu = new Map<number, number>();
+    const delay = new Map<number, number>();
+    const heap = new Map<number, number>();
     for (const { info, vitals } of samples) {
       if (!vitals) continue;
+      // per slot: the slot's ready worker (during a reload two share a slot: the new one's figures)
+      if (info.slot >= 0 && (info.state === 'ready' || !elu.has(info.slot))) {
+        if (vitals.elu !== undefined) elu.set(info.slot, vitals.elu);
+        if (vitals.loopDelayP99 !== undefined) delay.set(info.slot, vitals.loopDelayP99);
+        if (vitals.heapUsed !== undefined) heap.set(info.slot, vitals.heapUsed);
+      }
       rss.set(info.slot, (rss.get(info.slot) ?? 0) + vitals.rss);
       if (vitals.heartbeatAge !== undefined) heartbeat.set(info.slot, Math.max(heartbeat.get(info.slot) ?? 0, vitals.heartbeatAge));
       if (!this.#live.has(info.pid)) continue; // exited while we asked: already carried over
@@ -134,6 +149,8 @@ export class MetricsPage {
     for (const { info } of view.workers) if (states.has(info.state)) states.set(info.state, states.get(info.state)! + 1);
     const counts = this.#tally.counts();
     const reasons = new Set<string>([...BASE_REASONS, ...Object.keys(counts.exits)]);
+    const sat = saturation(samples.map(({ info, vitals }) => ({ state: info.state, elu: vitals?.elu ?? null })));
+    const backlog = readBacklog(view.listeners);
 
     return (
       family('arbiter_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n])) +
@@ -150,6 +167,11 @@ export class MetricsPage {
       family('arbiter_worker_cpu_seconds_total', 'counter', 'CPU time (user + system) of the workers of each slot, past and present, seconds.', bySlot(cpu, 1 / 1000)) +
       family('arbiter_worker_heartbeat_age_seconds', 'gauge', 'Seconds since the stalest event loop of the slot’s worker last beat (grows while it is blocked).', bySlot(heartbeat, 1 / 1000)) +
       family('arbiter_master_uptime_seconds', 'gauge', 'Seconds since the master started.', [[undefined, (performance.now() - this.#startedAt()) / 1000]]) +
+      family('arbiter_worker_event_loop_utilization', 'gauge', 'Event-loop utilization (0-1) of the slot’s worker over the last 5 s.', bySlot(elu)) +
+      family('arbiter_worker_event_loop_delay_p99_seconds', 'gauge', 'Event-loop delay p99 of the slot’s worker over the last 5 s, seconds.', bySlot(delay, 1 / 1000)) +
+      family('arbiter_worker_heap_used_bytes', 'gauge', 'V8 heap in use by the slot’s worker, bytes.', bySlot(heap)) +
+      family('arbiter_saturation', 'gauge', 'Mean event-loop utilization of the ready workers (0-1): the number to autoscale on.', sat === null ? [] : [[undefined, sat]]) +
+      family('arbiter_listen_backlog', 'gauge', 'Connections waiting in the bind’s accept queue (binds whose queue cannot be read are left out).', [...backlog.binds].filter((e): e is [string, number] => e[1] !== null).map(([bind, n]) => [{ bind }, n])) +
       app
     );
   }

@@ -1,0 +1,94 @@
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import v8 from 'node:v8';
+
+/**
+ * Event-loop vitals of one serving loop (SPEC §12), written into the worker's shared block (see
+ * `vitalsBuffer` in `watchdog.ts`) once a {@link SAMPLE_PERIOD}, where the watchdog thread reads
+ * them when the master asks (`vitals`): nothing crosses a thread or a process per request, and the
+ * master is not woken.
+ *
+ * - ELU: `performance.eventLoopUtilization()` snapshots, one a period; the figure is the delta
+ *   over the last {@link WINDOW} periods (5 s).
+ * - Loop delay: a `monitorEventLoopDelay` histogram (its own unref'd {@link RESOLUTION} ms libuv
+ *   timer), read and reset once a period. The 5 s figure is the largest of the last five
+ *   one-second p99s: an upper bound of the p99 of the five seconds together (if every second has
+ *   at most 1% of its samples above M, so do the five).
+ * - Heap: `v8.getHeapStatistics()` of this isolate.
+ */
+
+/** Milliseconds between two samples of a loop. */
+export const SAMPLE_PERIOD = 1000;
+/** Periods in the ELU / loop delay window (5 s). */
+export const WINDOW = 5;
+/** Resolution (ms) of the loop delay monitor's timer. */
+export const RESOLUTION = 20;
+
+/**
+ * Float64 fields per loop in the shared block, in this order: when the loop last wrote (epoch ms,
+ * `performance.timeOrigin + performance.now()`), ELU over the window (0–1), loop delay p99 over
+ * the window (ms), heap used (bytes), heap limit (bytes). `at` 0: never written.
+ */
+export const LOOP_FIELDS = 5;
+
+/** Byte offset of the Float64 loop fields in a shared block whose Int32 part holds `int32s` values. */
+export function loopFieldsOffset(int32s: number): number {
+  return Math.ceil((4 * int32s) / 8) * 8;
+}
+
+/** What a serving loop's own code can ask of its sampler (overload shedding). */
+export interface LoopSampler {
+  /** Loop delay p99 (ms) over the last full {@link SAMPLE_PERIOD}. */
+  readonly lastSecondP99: number;
+  /** Stops sampling (the timers are unref'd: only tests need this). */
+  stop(): void;
+}
+
+let current: LoopSampler | undefined;
+
+/** The sampler of this thread's event loop, if one runs (each thread has its own copy of this module). */
+export function loopSampler(): LoopSampler | undefined {
+  return current;
+}
+
+/**
+ * Starts sampling this thread's event loop into loop slot `slot` of the Float64 view `fields`
+ * (made over the shared block at {@link loopFieldsOffset}). One per thread: a second call returns the first.
+ */
+export function startLoopSampler(fields: Float64Array, slot: number): LoopSampler {
+  if (current) return current;
+  const base = slot * LOOP_FIELDS;
+  const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION });
+  delay.enable();
+  const elus: EventLoopUtilization[] = [performance.eventLoopUtilization()];
+  const p99s: number[] = [];
+  const sampler = {
+    lastSecondP99: 0,
+    stop: () => {
+      clearInterval(timer);
+      delay.disable();
+      if (current === sampler) current = undefined;
+    },
+  };
+  const tick = (): void => {
+    const now = performance.eventLoopUtilization();
+    elus.push(now);
+    if (elus.length > WINDOW + 1) elus.shift();
+    const elu = performance.eventLoopUtilization(now, elus[0]).utilization;
+    // The monitor records each timer interval whole: its resolution is not delay.
+    sampler.lastSecondP99 = delay.count > 0 ? Math.max(0, delay.percentile(99) / 1e6 - RESOLUTION) : 0;
+    delay.reset();
+    p99s.push(sampler.lastSecondP99);
+    if (p99s.length > WINDOW) p99s.shift();
+    const heap = v8.getHeapStatistics();
+    fields[base + 1] = Number.isFinite(elu) ? elu : 0;
+    fields[base + 2] = Math.max(...p99s);
+    fields[base + 3] = heap.used_heap_size;
+    fields[base + 4] = heap.heap_size_limit;
+    fields[base] = performance.timeOrigin + performance.now(); // last: the watchdog reads `at` to know the rest is there
+  };
+  const timer = setInterval(tick, SAMPLE_PERIOD);
+  timer.unref();
+  tick();
+  current = sampler;
+  return sampler;
+}

@@ -137,6 +137,13 @@ export interface WorkerVitals {
   heapUsed?: number;
   /** V8 heap size limit, bytes (summed like `heapUsed`). */
   heapLimit?: number;
+  /** Requests answered 503 by overload shedding so far, per reason in `SHED_REASONS` order (absent: none). */
+  shed?: number[];
+  /**
+   * Queue times seen (`X-Request-Start`) so far: a count per bucket of `QUEUE_BUCKETS` (not
+   * cumulative), the +Inf bucket, then the sum of seconds (absent: none).
+   */
+  queue?: number[];
 }
 
 /** Environment variables through which the master describes a worker to itself. */

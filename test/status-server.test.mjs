@@ -45,6 +45,7 @@ const SPEC_NAMES = [
   'arbiter_worker_heap_used_bytes',
   'arbiter_saturation',
   'arbiter_listen_backlog',
+  'arbiter_shed_total',
 ];
 
 test('statusBind is validated like an address', () => {

@@ -6,6 +6,7 @@ import { trace } from '../trace.js';
 import type { MasterEventSource } from './bus.js';
 import { readBacklog } from './backlog.js';
 import { sampleWorkers, saturation, type SupervisorView } from './stats.js';
+import { QUEUE_BUCKETS, SHED_REASONS } from '../worker/loop-sampler.js';
 import type { Tally } from './tally.js';
 
 /** The content type of the Prometheus text exposition format. */
@@ -40,6 +41,8 @@ export const METRIC_NAMES = [
   'arbiter_worker_heap_used_bytes',
   'arbiter_saturation',
   'arbiter_listen_backlog',
+  'arbiter_shed_total',
+  'arbiter_request_queue_seconds',
 ] as const;
 
 function escapeLabel(v: string): string {
@@ -53,14 +56,31 @@ function value(n: number): string {
   return String(Number(n.toPrecision(15))); // 0.316901, not 0.31690100000000004
 }
 
-/** One metric family in the text exposition format: `# HELP`, `# TYPE`, then its samples. */
-function family(name: (typeof METRIC_NAMES)[number], type: 'counter' | 'gauge', help: string, samples: readonly Sample[]): string {
+/** One metric family in the text exposition format: `# HELP`, `# TYPE`, then its samples (a histogram's are named `_bucket`, `_sum`, `_count`). */
+function family(name: (typeof METRIC_NAMES)[number], type: 'counter' | 'gauge' | 'histogram', help: string, samples: readonly Sample[], suffixes: readonly string[] = []): string {
   let out = `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
-  for (const [labels, v] of samples) {
+  samples.forEach(([labels, v], i) => {
     const l = labels && Object.keys(labels).length > 0 ? `{${Object.entries(labels).map(([k, x]) => `${k}="${escapeLabel(String(x))}"`).join(',')}}` : '';
-    out += `${name}${l} ${value(v)}\n`;
-  }
+    out += `${name}${suffixes[i] ?? ''}${l} ${value(v)}\n`;
+  });
   return out;
+}
+
+/** A histogram's samples from per-bucket counts (not cumulative; +Inf last) and the sum: buckets, then `_sum` and `_count`. */
+function histogram(name: (typeof METRIC_NAMES)[number], help: string, bounds: readonly number[], counts: readonly number[], sum: number): string {
+  const samples: Sample[] = [];
+  let total = 0;
+  counts.forEach((n, i) => {
+    total += n;
+    samples.push([{ le: i < bounds.length ? value(bounds[i]!) : '+Inf' }, total]);
+  });
+  samples.push([undefined, sum], [undefined, total]);
+  return family(name, 'histogram', help, samples, [...counts.map(() => '_bucket'), '_sum', '_count']);
+}
+
+/** Adds `b` into `a`, index by index (a worker's counters into a total). */
+function addInto(a: number[], b: readonly number[]): void {
+  b.forEach((n, i) => (a[i] = (a[i] ?? 0) + n));
 }
 
 /**
@@ -78,8 +98,11 @@ export class MetricsPage {
   /** Workers from `spawn` to `worker_exit`: only their figures are recorded. */
   readonly #live = new Map<number, number>(); // pid -> slot
   /** The last figures seen of each live worker. */
-  readonly #seen = new Map<number, { slot: number; requests: number; cpu: number }>();
+  readonly #seen = new Map<number, { slot: number; requests: number; cpu: number; shed: number[]; queue: number[] }>();
   #retiredRequests = 0;
+  /** Shed requests (per reason) and queue-time histogram (per bucket, then the sum) of exited workers. */
+  readonly #retiredShed: number[] = SHED_REASONS.map(() => 0);
+  readonly #retiredQueue: number[] = new Array<number>(QUEUE_BUCKETS.length + 2).fill(0);
   /** CPU milliseconds of exited workers, per slot. */
   readonly #retiredCpu = new Map<number, number>();
   /** The last app metrics each live worker answered, used when it does not answer in time (a blocked worker). */
@@ -105,6 +128,8 @@ export class MetricsPage {
       if (!last) return;
       this.#seen.delete(w.pid);
       this.#retiredRequests += last.requests;
+      addInto(this.#retiredShed, last.shed);
+      addInto(this.#retiredQueue, last.queue);
       this.#retiredCpu.set(last.slot, (this.#retiredCpu.get(last.slot) ?? 0) + last.cpu);
     });
   }
@@ -136,12 +161,18 @@ export class MetricsPage {
         slot: info.slot,
         requests: Math.max(prev?.requests ?? 0, vitals.requests ?? 0),
         cpu: Math.max(prev?.cpu ?? 0, vitals.cpu),
+        shed: vitals.shed ?? prev?.shed ?? [],
+        queue: vitals.queue ?? prev?.queue ?? [],
       });
     }
     let requests = this.#retiredRequests;
     const cpu = new Map(this.#retiredCpu);
+    const shed = [...this.#retiredShed];
+    const queue = [...this.#retiredQueue];
     for (const s of this.#seen.values()) {
       requests += s.requests;
+      addInto(shed, s.shed);
+      addInto(queue, s.queue);
       cpu.set(s.slot, (cpu.get(s.slot) ?? 0) + s.cpu);
     }
     const bySlot = (m: Map<number, number>, scale = 1): Sample[] => [...m].sort(([a], [b]) => a - b).map(([slot, v]) => [{ slot }, v * scale]);
@@ -171,6 +202,8 @@ export class MetricsPage {
       family('arbiter_worker_event_loop_delay_p99_seconds', 'gauge', 'Event-loop delay p99 of the slot’s worker over the last 5 s, seconds.', bySlot(delay, 1 / 1000)) +
       family('arbiter_worker_heap_used_bytes', 'gauge', 'V8 heap in use by the slot’s worker, bytes.', bySlot(heap)) +
       family('arbiter_saturation', 'gauge', 'Mean event-loop utilization of the ready workers (0-1): the number to autoscale on.', sat === null ? [] : [[undefined, sat]]) +
+      family('arbiter_shed_total', 'counter', 'Requests answered 503 by overload shedding (maxQueueTime, maxEventLoopDelay), by reason.', SHED_REASONS.map((reason, i) => [{ reason }, shed[i]!])) +
+      histogram('arbiter_request_queue_seconds', 'Time requests waited between the proxy (X-Request-Start) and the worker, seconds.', QUEUE_BUCKETS, queue.slice(0, -1), queue[queue.length - 1]!) +
       family('arbiter_listen_backlog', 'gauge', 'Connections waiting in the bind’s accept queue (binds whose queue cannot be read are left out).', [...backlog.binds].filter((e): e is [string, number] => e[1] !== null).map(([bind, n]) => [{ bind }, n])) +
       app
     );

@@ -23,12 +23,27 @@ export const WINDOW = 5;
 /** Resolution (ms) of the loop delay monitor's timer. */
 export const RESOLUTION = 20;
 
+/** Upper bounds (seconds) of the `arbiter_request_queue_seconds` histogram's buckets (then +Inf). */
+export const QUEUE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** Why a request was shed (`arbiter_shed_total{reason}`), in the order of their counters. */
+export const SHED_REASONS = ['queue_time', 'event_loop_delay'] as const;
+/** A reason in {@link SHED_REASONS}. */
+export type ShedReason = (typeof SHED_REASONS)[number];
+
+/** Index of the first shed counter among a loop's fields; the queue histogram follows. */
+export const SHED_FIELD = 5;
+/** Index of the queue histogram: one count per bucket (not cumulative), +Inf last, then the sum of seconds. */
+export const QUEUE_FIELD = SHED_FIELD + SHED_REASONS.length;
+
 /**
  * Float64 fields per loop in the shared block, in this order: when the loop last wrote (epoch ms,
  * `performance.timeOrigin + performance.now()`), ELU over the window (0–1), loop delay p99 over
- * the window (ms), heap used (bytes), heap limit (bytes). `at` 0: never written.
+ * the window (ms), heap used (bytes), heap limit (bytes) — `at` 0: never written —; then counters
+ * the loop's request path keeps (one writer per loop): requests shed per reason, and the queue
+ * time histogram (see {@link QUEUE_FIELD}).
  */
-export const LOOP_FIELDS = 5;
+export const LOOP_FIELDS = QUEUE_FIELD + QUEUE_BUCKETS.length + 2;
 
 /** Byte offset of the Float64 loop fields in a shared block whose Int32 part holds `int32s` values. */
 export function loopFieldsOffset(int32s: number): number {
@@ -39,6 +54,10 @@ export function loopFieldsOffset(int32s: number): number {
 export interface LoopSampler {
   /** Loop delay p99 (ms) over the last full {@link SAMPLE_PERIOD}. */
   readonly lastSecondP99: number;
+  /** Counts a request answered 503 for `reason`. */
+  shed(reason: ShedReason): void;
+  /** Records how long (seconds) a request waited before it reached the worker (`X-Request-Start`). */
+  queued(seconds: number): void;
   /** Stops sampling (the timers are unref'd: only tests need this). */
   stop(): void;
 }
@@ -63,6 +82,13 @@ export function startLoopSampler(fields: Float64Array, slot: number): LoopSample
   const p99s: number[] = [];
   const sampler = {
     lastSecondP99: 0,
+    shed: (reason: ShedReason) => void (fields[base + SHED_FIELD + SHED_REASONS.indexOf(reason)]! += 1),
+    queued: (seconds: number) => {
+      let i = 0;
+      while (i < QUEUE_BUCKETS.length && seconds > QUEUE_BUCKETS[i]!) i++;
+      fields[base + QUEUE_FIELD + i]! += 1;
+      fields[base + QUEUE_FIELD + QUEUE_BUCKETS.length + 1]! += seconds;
+    },
     stop: () => {
       clearInterval(timer);
       delay.disable();

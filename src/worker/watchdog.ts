@@ -1,6 +1,6 @@
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from './stack.js';
-import { LOOP_FIELDS, loopFieldsOffset, SAMPLE_PERIOD, WINDOW } from './loop-sampler.js';
+import { LOOP_FIELDS, loopFieldsOffset, QUEUE_BUCKETS, QUEUE_FIELD, SAMPLE_PERIOD, SHED_FIELD, SHED_REASONS, WINDOW } from './loop-sampler.js';
 
 /**
  * The watchdog thread of a worker process. It shares one block of memory with the worker's
@@ -109,6 +109,15 @@ const vitals = () => {
   const from = counts.find((c) => now - c.at <= RATE_WINDOW + 500) || counts[0];
   v.reqRate = from && now - from.at >= 500 ? Math.round(((requests - from.requests) * 10000) / (now - from.at)) / 10 : 0;
   Object.assign(v, loopFigures(performance.timeOrigin + now));
+  // counters of the request path, summed over the loops
+  const shed = new Array(${SHED_REASONS.length}).fill(0);
+  const queue = new Array(${QUEUE_BUCKETS.length + 2}).fill(0);
+  for (let i = 0; i < slots; i++) {
+    for (let r = 0; r < shed.length; r++) shed[r] += fields[i * ${LOOP_FIELDS} + ${SHED_FIELD} + r];
+    for (let b = 0; b < queue.length; b++) queue[b] += fields[i * ${LOOP_FIELDS} + ${QUEUE_FIELD} + b];
+  }
+  if (shed.some((n) => n > 0)) v.shed = shed;
+  if (queue.some((n) => n > 0)) v.queue = queue;
   return v;
 };
 let pending = '';

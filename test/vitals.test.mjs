@@ -26,9 +26,11 @@ test('stats(): idle workers show elu near 0; spinning ones near 1, and saturatio
     assert.equal(w.reqRate, 0);
   }
 
-  // Both spin (a blocked loop cannot accept, so the second request goes to the other worker).
-  const spins = [request(port, '/block?ms=9000'), request(port, '/block?ms=9000')];
-  const pids = new Set([await m.started('/block', 1), await m.started('/block', 2)]);
+  // Both spin: one request, then — once its worker is blocked and cannot accept — another.
+  const spins = [request(port, '/block?ms=9000')];
+  const first = await m.started('/block', 1);
+  spins.push(request(port, '/block?ms=9000'));
+  const pids = new Set([first, await m.started('/block', 2)]);
   assert.equal(pids.size, 2, 'each worker spins');
   const busy = await waitFor(async () => {
     const s = await m.stats();
@@ -119,4 +121,24 @@ test('/metrics: the vitals families, parsed as a scraper would', async (t) => {
   const sat = sample(page, 'arbiter_saturation');
   assert.ok(sat >= 0 && sat <= 1, `saturation ${sat}`);
   assert.equal(sample(page, 'arbiter_listen_backlog', { bind: `http://127.0.0.1:${port}` }), 0);
+});
+
+test('stats(): a threaded worker is the mean of its serving threads (one of two spinning: ~0.5), its heap every isolate', async (t) => {
+  const port = await freePort();
+  const m = start(t, { bind: `127.0.0.1:${port}`, workers: 1, workerClass: 'threaded', threads: 2, timeout: 60_000 });
+  await m.ready(1);
+  const idle = await waitFor(async () => {
+    const s = await m.stats();
+    return s.workers[0]?.elu !== null && s.workers[0].elu < 0.15 && s;
+  }, 'the threads idle', 30_000, 200);
+  assert.ok(idle.workers[0].heapUsed > 3e6, `three isolates' heap: ${idle.workers[0].heapUsed}`);
+  const spin = request(port, '/block?ms=8000');
+  await m.started('/block');
+  const half = await waitFor(async () => {
+    const s = await m.stats();
+    return s.workers[0].elu >= 0.4 && s;
+  }, 'one spinning thread of two', 30_000, 200);
+  assert.ok(half.workers[0].elu <= 0.75, `one thread of two spins: elu ${half.workers[0].elu}`);
+  assert.ok(half.workers[0].loopDelayP99 >= 500, `the spinning thread's delay: ${half.workers[0].loopDelayP99}`);
+  await spin;
 });

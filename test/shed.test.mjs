@@ -67,23 +67,27 @@ for (const workerClass of ['async', 'sync', 'threaded']) {
       assert.equal(r.headers['retry-after'], '1');
       assert.equal(r.body, 'Service Unavailable\n');
     }
+    // a keep-alive client: the sync model (one connection at a time) closes, the others keep it
+    const ka = await get(port, '/slow?ms=1', { 'x-request-start': old[1], connection: 'keep-alive' });
+    assert.equal(ka.status, 503);
+    assert.equal(ka.headers.connection, workerClass === 'sync' ? 'close' : 'keep-alive');
     assert.equal(started(m), 0, 'the app never saw them');
     assert.equal((await get(port, '/slow?ms=1', { 'x-request-start': `t=${Date.now()}` })).status, 200, 'a fresh one is served');
     assert.equal((await get(port, '/slow?ms=1')).status, 200, 'so is one without the header');
     await waitFor(() => started(m) === 2, 'the app ran the two served requests');
     const page = await waitFor(async () => {
       const p = parsePrometheus((await request(statusPort, '/metrics')).body);
-      return p.has('arbiter_request_queue_seconds') && hist(p, '_count') === 4 && p;
-    }, 'four queue times recorded', 20_000, 100);
+      return p.has('arbiter_request_queue_seconds') && hist(p, '_count') === 5 && p;
+    }, 'five queue times recorded', 20_000, 100);
     assert.equal(page.get('arbiter_shed_total').type, 'counter');
-    assert.equal(sample(page, 'arbiter_shed_total', { reason: 'queue_time' }), 3);
+    assert.equal(sample(page, 'arbiter_shed_total', { reason: 'queue_time' }), 4);
     assert.equal(sample(page, 'arbiter_shed_total', { reason: 'event_loop_delay' }), 0);
     assert.equal(page.get('arbiter_request_queue_seconds').type, 'histogram');
-    assert.equal(hist(page, '_bucket', { le: '+Inf' }), 4);
-    assert.equal(hist(page, '_bucket', { le: '2.5' }), 1, 'the fresh one; the three old ones waited ~3 s');
-    assert.equal(hist(page, '_bucket', { le: '5' }), 4);
+    assert.equal(hist(page, '_bucket', { le: '+Inf' }), 5);
+    assert.equal(hist(page, '_bucket', { le: '2.5' }), 1, 'the fresh one; the four old ones waited ~3 s');
+    assert.equal(hist(page, '_bucket', { le: '5' }), 5);
     const sum = hist(page, '_sum');
-    assert.ok(sum >= 9 && sum < 20, `sum ${sum}`);
+    assert.ok(sum >= 12 && sum < 25, `sum ${sum}`);
   });
 }
 

@@ -138,7 +138,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (preRequest) this.hook('preRequest', req);
     };
     const app = this.appServers;
-    const shed = overloadShedder(config); // 503 before the app runs (off unless configured, but it records queue times)
+    const shed = overloadShedder(config, policy.keepAlive); // 503 before the app runs (off unless configured, but it records queue times)
     const server = app ? undefined : http.createServer({ keepAliveTimeout: config.keepAlive }, (req, res) => {
       if (shed?.(req, res)) return;
       account(req, res);

@@ -28,17 +28,19 @@ export function requestStart(header: string): number | undefined {
 
 const BODY = 'Service Unavailable\n';
 
-function reject(res: http.ServerResponse, reason: ShedReason, sampler: LoopSampler): true {
+function reject(res: http.ServerResponse, reason: ShedReason, sampler: LoopSampler, keepAlive: boolean): true {
   sampler.shed(reason);
+  if (!keepAlive) res.shouldKeepAlive = false; // the sync model serves one connection at a time
   res.writeHead(503, { 'content-type': 'text/plain', 'content-length': BODY.length, 'retry-after': '1' }).end(BODY);
   return true;
 }
 
 /**
  * The shedder of this thread's serving loop: `true` when it answered the request (the app must
- * not run). `undefined` when there is no loop sampler (not in a worker).
+ * not run). `undefined` when there is no loop sampler (not in a worker). `keepAlive`: whether the
+ * model keeps connections open after a response.
  */
-export function overloadShedder(config: Pick<ResolvedConfig, 'maxQueueTime' | 'maxEventLoopDelay'>): Shedder | undefined {
+export function overloadShedder(config: Pick<ResolvedConfig, 'maxQueueTime' | 'maxEventLoopDelay'>, keepAlive: boolean): Shedder | undefined {
   const sampler = loopSampler();
   if (!sampler) return undefined;
   const { maxQueueTime, maxEventLoopDelay } = config;
@@ -49,10 +51,10 @@ export function overloadShedder(config: Pick<ResolvedConfig, 'maxQueueTime' | 'm
       if (start !== undefined) {
         const waited = Math.max(0, Date.now() - start); // a proxy's clock ahead of ours: no wait
         sampler.queued(waited / 1000);
-        if (maxQueueTime > 0 && waited > maxQueueTime) return reject(res, 'queue_time', sampler);
+        if (maxQueueTime > 0 && waited > maxQueueTime) return reject(res, 'queue_time', sampler, keepAlive);
       }
     }
-    if (maxEventLoopDelay > 0 && sampler.lastSecondP99 > maxEventLoopDelay) return reject(res, 'event_loop_delay', sampler);
+    if (maxEventLoopDelay > 0 && sampler.lastSecondP99 > maxEventLoopDelay) return reject(res, 'event_loop_delay', sampler, keepAlive);
     return false;
   };
 }

@@ -132,6 +132,26 @@ export interface WorkerVitals {
    * absent where Node has no `process.threadCpuUsage()` (before 22.x / 23.9).
    */
   ownCpu?: number;
+  /** Requests per second over the last 10 s (over the worker's life while it is younger). */
+  reqRate?: number;
+  /**
+   * Event-loop utilization (0–1) of the serving loop(s) over the last 5 s (a `threaded` worker:
+   * the mean of its serving threads). Absent until a loop has sampled itself once.
+   */
+  elu?: number;
+  /** Event-loop delay p99 (ms) over the last 5 s (a `threaded` worker: its worst thread). */
+  loopDelayP99?: number;
+  /** V8 heap in use, bytes (every isolate of the process: a `threaded` worker's threads too). */
+  heapUsed?: number;
+  /** V8 heap size limit, bytes (summed like `heapUsed`). */
+  heapLimit?: number;
+  /** Requests answered 503 by overload shedding so far, per reason in `SHED_REASONS` order (absent: none). */
+  shed?: number[];
+  /**
+   * Queue times seen (`X-Request-Start`) so far: a count per bucket of `QUEUE_BUCKETS` (not
+   * cumulative), the +Inf bucket, then the sum of seconds (absent: none).
+   */
+  queue?: number[];
 }
 
 /** Environment variables through which the master describes a worker to itself. */

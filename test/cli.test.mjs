@@ -26,11 +26,11 @@ test('ls and status: JSON fields and tables, for a master started by the command
   assert.deepEqual({ ...ls[0], uptime: 0 }, { pid: m.pid, name: 'web', binds: [`http://127.0.0.1:${port}`], workers: 2, ready: 2, generation: 0, uptime: 0, cwd: process.cwd() });
 
   const status = await json(['status'], env);
-  assert.deepEqual(Object.keys(status), ['pid', 'version', 'name', 'binds', 'workerClass', 'target', 'ready', 'generation', 'uptime', 'reloads', 'restarts', 'workers']);
+  assert.deepEqual(Object.keys(status), ['pid', 'version', 'name', 'binds', 'workerClass', 'target', 'ready', 'generation', 'uptime', 'reloads', 'restarts', 'saturation', 'backlog', 'workers']);
   assert.equal(status.pid, m.pid);
   assert.equal(status.workers.length, 2);
   for (const w of status.workers) {
-    assert.deepEqual(Object.keys(w), ['pid', 'slot', 'generation', 'state', 'uptime', 'requests', 'inflight', 'rss', 'cpu', 'heartbeatAge']);
+    assert.deepEqual(Object.keys(w), ['pid', 'slot', 'generation', 'state', 'uptime', 'requests', 'inflight', 'rss', 'cpu', 'heartbeatAge', 'elu', 'loopDelayP99', 'heapUsed', 'heapLimit', 'reqRate']);
   }
   assert.equal((await json(['status', 'web'], env)).pid, m.pid, 'by name');
 
@@ -39,8 +39,9 @@ test('ls and status: JSON fields and tables, for a master started by the command
   assert.match(table.stdout, new RegExp(`${m.pid}\\s+web\\s+2/2\\s+0\\s+\\d+s\\s+http://127.0.0.1:${port}\\s+${process.cwd().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
   const text = await cli(['status'], { env });
   assert.equal(text.code, 0);
-  assert.match(text.stdout, /PID\s+SLOT\s+GEN\s+STATE\s+UPTIME\s+REQUESTS\s+INFLIGHT\s+RSS\s+CPU\s+HEARTBEAT/);
-  assert.match(text.stdout, /ready\s+\d+s\s+\d+\s+\d+\s+\d+\.\d MB\s+\d+\.\d%\s+\d+ms/);
+  assert.match(text.stdout, /PID\s+SLOT\s+GEN\s+STATE\s+UPTIME\s+REQUESTS\s+INFLIGHT\s+RSS\s+CPU\s+HEARTBEAT\s+REQ\/S\s+ELU\s+DELAY P99\s+HEAP\n/);
+  assert.match(text.stdout, /^saturation (\d\.\d\d|-)  backlog \d+$/m);
+  assert.match(text.stdout, /ready\s+\d+s\s+\d+\s+\d+\s+\d+\.\d MB\s+\d+\.\d%\s+\d+ms\s+[\d.]+\s+\d\.\d\d\s+\d+\.\dms\s+\d+\.\d MB \d+%/);
 });
 
 test('control socket: directory 0700, socket 0600, removed by stop, which exits 0', async (t) => {

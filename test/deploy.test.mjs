@@ -25,7 +25,7 @@ test('the guide shows examples/production.mjs as it is', () => {
 
 test('the Kubernetes manifest parses and is consistent: probes, preStop, grace period, CPU limit', () => {
   const yamls = blocks('yaml');
-  assert.equal(yamls.length, 1);
+  assert.equal(yamls.length, 3, 'the Deployment, then the autoscaling manifests');
   const docs = parseAllDocuments(yamls[0]);
   for (const d of docs) assert.deepEqual(d.errors, [], 'YAML errors');
   const deployment = docs.map((d) => d.toJS()).find((o) => o.kind === 'Deployment');
@@ -48,6 +48,52 @@ test('the Kubernetes manifest parses and is consistent: probes, preStop, grace p
   const annotations = deployment.spec.template.metadata.annotations;
   assert.equal(annotations['prometheus.io/port'], String(port('status')));
   assert.equal(annotations['prometheus.io/path'], '/metrics');
+});
+
+test('the autoscaling manifests parse and scale the Deployment on arbiter_saturation (Prometheus Adapter, KEDA)', async () => {
+  const { METRIC_NAMES } = await import('../dist/esm/master/metrics.js');
+  assert.ok(METRIC_NAMES.includes('arbiter_saturation'), 'the metric the master exports');
+  const parse = (text) => {
+    const docs = parseAllDocuments(text);
+    for (const d of docs) assert.deepEqual(d.errors, [], 'YAML errors');
+    return docs.map((d) => d.toJS());
+  };
+  const [, adapterYaml, kedaYaml] = blocks('yaml');
+  const deployment = parse(blocks('yaml')[0]).find((o) => o.kind === 'Deployment');
+  const target = { apiVersion: deployment.apiVersion, kind: deployment.kind, name: deployment.metadata.name };
+
+  const objects = parse(adapterYaml);
+  const adapter = objects.find((o) => o.kind === 'ConfigMap');
+  const { rules } = parse(adapter.data['config.yaml'])[0];
+  assert.equal(rules.length, 1);
+  const [rule] = rules;
+  assert.match(rule.seriesQuery, /^'?arbiter_saturation\{namespace!="",pod!=""\}'?$/);
+  assert.deepEqual(rule.resources.overrides, { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } });
+  for (const placeholder of ['<<.Series>>', '<<.LabelMatchers>>', '<<.GroupBy>>']) assert.ok(rule.metricsQuery.includes(placeholder), `metricsQuery uses ${placeholder}`);
+
+  const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler');
+  assert.equal(hpa.apiVersion, 'autoscaling/v2');
+  assert.deepEqual(hpa.spec.scaleTargetRef, target);
+  assert.ok(hpa.spec.minReplicas >= 1 && hpa.spec.minReplicas <= hpa.spec.maxReplicas);
+  assert.equal(hpa.spec.minReplicas, deployment.spec.replicas, 'the HPA starts where the Deployment does');
+  const [metric] = hpa.spec.metrics;
+  assert.equal(metric.type, 'Pods');
+  assert.equal(metric.pods.metric.name, rule.name.as, 'the HPA asks for the name the adapter serves');
+  assert.equal(metric.pods.target.type, 'AverageValue');
+  const quantity = /^(\d+)m$/.exec(metric.pods.target.averageValue);
+  assert.ok(quantity && Number(quantity[1]) > 0 && Number(quantity[1]) < 1000, `a saturation target between 0 and 1: ${metric.pods.target.averageValue}`);
+
+  const [scaled] = parse(kedaYaml);
+  assert.equal(scaled.apiVersion, 'keda.sh/v1alpha1');
+  assert.equal(scaled.kind, 'ScaledObject');
+  assert.equal(scaled.spec.scaleTargetRef.name, target.name);
+  assert.ok(scaled.spec.minReplicaCount <= scaled.spec.maxReplicaCount);
+  const [trigger] = scaled.spec.triggers;
+  assert.equal(trigger.type, 'prometheus');
+  assert.match(trigger.metadata.query, /arbiter_saturation\{/);
+  assert.match(trigger.metadata.serverAddress, /^https?:\/\//);
+  assert.equal(typeof trigger.metadata.threshold, 'string', 'KEDA wants the threshold as a string');
+  assert.ok(Number(trigger.metadata.threshold) > 0 && Number(trigger.metadata.threshold) < 1);
 });
 
 test('the Dockerfile runs the master under tini, exec form, with the status port exposed', () => {

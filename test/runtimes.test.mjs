@@ -255,6 +255,7 @@ test('status CPU %: the watchdog thread’s own CPU (process.threadCpuUsage(), w
       generation: 1,
       target: 1,
       binds: [],
+      listeners: [],
       procName: null,
       workerClass: 'async',
       workers: [{ info, vitals: async () => samples[Math.min(i++, samples.length - 1)], appMetrics: async () => null }],

@@ -6,8 +6,8 @@ import { freePort, Master, request, waitFor } from './helpers.mjs';
 /** Starts app.mjs with an IPC channel through which the test asks the master for stats(). */
 const start = (t, config, options = {}) => Master.start(t, 'app.mjs', config, { ...options, stdio: ['ipc'] });
 
-const MASTER_KEYS = ['binds', 'generation', 'name', 'pid', 'ready', 'reloads', 'restarts', 'target', 'uptime', 'version', 'workerClass', 'workers'];
-const WORKER_KEYS = ['cpu', 'generation', 'heartbeatAge', 'inflight', 'pid', 'requests', 'rss', 'slot', 'state', 'uptime'];
+const MASTER_KEYS = ['backlog', 'binds', 'generation', 'name', 'pid', 'ready', 'reloads', 'restarts', 'saturation', 'target', 'uptime', 'version', 'workerClass', 'workers'];
+const WORKER_KEYS = ['cpu', 'elu', 'generation', 'heapLimit', 'heapUsed', 'heartbeatAge', 'inflight', 'loopDelayP99', 'pid', 'reqRate', 'requests', 'rss', 'slot', 'state', 'uptime'];
 
 test('stats(): the master and one line per worker, with figures from the watchdog', async (t) => {
   const port = await freePort();

@@ -39,6 +39,13 @@ const SPEC_NAMES = [
   'arbiter_worker_cpu_seconds_total',
   'arbiter_worker_heartbeat_age_seconds',
   'arbiter_master_uptime_seconds',
+  // SPEC §12
+  'arbiter_worker_event_loop_utilization',
+  'arbiter_worker_event_loop_delay_p99_seconds',
+  'arbiter_worker_heap_used_bytes',
+  'arbiter_saturation',
+  'arbiter_listen_backlog',
+  'arbiter_shed_total',
 ];
 
 test('statusBind is validated like an address', () => {

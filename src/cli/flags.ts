@@ -12,7 +12,7 @@ export type Section = 'Serving' | 'Workers' | 'Timeouts' | 'Process' | 'Logging'
 const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
   Serving: ['bind', 'backlog', 'certfile', 'keyfile', 'caCerts', 'certReqs', 'http2', 'limitRequestLine', 'limitRequestFields', 'limitRequestFieldSize', 'forwardedAllowIps', 'proxyProtocol'],
   Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
-  Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive'],
+  Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay'],
   Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind', 'reload', 'reloadExtraFiles'],
   Logging: ['logLevel', 'logFormat', 'accesslog', 'accessLogFormat'],
 };

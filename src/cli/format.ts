@@ -32,6 +32,11 @@ export function formatPercent(p: number | null): string {
   return p === null || !Number.isFinite(p) ? '-' : `${p.toFixed(1)}%`;
 }
 
+/** `0.42` (two decimals); `-` for unknown. */
+export function formatRatio(r: number | null): string {
+  return r === null || !Number.isFinite(r) ? '-' : r.toFixed(2);
+}
+
 /** Columns padded to their widest cell; numbers (`align: 'right'`) right-aligned. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -69,6 +74,7 @@ export function formatStatus(s: ArbiterStats): string {
   const head = [
     `master ${s.pid}${s.name ? ` [${s.name}]` : ''}  arbiter ${s.version}  ${s.workerClass}  ${s.binds.join(' ') || '(not listening)'}`,
     `workers ${s.ready}/${s.target} ready  generation ${s.generation}  up ${formatDuration(s.uptime)}  ${plural(s.reloads, 'reload')}  ${plural(s.restarts, 'restart')}`,
+    `saturation ${formatRatio(s.saturation)}  backlog ${s.backlog ?? '-'}`,
   ];
   const rows = s.workers.map((w) => [
     String(w.pid),
@@ -81,7 +87,15 @@ export function formatStatus(s: ArbiterStats): string {
     formatBytes(w.rss),
     formatPercent(w.cpu),
     formatDuration(w.heartbeatAge),
+    w.reqRate === null ? '-' : String(w.reqRate),
+    formatRatio(w.elu),
+    w.loopDelayP99 === null ? '-' : `${w.loopDelayP99.toFixed(1)}ms`,
+    w.heapUsed === null ? '-' : `${formatBytes(w.heapUsed)}${w.heapLimit ? ` ${Math.round((w.heapUsed / w.heapLimit) * 100)}%` : ''}`,
   ]);
-  const workers = table(['PID', 'SLOT', 'GEN', 'STATE', 'UPTIME', 'REQUESTS', 'INFLIGHT', 'RSS', 'CPU', 'HEARTBEAT'], rows, new Set([0, 1, 2, 4, 5, 6, 7, 8, 9]));
+  const workers = table(
+    ['PID', 'SLOT', 'GEN', 'STATE', 'UPTIME', 'REQUESTS', 'INFLIGHT', 'RSS', 'CPU', 'HEARTBEAT', 'REQ/S', 'ELU', 'DELAY P99', 'HEAP'],
+    rows,
+    new Set([0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]),
+  );
   return `${head.join('\n')}\n\n${workers}`;
 }

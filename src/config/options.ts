@@ -128,6 +128,18 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
     flag: { name: 'spare-workers', kind: 'int', value: 'N', help: 'warm spare workers that take over a dead worker\'s slot at once' },
   },
   keepAlive: { default: 2000, unit: 'ms', check: ms, flag: { name: 'keep-alive', kind: 'duration', value: 'DURATION', gunicorn: '--keep-alive', help: 'idle keep-alive timeout of async/threaded workers' } },
+  maxQueueTime: {
+    default: 0,
+    unit: 'ms',
+    check: ms,
+    flag: { name: 'max-queue-time', kind: 'duration', value: 'DURATION', help: 'answer 503 to a request whose X-Request-Start (set by the proxy) is older; 0 = off' },
+  },
+  maxEventLoopDelay: {
+    default: 0,
+    unit: 'ms',
+    check: ms,
+    flag: { name: 'max-event-loop-delay', kind: 'duration', value: 'DURATION', help: 'answer 503 to new requests while the worker\'s event-loop delay p99 over the last second is above this; 0 = off' },
+  },
   maxRequests: { default: 0, check: int(0), flag: { name: 'max-requests', kind: 'int', value: 'N', gunicorn: '--max-requests', help: 'recycle a worker after this many requests; 0 = never' } },
   maxRequestsJitter: { default: 0, check: int(0), flag: { name: 'max-requests-jitter', kind: 'int', value: 'N', gunicorn: '--max-requests-jitter', help: 'add a random 0..N to --max-requests per worker' } },
   pidfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'pid', short: 'p', kind: 'string', value: 'FILE', gunicorn: '-p/--pid', help: 'write the master\'s pid to FILE' } },

@@ -118,6 +118,21 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
   spareWorkers?: number;
   /** Idle keep-alive timeout (milliseconds, or `'2s'`) of `async`/`threaded` workers. @default 2000 */
   keepAlive?: Duration;
+  /**
+   * Overload shedding by queue time: a request whose `X-Request-Start` header (set by the proxy in
+   * front: `t=<seconds>` with a fraction as nginx's `t=${msec}`, `t=<milliseconds>` as Heroku and
+   * Render, or `t=<microseconds>`) is older than this many milliseconds is answered `503` with
+   * `Retry-After: 1` before the app sees it — the client has probably given up. Counted in
+   * `arbiter_shed_total{reason="queue_time"}`. HTTP worker models only; 0 = off. @default 0
+   */
+  maxQueueTime?: Duration;
+  /**
+   * Overload shedding by event-loop delay (`@fastify/under-pressure` for every framework): while
+   * the worker's event-loop delay p99 over the last second is above this many milliseconds, new
+   * requests are answered `503` with `Retry-After: 1` before the app sees them. Counted in
+   * `arbiter_shed_total{reason="event_loop_delay"}`. HTTP worker models only; 0 = off. @default 0
+   */
+  maxEventLoopDelay?: Duration;
   /** Recycle a worker after this many requests; 0 = never. @default 0 */
   maxRequests?: number;
   /** Add `randint(0, maxRequestsJitter)` to `maxRequests` per worker. @default 0 */
@@ -308,7 +323,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
  * The options that are durations: milliseconds, or strings with a unit ({@link Duration}). In a
  * config file a bare number below 1000 for one of them is refused (see `bareMilliseconds` in config.ts).
  */
-export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
+export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
 
 /** The name of a duration option. */
 export type DurationOption = (typeof DURATION_OPTIONS)[number];
@@ -329,6 +344,10 @@ export interface ResolvedConfig<W = unknown>
   bootTimeout: number;
   /** Milliseconds, see {@link BaseConfig.keepAlive}. */
   keepAlive: number;
+  /** Milliseconds (0 = off), see {@link BaseConfig.maxQueueTime}. */
+  maxQueueTime: number;
+  /** Milliseconds (0 = off), see {@link BaseConfig.maxEventLoopDelay}. */
+  maxEventLoopDelay: number;
   /** Milliseconds, see {@link BaseConfig.restartWindow}. */
   restartWindow: number;
   /** Bytes, see {@link BaseConfig.maxWorkerMemory}. */
@@ -361,5 +380,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
+  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxQueueTime' | 'maxEventLoopDelay' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
 >;

@@ -4,7 +4,9 @@ import type { OperatorLog } from '../log.js';
 import { appPromClient } from '../prom.js';
 import { trace } from '../trace.js';
 import type { MasterEventSource } from './bus.js';
-import { sampleWorkers, type SupervisorView } from './stats.js';
+import { readBacklog } from './backlog.js';
+import { sampleWorkers, saturation, type SupervisorView } from './stats.js';
+import { QUEUE_BUCKETS, SHED_REASONS } from '../worker/loop-sampler.js';
 import type { Tally } from './tally.js';
 
 /** The content type of the Prometheus text exposition format. */
@@ -34,6 +36,13 @@ export const METRIC_NAMES = [
   'arbiter_worker_cpu_seconds_total',
   'arbiter_worker_heartbeat_age_seconds',
   'arbiter_master_uptime_seconds',
+  'arbiter_worker_event_loop_utilization',
+  'arbiter_worker_event_loop_delay_p99_seconds',
+  'arbiter_worker_heap_used_bytes',
+  'arbiter_saturation',
+  'arbiter_listen_backlog',
+  'arbiter_shed_total',
+  'arbiter_request_queue_seconds',
 ] as const;
 
 function escapeLabel(v: string): string {
@@ -47,14 +56,31 @@ function value(n: number): string {
   return String(Number(n.toPrecision(15))); // 0.316901, not 0.31690100000000004
 }
 
-/** One metric family in the text exposition format: `# HELP`, `# TYPE`, then its samples. */
-function family(name: (typeof METRIC_NAMES)[number], type: 'counter' | 'gauge', help: string, samples: readonly Sample[]): string {
+/** One metric family in the text exposition format: `# HELP`, `# TYPE`, then its samples (a histogram's are named `_bucket`, `_sum`, `_count`). */
+function family(name: (typeof METRIC_NAMES)[number], type: 'counter' | 'gauge' | 'histogram', help: string, samples: readonly Sample[], suffixes: readonly string[] = []): string {
   let out = `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
-  for (const [labels, v] of samples) {
+  samples.forEach(([labels, v], i) => {
     const l = labels && Object.keys(labels).length > 0 ? `{${Object.entries(labels).map(([k, x]) => `${k}="${escapeLabel(String(x))}"`).join(',')}}` : '';
-    out += `${name}${l} ${value(v)}\n`;
-  }
+    out += `${name}${suffixes[i] ?? ''}${l} ${value(v)}\n`;
+  });
   return out;
+}
+
+/** A histogram's samples from per-bucket counts (not cumulative; +Inf last) and the sum: buckets, then `_sum` and `_count`. */
+function histogram(name: (typeof METRIC_NAMES)[number], help: string, bounds: readonly number[], counts: readonly number[], sum: number): string {
+  const samples: Sample[] = [];
+  let total = 0;
+  counts.forEach((n, i) => {
+    total += n;
+    samples.push([{ le: i < bounds.length ? value(bounds[i]!) : '+Inf' }, total]);
+  });
+  samples.push([undefined, sum], [undefined, total]);
+  return family(name, 'histogram', help, samples, [...counts.map(() => '_bucket'), '_sum', '_count']);
+}
+
+/** Adds `b` into `a`, index by index (a worker's counters into a total). */
+function addInto(a: number[], b: readonly number[]): void {
+  b.forEach((n, i) => (a[i] = (a[i] ?? 0) + n));
 }
 
 /**
@@ -72,8 +98,11 @@ export class MetricsPage {
   /** Workers from `spawn` to `worker_exit`: only their figures are recorded. */
   readonly #live = new Map<number, number>(); // pid -> slot
   /** The last figures seen of each live worker. */
-  readonly #seen = new Map<number, { slot: number; requests: number; cpu: number }>();
+  readonly #seen = new Map<number, { slot: number; requests: number; cpu: number; shed: number[]; queue: number[] }>();
   #retiredRequests = 0;
+  /** Shed requests (per reason) and queue-time histogram (per bucket, then the sum) of exited workers. */
+  readonly #retiredShed: number[] = SHED_REASONS.map(() => 0);
+  readonly #retiredQueue: number[] = new Array<number>(QUEUE_BUCKETS.length + 2).fill(0);
   /** CPU milliseconds of exited workers, per slot. */
   readonly #retiredCpu = new Map<number, number>();
   /** The last app metrics each live worker answered, used when it does not answer in time (a blocked worker). */
@@ -99,6 +128,8 @@ export class MetricsPage {
       if (!last) return;
       this.#seen.delete(w.pid);
       this.#retiredRequests += last.requests;
+      addInto(this.#retiredShed, last.shed);
+      addInto(this.#retiredQueue, last.queue);
       this.#retiredCpu.set(last.slot, (this.#retiredCpu.get(last.slot) ?? 0) + last.cpu);
     });
   }
@@ -111,8 +142,17 @@ export class MetricsPage {
     const [samples, app] = await Promise.all([sampleWorkers(view), this.#appMetrics(view, deadline)]);
     const rss = new Map<number, number>();
     const heartbeat = new Map<number, number>();
+    const elu = new Map<number, number>();
+    const delay = new Map<number, number>();
+    const heap = new Map<number, number>();
     for (const { info, vitals } of samples) {
       if (!vitals) continue;
+      // per slot: the slot's ready worker (during a reload two share a slot: the new one's figures)
+      if (info.slot >= 0 && (info.state === 'ready' || !elu.has(info.slot))) {
+        if (vitals.elu !== undefined) elu.set(info.slot, vitals.elu);
+        if (vitals.loopDelayP99 !== undefined) delay.set(info.slot, vitals.loopDelayP99);
+        if (vitals.heapUsed !== undefined) heap.set(info.slot, vitals.heapUsed);
+      }
       rss.set(info.slot, (rss.get(info.slot) ?? 0) + vitals.rss);
       if (vitals.heartbeatAge !== undefined) heartbeat.set(info.slot, Math.max(heartbeat.get(info.slot) ?? 0, vitals.heartbeatAge));
       if (!this.#live.has(info.pid)) continue; // exited while we asked: already carried over
@@ -121,12 +161,18 @@ export class MetricsPage {
         slot: info.slot,
         requests: Math.max(prev?.requests ?? 0, vitals.requests ?? 0),
         cpu: Math.max(prev?.cpu ?? 0, vitals.cpu),
+        shed: vitals.shed ?? prev?.shed ?? [],
+        queue: vitals.queue ?? prev?.queue ?? [],
       });
     }
     let requests = this.#retiredRequests;
     const cpu = new Map(this.#retiredCpu);
+    const shed = [...this.#retiredShed];
+    const queue = [...this.#retiredQueue];
     for (const s of this.#seen.values()) {
       requests += s.requests;
+      addInto(shed, s.shed);
+      addInto(queue, s.queue);
       cpu.set(s.slot, (cpu.get(s.slot) ?? 0) + s.cpu);
     }
     const bySlot = (m: Map<number, number>, scale = 1): Sample[] => [...m].sort(([a], [b]) => a - b).map(([slot, v]) => [{ slot }, v * scale]);
@@ -134,6 +180,8 @@ export class MetricsPage {
     for (const { info } of view.workers) if (states.has(info.state)) states.set(info.state, states.get(info.state)! + 1);
     const counts = this.#tally.counts();
     const reasons = new Set<string>([...BASE_REASONS, ...Object.keys(counts.exits)]);
+    const sat = saturation(samples.map(({ info, vitals }) => ({ state: info.state, elu: vitals?.elu ?? null })));
+    const backlog = readBacklog(view.listeners);
 
     return (
       family('arbiter_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n])) +
@@ -150,6 +198,13 @@ export class MetricsPage {
       family('arbiter_worker_cpu_seconds_total', 'counter', 'CPU time (user + system) of the workers of each slot, past and present, seconds.', bySlot(cpu, 1 / 1000)) +
       family('arbiter_worker_heartbeat_age_seconds', 'gauge', 'Seconds since the stalest event loop of the slot’s worker last beat (grows while it is blocked).', bySlot(heartbeat, 1 / 1000)) +
       family('arbiter_master_uptime_seconds', 'gauge', 'Seconds since the master started.', [[undefined, (performance.now() - this.#startedAt()) / 1000]]) +
+      family('arbiter_worker_event_loop_utilization', 'gauge', 'Event-loop utilization (0-1) of the slot’s worker over the last 5 s.', bySlot(elu)) +
+      family('arbiter_worker_event_loop_delay_p99_seconds', 'gauge', 'Event-loop delay p99 of the slot’s worker over the last 5 s, seconds.', bySlot(delay, 1 / 1000)) +
+      family('arbiter_worker_heap_used_bytes', 'gauge', 'V8 heap in use by the slot’s worker, bytes.', bySlot(heap)) +
+      family('arbiter_saturation', 'gauge', 'Mean event-loop utilization of the ready workers (0-1): the number to autoscale on.', sat === null ? [] : [[undefined, sat]]) +
+      family('arbiter_shed_total', 'counter', 'Requests answered 503 by overload shedding (maxQueueTime, maxEventLoopDelay), by reason.', SHED_REASONS.map((reason, i) => [{ reason }, shed[i]!])) +
+      histogram('arbiter_request_queue_seconds', 'Time requests waited between the proxy (X-Request-Start) and the worker, seconds.', QUEUE_BUCKETS, queue.slice(0, -1), queue[queue.length - 1]!) +
+      family('arbiter_listen_backlog', 'gauge', 'Connections waiting in the bind’s accept queue (binds whose queue cannot be read are left out).', [...backlog.binds].filter((e): e is [string, number] => e[1] !== null).map(([bind, n]) => [{ bind }, n])) +
       app
     );
   }

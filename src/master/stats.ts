@@ -4,6 +4,7 @@ import type { WorkerInfo, WorkerState } from '../events.js';
 import type { WorkerVitals } from '../protocol.js';
 import { VERSION } from '../version.js';
 import type { Tally } from './tally.js';
+import { readBacklog, type BacklogSource } from './backlog.js';
 
 /**
  * One worker in {@link ArbiterStats} (`arbiter status --json`, `/status`). Durations are
@@ -42,6 +43,24 @@ export interface WorkerStats {
    * event loop.
    */
   heartbeatAge: number | null;
+  /**
+   * Event-loop utilization (0–1) of the worker's serving loop over the last 5 s: the share of
+   * wall time the loop spent running code rather than waiting for I/O
+   * (`performance.eventLoopUtilization()`). A `threaded` worker: the mean of its serving threads.
+   * A blocked loop counts as fully used from its last sample on.
+   */
+  elu: number | null;
+  /**
+   * Event-loop delay p99 over the last 5 s, milliseconds (`monitorEventLoopDelay`): how late a
+   * timer, and so a new connection, gets its turn. A `threaded` worker: its worst thread.
+   */
+  loopDelayP99: number | null;
+  /** V8 heap in use, bytes (`v8.getHeapStatistics().used_heap_size`; a `threaded` worker: all its isolates). */
+  heapUsed: number | null;
+  /** V8 heap size limit, bytes (`heap_size_limit`, summed like `heapUsed`). */
+  heapLimit: number | null;
+  /** Requests finished per second over the last 10 s (over its life while the worker is younger). */
+  reqRate: number | null;
 }
 
 /**
@@ -71,6 +90,16 @@ export interface ArbiterStats {
   reloads: number;
   /** Workers replaced without an operator asking: crashed, timed out, recycled, failed to boot (exits with reason `reload`, `scale_down` or `shutdown` do not count). */
   restarts: number;
+  /**
+   * Mean `elu` (0–1) of the ready workers: how busy the pool is — the number to autoscale on
+   * (docs/design.md, "Saturation"). `null` when no ready worker reports one.
+   */
+  saturation: number | null;
+  /**
+   * Connections waiting in the binds' accept queues (no worker has accepted them yet), summed over
+   * the binds. `null` where it cannot be read: off Linux, or only unix-socket binds.
+   */
+  backlog: number | null;
   /** Every worker the master has not reaped yet, oldest first. */
   workers: WorkerStats[];
 }
@@ -107,6 +136,8 @@ export interface SupervisorView {
   readonly target: number;
   /** Listener URLs. */
   readonly binds: string[];
+  /** The listening sockets (URL and the master's fd), for the accept queues ({@link readBacklog}). */
+  readonly listeners: readonly BacklogSource[];
   /** `procName` (may change on reload). */
   readonly procName: string | null;
   /** Worker model name. */
@@ -204,6 +235,11 @@ export async function collectStats(view: SupervisorView, tally: Tally, startedAt
       rss: v?.rss ?? null,
       cpu,
       heartbeatAge: v?.heartbeatAge ?? null,
+      elu: v?.elu ?? null,
+      loopDelayP99: v?.loopDelayP99 ?? null,
+      heapUsed: v?.heapUsed ?? null,
+      heapLimit: v?.heapLimit ?? null,
+      reqRate: v?.reqRate ?? null,
     };
   });
   const { reloads, restarts } = tally.counts();
@@ -220,8 +256,16 @@ export async function collectStats(view: SupervisorView, tally: Tally, startedAt
     uptime: m.uptime,
     reloads: reloads.started,
     restarts,
+    saturation: saturation(workers),
+    backlog: readBacklog(view.listeners).total,
     workers,
   };
+}
+
+/** Mean `elu` of the ready workers that report one (3 decimals); `null` when none does. */
+export function saturation(workers: readonly Pick<WorkerStats, 'state' | 'elu'>[]): number | null {
+  const elus = workers.filter((w) => w.state === 'ready' && w.elu !== null).map((w) => w.elu!);
+  return elus.length === 0 ? null : Math.round((elus.reduce((a, b) => a + b, 0) / elus.length) * 1000) / 1000;
 }
 
 /** `process.cwd()`, or `''` when it cannot be read (the directory was removed). */

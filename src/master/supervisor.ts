@@ -233,6 +233,7 @@ export class Supervisor {
       generation: this.#gen.current,
       target: this.target,
       binds: [...this.#listeners.map((l) => (this.#config.certfile !== null ? announcedUrl(l.url, 'https') : l.url)), ...this.#appBinds.listeners.map((l) => l.url)],
+      listeners: [...this.#listeners, ...this.#appBinds.listeners],
       procName: this.#config.procName,
       workerClass: modelName(this.#config.workerClass),
       workers: [...this.#workers.values()].map((w) => ({ info: snapshot(w), vitals: (deadline: number) => w.handle.vitals(deadline), appMetrics: (deadline: number) => w.handle.appMetrics(deadline) })),

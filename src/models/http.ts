@@ -10,6 +10,7 @@ import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
 import { checkRequestListener } from './handler.js';
 import { createModelServer, goAway, rawSocket } from './servers.js';
+import { overloadShedder, type Shedder } from './shed.js';
 
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
@@ -157,8 +158,10 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       if (preRequest) this.hook('preRequest', req);
     };
     const app = this.appServers;
+    const shed = overloadShedder(config, policy.keepAlive); // 503 before the app runs (off unless configured, but it records queue times)
     const server = app ? undefined : createModelServer(config, access ? { ServerResponse: CountingResponse } : {}, (req, res) => {
       if (refuseOverLimits(req, res, config, this.log)) return;
+      if (shed?.(req, res)) return;
       account(req, res);
       try {
         const r: unknown = this.handler(req, res);
@@ -267,7 +270,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         detach.push(() => l.off('connection', ownConnection));
         return;
       }
-      detach.push(routeConnections(l, onConnection, viaProxy));
+      detach.push(routeConnections(l, onConnection, viaProxy, shed));
       l.prependListener('request', account);
       if (acceptDone) return void Server.prototype.close.call(l); // started listening while this worker drains
       if (paused) pauseAccepting(l);
@@ -355,12 +358,14 @@ type Dispatch = (socket: Socket) => void;
 /**
  * Routes the `connection` events of an app's server through `onConnection` (admission), which
  * later dispatches the socket to the server's own listeners — all of them, including those the
- * app adds after listen(). Returns the undo.
+ * app adds after listen() — and its `request` events through `shed` (overload). Returns the undo.
  */
-function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void, wrap: (d: Dispatch) => Dispatch): () => void {
+function routeConnections(server: Server, onConnection: (socket: Socket, dispatch: Dispatch) => void, wrap: (d: Dispatch) => Dispatch, shed?: Shedder): () => void {
   const emit = server.emit as (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
   const dispatch: Dispatch = wrap((socket) => void emit.call(server, 'connection', socket));
   server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    // a shed request never reaches the app's listeners (nor the accounting prepended to them)
+    if (event === 'request' && shed?.(args[0] as http.IncomingMessage, args[1] as http.ServerResponse)) return true;
     if (event !== 'connection') return emit.call(this, event, ...args);
     onConnection(args[0] as Socket, dispatch);
     return true;

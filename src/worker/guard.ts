@@ -1,7 +1,8 @@
 import { isMainThread } from 'node:worker_threads';
 import type { BalanceSeat } from '../models/base.js';
 import { ENV, WATCHDOG_STDIO_INDEX } from '../protocol.js';
-import { startWatchdog, type Watchdog } from './watchdog.js';
+import { loopFields, startWatchdog, type Watchdog } from './watchdog.js';
+import { startLoopSampler } from './loop-sampler.js';
 
 /** What a worker process learns from its environment, read once when the package is loaded. */
 export interface WorkerProcessContext {
@@ -83,6 +84,7 @@ function install(): void {
   for (const sig of ['SIGUSR1', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => {});
   if (umask !== undefined) process.umask(Number.parseInt(umask, 8));
   const watchdog = startWatchdog({ fd, timeout, bootTimeout, masterPid, slots, maxMemory });
+  startLoopSampler(loopFields(watchdog.buffer), 0); // ELU, loop delay, heap of the main thread
   const bootBeat = watchdog.interval > 0 ? setInterval(watchdog.main.notify, watchdog.interval) : undefined;
   bootBeat?.unref();
   holder[KEY] = {

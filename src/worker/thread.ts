@@ -9,7 +9,8 @@ import { AsyncWorker } from '../models/async.js';
 import { AcceptBalancer, type BalanceSeat } from './accept-balance.js';
 import { answerThreadAppMetrics } from './app-metrics.js';
 import { listenAll } from './listen.js';
-import { loopVitals } from './watchdog.js';
+import { loopFields, loopVitals } from './watchdog.js';
+import { startLoopSampler } from './loop-sampler.js';
 
 /** Marks the `workerData` of a serving thread of a `threaded` worker. */
 export const THREAD_MARK = '__arbiterThread__';
@@ -48,6 +49,7 @@ export async function runThread(app: { load(): unknown }, config: ResolvedConfig
   const data = workerData as ThreadData;
   const port = parentPort!;
   const vitals = loopVitals(data.beats, data.index);
+  startLoopSampler(loopFields(data.beats), data.index); // this thread's ELU, loop delay, heap
   const notify = vitals.notify;
   notify();
   const bootBeat = data.heartbeatInterval > 0 ? setInterval(notify, data.heartbeatInterval) : undefined;

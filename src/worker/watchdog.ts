@@ -1,5 +1,6 @@
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from './stack.js';
+import { LOOP_FIELDS, loopFieldsOffset, QUEUE_BUCKETS, QUEUE_FIELD, SAMPLE_PERIOD, SHED_FIELD, SHED_REASONS, WINDOW } from './loop-sampler.js';
 
 /**
  * The watchdog thread of a worker process. It shares one block of memory with the worker's
@@ -16,7 +17,9 @@ import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from '.
  *    a spinning one never will, so it dies at once instead of a second later);
  *  - reports `memory` when the process's RSS reaches `maxWorkerMemory` (then × 1.5, × 2, …),
  *    checked every heartbeat period;
- *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU) from that memory;
+ *  - answers the master's `vitals` queries (heartbeat age, requests, RSS, CPU, and the loops'
+ *    ELU, loop delay and heap that each loop writes there once a second: `loop-sampler.ts`) from
+ *    that memory, and the request rate from the counts it samples on each check;
  *  - SIGKILLs its own process when the master is gone: as soon as the channel closes (the master
  *    holds its only other end) — {@link ORPHAN_GRACE} ms later once the worker serves (ready), so
  *    it can exit cleanly — or when the parent pid changes (a backstop).
@@ -25,12 +28,16 @@ import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from '.
 /** How long (ms) a worker whose master died may take to exit by itself before its watchdog kills it. */
 export const ORPHAN_GRACE = 500;
 
+/** Flags after the per-slot counters: the worker serves (ready); its SIGABRT handler started. */
+const FLAGS = 2;
+
 const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
 const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
-const mem = new Int32Array(buffer);
+const mem = new Int32Array(buffer, 0, 3 * slots + ${FLAGS});
+const fields = new Float64Array(buffer, Math.ceil((4 * (3 * slots + ${FLAGS})) / 8) * 8, ${LOOP_FIELDS} * slots);
 const SERVING = 3 * slots;
 const ABORTING = 3 * slots + 1;
 const die = () => process.kill(process.pid, 'SIGKILL');
@@ -48,6 +55,9 @@ const send = (msg) => channel.write(JSON.stringify(msg) + '\\n');
 const start = performance.now() - Math.max(0, Date.now() - bornAt);
 const loops = Array.from({ length: slots }, (_, i) => ({ beat: Atomics.load(mem, i), at: start, reported: false, done: 0 }));
 let requests = 0;
+// (time, requests) about once a second over the last 10 s, for the request rate
+const counts = [];
+const RATE_WINDOW = 10000;
 const sample = (now) => {
   // Serving threads' slots are watched once the worker serves (before, they may not exist yet).
   const armed = Atomics.load(mem, SERVING) === 1;
@@ -59,6 +69,32 @@ const sample = (now) => {
     requests += (done - l.done) >>> 0; // wrap-safe: the shared counter is 32-bit
     l.done = done;
   }
+  const last = counts[counts.length - 1];
+  if (!last || now - last.at >= 1000) {
+    counts.push({ at: now, requests });
+    while (counts.length > 2 && now - counts[1].at >= RATE_WINDOW) counts.shift();
+  }
+};
+// ELU, loop delay p99 and heap of the serving loops (slot 0 for a process model, the serving
+// threads for a threaded one); the heap of every isolate. A loop that has not written for more
+// than a period is busy (a blocked loop runs no timer): the time since counts as fully used, and
+// as delay, in place of figures it could not write.
+const PERIOD = ${SAMPLE_PERIOD};
+const WINDOW_MS = ${WINDOW} * PERIOD;
+const loopFigures = (nowEpoch) => {
+  let elu = 0, n = 0, delay = 0, heapUsed = 0, heapLimit = 0;
+  for (let i = 0; i < slots; i++) {
+    const at = fields[i * ${LOOP_FIELDS}];
+    if (at === 0) continue;
+    heapUsed += fields[i * ${LOOP_FIELDS} + 3];
+    heapLimit += fields[i * ${LOOP_FIELDS} + 4];
+    if (slots > 1 && i === 0) continue; // a threaded worker's main thread does not serve
+    const busy = Math.min(WINDOW_MS, Math.max(0, nowEpoch - at - PERIOD));
+    elu += (busy + fields[i * ${LOOP_FIELDS} + 1] * (WINDOW_MS - busy)) / WINDOW_MS;
+    delay = Math.max(delay, fields[i * ${LOOP_FIELDS} + 2], busy);
+    n++;
+  }
+  return n === 0 ? {} : { elu: Math.round((elu / n) * 1000) / 1000, loopDelayP99: Math.round(delay * 10) / 10, heapUsed, heapLimit };
 };
 const vitals = () => {
   const now = performance.now();
@@ -70,6 +106,18 @@ const vitals = () => {
   const own = process.threadCpuUsage ? process.threadCpuUsage() : undefined; // this thread's share (Node 23.9+, 22.x)
   const v = { heartbeatAge: Math.round(now - oldest), requests, inflight, rss: process.memoryUsage.rss(), cpu: (cpu.user + cpu.system) / 1000 };
   if (own) v.ownCpu = (own.user + own.system) / 1000;
+  const from = counts.find((c) => now - c.at <= RATE_WINDOW + 500) || counts[0];
+  v.reqRate = from && now - from.at >= 500 ? Math.round(((requests - from.requests) * 10000) / (now - from.at)) / 10 : 0;
+  Object.assign(v, loopFigures(performance.timeOrigin + now));
+  // counters of the request path, summed over the loops
+  const shed = new Array(${SHED_REASONS.length}).fill(0);
+  const queue = new Array(${QUEUE_BUCKETS.length + 2}).fill(0);
+  for (let i = 0; i < slots; i++) {
+    for (let r = 0; r < shed.length; r++) shed[r] += fields[i * ${LOOP_FIELDS} + ${SHED_FIELD} + r];
+    for (let b = 0; b < queue.length; b++) queue[b] += fields[i * ${LOOP_FIELDS} + ${QUEUE_FIELD} + b];
+  }
+  if (shed.some((n) => n > 0)) v.shed = shed;
+  if (queue.some((n) => n > 0)) v.queue = queue;
   return v;
 };
 let pending = '';
@@ -117,17 +165,29 @@ setInterval(() => {
 }, check);
 `;
 
-/** Flags after the per-slot counters: the worker serves (ready); its SIGABRT handler started. */
-const FLAGS = 2;
-
 /**
  * The shared block of a worker process: `slots` heartbeat counters, then `slots` finished-request
  * counters, then `slots` in-flight counters (Int32 each; slot 0 is the main thread, slot i the
  * i-th serving thread of a `threaded` worker), then two flags: the worker serves (ready); its
- * SIGABRT handler started.
+ * SIGABRT handler started; then, 8-byte aligned, `LOOP_FIELDS` Float64 values per slot that the
+ * slot's loop sampler writes (`loop-sampler.ts`).
  */
 export function vitalsBuffer(slots: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (3 * slots + FLAGS));
+  return new SharedArrayBuffer(loopFieldsOffset(3 * slots + FLAGS) + 8 * LOOP_FIELDS * slots);
+}
+
+/** The Float64 loop fields (ELU, loop delay, heap: see `loop-sampler.ts`) of a block made by {@link vitalsBuffer}. */
+export function loopFields(buffer: SharedArrayBuffer): Float64Array {
+  const slots = slotsOf(buffer);
+  return new Float64Array(buffer, loopFieldsOffset(3 * slots + FLAGS), LOOP_FIELDS * slots);
+}
+
+/** The number of loop slots of a block made by {@link vitalsBuffer}. */
+function slotsOf(buffer: SharedArrayBuffer): number {
+  for (let slots = 1; ; slots++) {
+    const size = loopFieldsOffset(3 * slots + FLAGS) + 8 * LOOP_FIELDS * slots;
+    if (size >= buffer.byteLength) return slots;
+  }
 }
 
 /** One serving loop's handle on the shared block: its heartbeat and its request counters. */
@@ -142,8 +202,8 @@ export interface LoopVitals {
 
 /** The counters of heartbeat slot `slot` in a block made by {@link vitalsBuffer}. */
 export function loopVitals(buffer: SharedArrayBuffer, slot: number): LoopVitals {
-  const mem = new Int32Array(buffer);
-  const slots = (mem.length - FLAGS) / 3;
+  const slots = slotsOf(buffer);
+  const mem = new Int32Array(buffer, 0, 3 * slots + FLAGS);
   const done = slots + slot;
   const inflight = 2 * slots + slot;
   return {
@@ -211,7 +271,7 @@ export function startWatchdog(options: { fd: number; timeout: number; bootTimeou
     env: SHARE_ENV,
   });
   thread.unref();
-  const mem = new Int32Array(buffer);
+  const mem = new Int32Array(buffer, 0, 3 * options.slots + FLAGS);
   const flag = (i: number) => () => void Atomics.store(mem, 3 * options.slots + i, 1);
   const serving = flag(0);
   const markServing = (): void => {

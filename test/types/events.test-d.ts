@@ -47,6 +47,13 @@ void arbiter.stats().then((s: ArbiterStats) => {
   const cpu: number | null = w?.cpu ?? null;
   const name: string | null = s.name;
   void [cpu, name, s.reloads, s.restarts];
+  // SPEC §12 vitals: ratios, ms and bytes, null where unknown
+  const saturation: number | null = s.saturation;
+  const backlog: number | null = s.backlog;
+  const vitals: (number | null)[] = w ? [w.elu, w.loopDelayP99, w.heapUsed, w.heapLimit, w.reqRate] : [];
+  // @ts-expect-error saturation may be null (no ready worker reports)
+  const sure: number = s.saturation;
+  void [saturation, backlog, vitals, sure];
 });
 const row: MasterSummary = arbiter.summary();
 void row.workers;

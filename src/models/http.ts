@@ -6,6 +6,10 @@ import { pauseAccepting, resumeAccepting } from '../worker/listen.js';
 import { WorkerClass } from './base.js';
 import { checkRequestListener } from './handler.js';
 
+/** Where a response keeps its entry in the in-flight request table (src/worker/inflight.ts). */
+const ENTRY = Symbol('arbiter.inflight');
+type Tracked = http.ServerResponse & { [ENTRY]?: number };
+
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
   /** Connections served at once; more wait (paused) until one closes. */
@@ -120,14 +124,14 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
         st.current = undefined;
       }
       if (postRequest) worker.hook('postRequest', req, this);
-      worker.requestDone();
+      worker.requestDone((this as Tracked)[ENTRY]);
       if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
       if (draining) closeIfIdle(socket);
     }
     const account = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const st = conns.get(req.socket);
       inflight += 1;
-      this.requestStarted();
+      (res as Tracked)[ENTRY] = this.requestStarted(req);
       if (st) {
         st.inflight += 1;
         st.current = req;

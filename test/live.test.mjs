@@ -79,7 +79,7 @@ test('arbiter events: one line per lifecycle event (scale, timeout with its fram
   assert.equal(text.lines.length, all.length, text.stdout);
   assert.deepEqual(text.lines.map((l) => l.slice(10)), all.map((e) => formatEvent(e).slice(10)));
   const line = (type) => text.lines[all.findIndex((e) => e.type === type)];
-  assert.match(line('timeout'), /^\d\d:\d\d:\d\d {2}TIMEOUT {3}worker \d+ \(slot \d, gen 0\) at (AsyncWorker\.)?handler \(\S+app\.mjs:\d+:\d+\); cut GET \/block \(\d+ ms, x-request-id trace-9\)$/);
+  assert.match(line('timeout'), /^\d\d:\d\d:\d\d {2}TIMEOUT {3}worker \d+ \(slot \d, gen 0\): GET \/block \(\d+ ms, x-request-id trace-9\); at (AsyncWorker\.)?handler \(\S+app\.mjs:\d+:\d+\)$/);
   assert.match(line('scale'), /^\d\d:\d\d:\d\d {2}scale {5}1 -> 2 workers$/);
   assert.match(line('halt'), /^\d\d:\d\d:\d\d {2}halt {6}exit status 0$/);
   assert.doesNotMatch(text.stdout, /token/);
@@ -153,4 +153,22 @@ test('subscribe: the recent past on request, nothing else on that connection, at
   const r = await cli(['scale', '2'], { env });
   assert.equal(r.code, 0);
   await waitFor(() => subs.every((s) => s.frames.some((f) => f.data?.type === 'scale')), 'every subscriber hears it');
+});
+
+test('top view: the saturation figures of a newer master are shown when present, `-` otherwise; it fits the terminal', () => {
+  const { renderTop } = createRequire(import.meta.url)('../dist/cjs/cli/top-view.js');
+  const worker = { pid: 11, slot: 0, generation: 0, state: 'ready', uptime: 5000, requests: 10, inflight: 1, rss: 50 * 2 ** 20, cpu: 3, heartbeatAge: 20 };
+  const stats = { pid: 10, version: '0.1.0', name: null, binds: ['http://127.0.0.1:8000'], workerClass: 'async', target: 1, ready: 1, generation: 0, uptime: 9000, reloads: 0, restarts: 0, workers: [worker] };
+  const base = { rates: new Map([[11, 2.5]]), events: [], columns: 140, rows: 14, color: false, now: Date.now() };
+  const without = renderTop({ ...base, stats });
+  assert.match(without.join('\n'), /req\/s 2\.5 {2}saturation - {2}backlog -/);
+  assert.match(without.find((l) => l.includes(' 11 ')), /^\s*11\s+0\s+ready\s+5s\s+2\.5\s+1\s+-\s+-\s+50\.0 MB\s+-\s+3\.0%\s+20ms$/);
+  const vitals = { ...worker, elu: 0.42, loopDelayP99: 35, heapUsed: 20 * 2 ** 20, heapLimit: 2 ** 31, reqRate: 7 };
+  const withVitals = renderTop({ ...base, stats: { ...stats, saturation: 0.5, backlog: 3, workers: [vitals] } });
+  assert.match(withVitals.join('\n'), /req\/s 7\.0 {2}saturation 50\.0% {2}backlog 3/);
+  assert.match(withVitals.find((l) => l.includes(' 11 ')), /^\s*11\s+0\s+ready\s+5s\s+7\.0\s+1\s+42\.0%\s+35ms\s+50\.0 MB\s+20\.0 MB \/ 2 GB\s+3\.0%\s+20ms$/);
+  assert.equal(withVitals.length, 14, 'as many lines as rows, the keys on the last');
+  assert.match(withVitals.at(-1), /^q quit/);
+  const narrow = renderTop({ ...base, stats, columns: 40 });
+  assert.ok(narrow.every((l) => l.length <= 40), 'cut to the width');
 });

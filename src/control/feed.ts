@@ -220,9 +220,10 @@ export function describeEvent(e: LiveEvent): string {
     case 'spare_ready':
       return w;
     case 'timeout': {
-      const cut = e.requests?.length ? `; cut ${e.requests.map(requestLine).join(', ')}${e.moreRequests ? ` and ${e.moreRequests} more` : ''}` : '';
-      const where = e.frame ? ` ${e.frame}` : e.kind === 'boot' ? ' while booting' : ' (no JavaScript stack)';
-      return `${w}${where}${cut}`;
+      // the requests first: in a narrow terminal the end of a long line is cut
+      const cut = e.requests?.length ? `: ${e.requests.map(requestLine).join(', ')}${e.moreRequests ? ` and ${e.moreRequests} more` : ''}` : e.requests ? ': no request in flight' : '';
+      const where = e.frame ? `; ${e.frame}` : e.kind === 'boot' ? ' while booting' : '; no JavaScript stack';
+      return `${w}${cut}${where}`;
     }
     case 'exit': {
       const how = e.signal ? `, ${e.signal}` : e.code !== null && e.code !== undefined ? `, code ${e.code}` : '';

@@ -130,7 +130,7 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     SystemdNotifier.attach(this.#internal, supervisor, supervisor.log, upgraded);
     if (this.config.statusBind) {
       const metrics = new MetricsPage(this.#internal, this.#tally, () => this.#startedAt, supervisor.log);
-      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded });
+      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded, feed: this.#feed });
     }
     const { controlSocket } = this.config;
     if (controlSocket !== false) void new ControlServer(this, this.#internal, this.#log, this.#feed).listen(controlSocket, upgraded);

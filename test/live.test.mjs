@@ -6,7 +6,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { createRequire } from 'node:module';
 import { APP, BIN, cli, json, runtimeDir, serve } from './cli-helpers.mjs';
-import { freePort, isAlive, waitFor } from './helpers.mjs';
+import { freePort, isAlive, Master, request, waitFor } from './helpers.mjs';
 
 const { formatEvent } = createRequire(import.meta.url)('../dist/cjs/control/feed.js');
 
@@ -171,4 +171,74 @@ test('top view: the saturation figures of a newer master are shown when present,
   assert.match(withVitals.at(-1), /^q quit/);
   const narrow = renderTop({ ...base, stats, columns: 40 });
   assert.ok(narrow.every((l) => l.length <= 40), 'cut to the width');
+});
+
+/** Reads `/events` as a browser's EventSource would: `s.events` (parsed `data:` of each message, with its id), `s.ended`. */
+function eventStream(t, port, path, headers = {}) {
+  const s = { events: [], raw: '', status: 0, headers: {} };
+  s.ended = new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      s.status = res.statusCode;
+      s.headers = res.headers;
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        s.raw += d;
+        let end;
+        while ((end = s.raw.indexOf('\n\n')) >= 0) {
+          const block = s.raw.slice(0, end);
+          s.raw = s.raw.slice(end + 2);
+          const id = /^id: (\d+)$/m.exec(block);
+          const data = /^data: (.*)$/m.exec(block);
+          if (data) s.events.push({ id: Number(id?.[1]), ...JSON.parse(data[1]) });
+        }
+      });
+      res.on('end', resolve);
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    t.after(() => req.destroy());
+  });
+  s.ended.catch(() => {});
+  return s;
+}
+
+test('dashboard: GET / is one self-contained page; GET /events streams the lifecycle events (a timeout with its stack and request), resumes after Last-Event-ID, ends when the master halts', async (t) => {
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const m = Master.start(t, 'faults.mjs', { bind: `127.0.0.1:${port}`, workers: 1, timeout: 2000, statusBind: `127.0.0.1:${statusPort}` });
+  await m.ready(1);
+  await m.waitForLog(/Status server listening at/);
+  const page = await request(statusPort, '/');
+  assert.equal(page.status, 200);
+  assert.match(page.headers['content-type'], /^text\/html/);
+  assert.match(page.headers['content-security-policy'], /default-src 'none'/, 'the page may load nothing from elsewhere');
+  assert.doesNotMatch(page.body, /<script[^>]+src=|<link[^>]+href=|https?:\/\//, 'no CDN, no external file: works offline');
+  assert.match(page.body, /new EventSource\("events\?backlog=50"\)/);
+  assert.match(page.body, /fetch\("status"/);
+  const weight = Buffer.byteLength(page.body);
+  assert.ok(weight < 16 * 1024, `page weight ${weight} bytes`);
+  t.diagnostic(`dashboard page: ${weight} bytes`);
+
+  const stream = eventStream(t, statusPort, '/events?backlog=10');
+  await waitFor(() => stream.events.some((e) => e.type === 'ready'), () => `the boot replayed: ${JSON.stringify(stream.events)}`);
+  assert.equal(stream.status, 200);
+  assert.match(stream.headers['content-type'], /^text\/event-stream/);
+  const hung = http.get({ host: '127.0.0.1', port, path: '/spin?x=1', headers: { 'x-request-id': 'dash-1' }, agent: false });
+  hung.on('error', () => {});
+  t.after(() => hung.destroy());
+  const timeout = await waitFor(() => stream.events.find((e) => e.type === 'timeout'), 'a timeout on the stream', 20_000);
+  assert.match(timeout.stack, /at spinForever \(/);
+  assert.deepEqual(timeout.requests.map(({ ageMs, ...r }) => r), [{ method: 'GET', path: '/spin', requestId: 'dash-1' }]);
+  assert.equal(timeout.id, timeout.seq);
+  await waitFor(() => stream.events.some((e) => e.type === 'ready' && e.seq > timeout.seq), 'the replacement ready');
+
+  // a browser reconnecting says what it saw last: only what came after
+  const resumed = eventStream(t, statusPort, '/events', { 'last-event-id': String(timeout.seq) });
+  await waitFor(() => resumed.events.length > 0, 'the events after the timeout');
+  assert.ok(resumed.events.every((e) => e.seq > timeout.seq), JSON.stringify(resumed.events.map((e) => e.seq)));
+
+  m.signal('SIGTERM');
+  await stream.ended;
+  await resumed.ended;
+  assert.deepEqual(stream.events.at(-1), { ...stream.events.at(-1), type: 'halt', status: 0 });
+  assert.equal((await m.exited).code, 0);
 });

@@ -1,7 +1,7 @@
 import { controlSubscribe } from '../control/client.js';
 import { formatEvent } from '../control/feed.js';
 import { ArbiterError } from '../errors.js';
-import type { Output } from './main.js';
+import type { Output } from './output.js';
 
 /**
  * `arbiter events [target] [--json]`: one line per lifecycle event of the master (a JSON object

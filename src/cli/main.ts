@@ -19,14 +19,11 @@ import {
 } from './args.js';
 import { formatList, formatStatus, formatTargets } from './format.js';
 import { helpText } from './help.js';
+import type { Output } from './output.js';
 import { followEvents } from './events.js';
 import { runTop } from './top.js';
 
-/** Where the command writes (tests pass their own). */
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
+export type { Output } from './output.js';
 
 const stdio: Output = {
   out: (text) => void process.stdout.write(`${text}\n`),

@@ -3,7 +3,7 @@ import type { LiveEvent } from '../control/feed.js';
 import { ArbiterError } from '../errors.js';
 import type { ArbiterStats } from '../master/stats.js';
 import type { ControlArgs } from './args.js';
-import type { Output } from './main.js';
+import type { Output } from './output.js';
 import { renderTop, type TopState } from './top-view.js';
 
 /** Events kept for the screen. */

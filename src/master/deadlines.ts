@@ -122,20 +122,21 @@ export class Deadlines {
     const host = this.#host;
     w.reason = 'timeout';
     const json = host.config().logFormat === 'json';
-    const requests = stall?.requests?.map(cutRequest);
-    host.log.critical(timeoutMessage(w.pid, stall, !json), {
+    // Before the worker serves, its loop runs the entry script or load(): no request to name.
+    const requests = kind === 'heartbeat' ? stall?.requests?.map(cutRequest) : undefined;
+    host.log.critical(timeoutMessage(w.pid, stall, !json && kind === 'heartbeat'), {
       worker: w.pid,
       reason: 'timeout',
       noStack: stall?.noStack,
       requests,
-      moreRequests: stall?.more || undefined,
+      moreRequests: (requests && stall?.more) || undefined,
     });
     host.emit('worker_timeout', snapshot(w), {
       timeout: host.config().timeout,
       kind,
       ...(stall?.stack ? { stack: stall.stack } : {}),
       ...(requests ? { requests } : {}),
-      ...(stall?.more ? { moreRequests: stall.more } : {}),
+      ...(requests && stall?.more ? { moreRequests: stall.more } : {}),
     });
     // Its replacement does not wait for what follows: a timed-out worker no longer counts.
     if (stall?.stack && stall.slot === 0) {

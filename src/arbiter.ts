@@ -8,6 +8,7 @@ import type { ArbiterEvents, WorkerInfo } from './events.js';
 import { MASTER_ONLY_EVENTS, type MasterEvents } from './master/bus.js';
 import { startedByUpgrade } from './master/listeners.js';
 import { OperatorLog } from './log.js';
+import { LiveFeed } from './control/feed.js';
 import { ControlServer } from './control/server.js';
 import { answerProbe, isProbe, masterConfig } from './master/probe.js';
 import { collectStats, summarize, type ArbiterStats, type MasterSummary } from './master/stats.js';
@@ -74,6 +75,8 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
    */
   readonly #internal = new EventEmitter<MasterEvents>();
   readonly #tally = new Tally(this.#internal);
+  /** Lifecycle events for `arbiter events`/`top` and the dashboard (see src/control/feed.ts). */
+  readonly #feed = new LiveFeed(this.#internal);
   /** `performance.now()` when `run()` started in the master. */
   #startedAt = 0;
 
@@ -129,10 +132,10 @@ export class Arbiter<H = RequestListener> extends EventEmitter<ArbiterEvents> {
     SystemdNotifier.attach(this.#internal, supervisor, supervisor.log, upgraded);
     if (this.config.statusBind) {
       const metrics = new MetricsPage(this.#internal, this.#tally, () => this.#startedAt, supervisor.log);
-      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded });
+      StatusServer.attach(this.#internal, { bind: this.config.statusBind, master: supervisor, stats: () => this.stats(), metrics, log: supervisor.log, upgraded, feed: this.#feed });
     }
     const { controlSocket } = this.config;
-    if (controlSocket !== false) void new ControlServer(this, this.#internal, this.#log).listen(controlSocket, upgraded);
+    if (controlSocket !== false) void new ControlServer(this, this.#internal, this.#log, this.#feed).listen(controlSocket, upgraded);
     return supervisor.run();
   }
 

@@ -64,6 +64,18 @@ export interface WorkerExit {
   readonly reason: ExitReason;
 }
 
+/** A request a worker had in flight when it timed out (read from its in-flight table, see `WORKER TIMEOUT`). */
+export interface CutRequest {
+  /** `GET`, `POST`, … */
+  readonly method: string;
+  /** The request target without its query string (`/orders/42`). */
+  readonly path: string;
+  /** How long it had been in flight when the stall was reported, milliseconds. */
+  readonly ageMs: number;
+  /** Its `x-request-id` header, when it had one. */
+  readonly requestId?: string;
+}
+
 /** Detail of a `worker_timeout` event. */
 export interface TimeoutDetail {
   /** The configured `timeout`, milliseconds. */
@@ -80,6 +92,13 @@ export interface TimeoutDetail {
    * waiting for I/O, or a blocking system call), or the timeout was a boot deadline.
    */
   readonly stack?: string;
+  /**
+   * The requests the stalled thread had in flight, oldest first (as logged under `WORKER TIMEOUT`).
+   * Present for `'heartbeat'` timeouts (empty when it had none); absent for boot deadlines.
+   */
+  readonly requests?: readonly CutRequest[];
+  /** In-flight requests beyond those listed (the table holds 64 per serving loop); absent when none. */
+  readonly moreRequests?: number;
 }
 
 /** Detail of a `reload_failed` event. */

@@ -19,8 +19,9 @@ export {
 } from './config.js';
 export type { Duration, DurationUnit, Size, SizeUnit } from './units.js';
 export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
-export type { ArbiterEvents, ExitReason, GenerationReady, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export type { ArbiterEvents, CutRequest, ExitReason, GenerationReady, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
 export { WorkerClass, type AcceptBalance, type BalanceSeat, type InheritedSockets, type OwnServers, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
+export type { RequestLike } from './worker/inflight.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';
 export { AsyncWorker } from './models/async.js';
 export { SyncWorker } from './models/sync.js';
@@ -29,6 +30,7 @@ export { OperatorLog, type LogFields, type LogFormat, type LogLevel, type LogOpt
 export type { WorkerClassOption, WorkerModel } from './models/registry.js';
 export { VERSION } from './version.js';
 export { moduleApp, resolveModuleSpecifier, toRequestListener, type ModuleSpecifier } from './module-app.js';
-export { controlRequest, findMaster, listMasters, type MasterEntry } from './control/client.js';
+export { controlRequest, controlSubscribe, findMaster, listMasters, type MasterEntry, type Subscription } from './control/client.js';
+export { formatEvent, type LiveEvent, type LiveEventType, type LiveWorker } from './control/feed.js';
 export { controlDir } from './control/paths.js';
-export { CONTROL_PROTOCOL, type CommandSpec, type ControlCommand, type ControlCommands, type ScaleArgs, type ScaleResult, type StopArgs, type StopResult } from './control/protocol.js';
+export { CONTROL_PROTOCOL, type CommandSpec, type ControlCommand, type ControlCommands, type ScaleArgs, type ScaleResult, type StopArgs, type StopResult, type SubscribeArgs, type SubscribeResult, type ControlEventFrame } from './control/protocol.js';

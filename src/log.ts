@@ -24,9 +24,9 @@ export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 /**
  * Structured fields of one operator line, e.g. `{ worker: 1235, signal: 'SIGKILL' }`. Only the
  * `'json'` format writes them (the text line already says the same in words); `undefined` values
- * are left out.
+ * are left out. A list of records (the requests a `WORKER TIMEOUT` cut) is written as a JSON array.
  */
-export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
+export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined | readonly object[]>>;
 
 /** The options an {@link OperatorLog} is made from (a resolved config has them all). */
 export interface LogOptions {

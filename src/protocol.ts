@@ -1,3 +1,4 @@
+import type { InflightRequest } from './worker/inflight.js';
 /**
  * Every message between master and worker. IPC messages carry them under the `__arbiter__` key,
  * so a user's own `process.send()` messages pass through untouched.
@@ -99,8 +100,9 @@ export type WatchdogReport =
    * `stack`: that thread's JavaScript stack, taken by the watchdog just before reporting (see
    * `src/worker/stack.ts`; it took `captureMs`); absent when it could not be taken, then `noStack`
    * says why. `idle`: the thread ran no JavaScript — its event loop is free, not blocked.
+   * `requests`: what that thread had in flight (oldest first); `more`: requests the table could not hold.
    */
-  | { t: 'stalled'; slot: number; ms: number; stack?: string; noStack?: string; idle?: boolean; captureMs?: number }
+  | { t: 'stalled'; slot: number; ms: number; stack?: string; noStack?: string; idle?: boolean; captureMs?: number; requests?: InflightRequest[]; more?: number }
   /** the process's RSS reached `maxWorkerMemory` × 1, then × 1.5, × 2, … (one report per step) */
   | { t: 'memory'; rss: number }
   /** answer to a `vitals` query */

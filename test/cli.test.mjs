@@ -275,12 +275,16 @@ test('bad flags and values: one line naming the flag, exit 1, nothing left behin
     [[APP, 'extra'], /^arbiter: unexpected argument "extra": one app module only \(see arbiter --help\)$/],
     [[], /^arbiter: missing the app module/],
     [['nope.mjs'], /^arbiter: Cannot find the app module "nope.mjs" \(looked for .*nope.mjs\)$/],
-    [['stauts'], /^arbiter: Cannot find the app module "stauts" \(looked for .*\); nor is it a command \(ls, status, reload, scale, stop, upgrade, reopen\)$/],
+    [['stauts'], /^arbiter: Cannot find the app module "stauts" \(looked for .*\); nor is it a command \(ls, status, reload, scale, stop, upgrade, reopen, events, top\)$/],
     [['scale'], /^arbiter: scale needs a worker count: n, \+k or -k \(got nothing\)/],
     [['scale', 'lots'], /^arbiter: scale needs a worker count/],
     [['status', '--bogus'], /^arbiter: unknown option --bogus/],
     [['ls', 'extra'], /^arbiter: unexpected argument "extra" for ls/],
     [['stop', '--quick', '1', '2'], /^arbiter: unexpected argument "2" for stop/],
+    [['top', '--interval', 'fast'], /^arbiter: --interval: expected a period between 100ms and 1h, like 1s, 500ms or 2 \(seconds\), got "fast" \(see arbiter --help\)$/],
+    [['top', '--interval', '10ms'], /^arbiter: --interval: expected a period between 100ms and 1h/],
+    [['events', '--interval', '1s'], /^arbiter: unknown option --interval/],
+    [['top', '--json'], /^arbiter: unknown option --json/],
   ];
   const results = await Promise.all(cases.map(([args]) => cli(args, { env })));
   results.forEach((r, i) => {
@@ -408,7 +412,7 @@ test('--help and docs/cli.md list every flag; --version prints the version', asy
     assert.ok(help.stdout.includes(`--${name} `), `--${name} in --help`);
     if (flag.short) assert.ok(help.stdout.includes(`-${flag.short}, --${name}`), `-${flag.short} in --help`);
   }
-  for (const other of ['--config', '--check-config', '--print-config', '--version', '--no-control-socket', 'ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'reopen']) {
+  for (const other of ['--config', '--check-config', '--print-config', '--version', '--no-control-socket', 'ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'reopen', 'events', 'top', '--interval', '--no-color']) {
     assert.ok(help.stdout.includes(other), `${other} in --help`);
   }
   const doc = readFileSync(new URL('../docs/cli.md', import.meta.url), 'utf8');

@@ -258,7 +258,7 @@ test('garbage on the control socket is refused and the connection closed; the ma
   refused(notObject, 0, /^bad request: not a JSON object$/);
   refused(future, 5, /^the client speaks control protocol 99; this master speaks version 1/);
   refused(past, 6, /^the client speaks control protocol 0; this master speaks version 1/);
-  refused(unknown, 7, /^unknown command "rm -rf \/"; known: info, status, reload, scale, stop, upgrade, reopen$/);
+  refused(unknown, 7, /^unknown command "rm -rf \/"; known: info, status, reload, scale, stop, upgrade, reopen, subscribe$/);
   refused(flood, 9, /^too many requests in flight on one connection \(at most 8\)$/);
 
   // meanwhile: status answers, HTTP is served, nothing grew

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Arbiter } from '../dist/esm/index.js';
@@ -52,7 +53,7 @@ test('a for(;;) handler: WORKER TIMEOUT logs its stack (file:line), worker_timeo
   const where = new RegExp(`^ {4}at spinForever \\(file://.*/fixtures/faults\\.mjs:${spinLine}:\\d+\\)$`, 'm');
   assert.match(ev.args[1].stack, where, 'the event names the spinning function, file and line');
   assert.equal(ev.args[1].kind, 'heartbeat');
-  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nJavaScript stack of the stalled thread:\\n {4}at spinForever \\(file://\\S*faults\\.mjs:${spinLine}:\\d+\\)`));
+  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nRequests in flight:\\n  GET /spin \\(\\d+ ms\\)\\nJavaScript stack of the stalled thread:\\n {4}at spinForever \\(file://\\S*faults\\.mjs:${spinLine}:\\d+\\)`));
   const [exit] = await m.waitForEvents('worker_exit', 1, (w) => w.pid === pid);
   assert.deepEqual(exit.args[1], { code: null, signal: 'SIGKILL', reason: 'timeout' });
   assert.doesNotMatch(m.stderr, /Perhaps out of memory/, 'the kill was ours');
@@ -68,7 +69,7 @@ test('a stalled serving thread of a threaded worker: its stack is logged, and th
   await request(port, '/spin').catch(() => {});
   const [ev] = await m.waitForEvents('worker_timeout');
   assert.match(ev.args[1].stack, new RegExp(`at spinForever \\(\\S*faults\\.mjs:${spinLine}:\\d+\\)`));
-  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nJavaScript stack of the stalled thread \\(serving thread \\d\\):\\n {4}at spinForever`));
+  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nRequests in flight \\(serving thread \\d\\):\\n  GET /spin \\(\\d+ ms\\)\\nJavaScript stack of the stalled thread \\(serving thread \\d\\):\\n {4}at spinForever`));
   const [exit] = await m.waitForEvents('worker_exit');
   assert.deepEqual(exit.args[1], { code: 1, signal: null, reason: 'timeout' });
   assert.match(m.stdout, new RegExp(`^ABORT ${pid}$`, 'm'), 'workerAbort ran');
@@ -82,11 +83,61 @@ test('a sync request that waits past timeout (idle loop): no stack, and SIGABRT 
   await request(port, '/wait?ms=10000').catch(() => {});
   const [ev] = await m.waitForEvents('worker_timeout');
   assert.equal(ev.args[1].stack, undefined);
-  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nNo JavaScript stack: no JavaScript was running \\(its event loop was idle`));
+  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nRequests in flight:\\n  GET /wait \\(\\d+ ms\\)\\nNo JavaScript stack: no JavaScript was running \\(its event loop was idle`));
   const [exit] = await m.waitForEvents('worker_exit');
   assert.deepEqual(exit.args[1], { code: 1, signal: null, reason: 'timeout' }, 'exited through its SIGABRT handler, not SIGKILL');
   assert.match(m.stdout, new RegExp(`^ABORT ${pid}$`, 'm'));
   await m.waitForLog(/Request timeout: GET \/wait\?ms=10000 was still running/);
+});
+
+/** Sends GET `path` with `headers` and never waits for it (the worker will hang); the socket is destroyed at the test's end. */
+function hangingRequest(t, port, path, headers = {}) {
+  const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false });
+  req.on('error', () => {});
+  t.after(() => req.destroy());
+}
+
+test('WORKER TIMEOUT names the requests it cut: method, path without the query, age, x-request-id (log, event); oldest first', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 2000 }));
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  hangingRequest(t, port, '/wait?ms=60000&secret=s3', { 'x-request-id': 'slow-1' });
+  await waitFor(() => m.stdout.includes(`STARTED /wait ${pid}`), 'the slow request to start');
+  const sent = Date.now();
+  hangingRequest(t, port, '/spin?token=hush', { 'x-request-id': 'req-42' });
+  const [ev] = await m.waitForEvents('worker_timeout');
+  const { requests } = ev.args[1];
+  assert.deepEqual(
+    requests.map(({ ageMs, ...r }) => r),
+    [
+      { method: 'GET', path: '/wait', requestId: 'slow-1' },
+      { method: 'GET', path: '/spin', requestId: 'req-42' },
+    ],
+  );
+  const spinAge = requests[1].ageMs;
+  assert.ok(spinAge >= 1500 && spinAge <= Date.now() - sent + 100, `the hung request's age (${spinAge} ms) is its time in flight`);
+  assert.ok(requests[0].ageMs >= spinAge, 'oldest first');
+  await m.waitForLog(
+    new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nRequests in flight:\\n  GET /wait \\(\\d+ ms, x-request-id slow-1\\)\\n  GET /spin \\(\\d+ ms, x-request-id req-42\\)\\nJavaScript stack of the stalled thread:\\n {4}at spinForever`),
+  );
+  assert.doesNotMatch(m.stderr, /hush|s3/, 'no query string is logged');
+});
+
+test('a worker blocked in a system call: no stack, but its requests are read from shared memory', async (t) => {
+  const port = await freePort();
+  const fifo = join(tmp, `fifo-${port}`);
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const m = Master.start(t, 'faults.mjs', base(port, { timeout: 2000 }));
+  await m.ready(1);
+  const [pid] = m.readyWorkers();
+  hangingRequest(t, port, `/block?fifo=${encodeURIComponent(fifo)}`);
+  const [ev] = await m.waitForEvents('worker_timeout');
+  assert.equal(ev.args[1].stack, undefined);
+  assert.deepEqual(ev.args[1].requests.map((r) => [r.method, r.path]), [['GET', '/block']]);
+  await m.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${pid}\\)\\nRequests in flight:\\n  GET /block \\(\\d+ ms\\)\\nNo JavaScript stack: the thread did not run JavaScript`));
+  const [exit] = await m.waitForEvents('worker_exit');
+  assert.equal(exit.args[1].reason, 'timeout');
 });
 
 test('USR1 sent straight to a worker, even before it calls run(), opens no inspector port', async (t) => {

@@ -125,4 +125,7 @@ test('logFormat json: WORKER TIMEOUT is one line, the stalled stack in err.stack
   assert.equal(timeout.reason, 'timeout');
   assert.match(timeout.err.stack, /^JavaScript stack of the stalled thread:\n {4}at spinForever \(\S*faults\.mjs:\d+:\d+\)/);
   assert.ok(!('stack' in timeout), 'not duplicated at the top level');
+  assert.deepEqual(timeout.requests.map((r) => [r.method, r.path]), [['GET', '/spin']], 'the requests it cut, as a field');
+  assert.ok(timeout.requests[0].ageMs >= 1000);
+  assert.doesNotMatch(timeout.err.stack, /Requests in flight/, 'not in the stack text');
 });

@@ -89,8 +89,9 @@ test('a worker whose event loop blocks is killed after timeout and replaced, whi
   for (let i = 0; i < 5; i++) assert.equal((await request(port, '/')).body, 'ok');
   const [ev] = await m.waitForEvents('worker_timeout');
   const caughtAfter = Date.now() - started;
-  const { stack, ...detail } = ev.args[1];
+  const { stack, requests, ...detail } = ev.args[1];
   assert.deepEqual(detail, { timeout, kind: 'heartbeat' });
+  assert.deepEqual(requests.map((r) => [r.method, r.path]), [['GET', '/block']], 'the request it cut');
   assert.match(stack, /^ {4}at .*fixtures\/app\.mjs:\d+:\d+/m, 'the stack of the blocked loop');
   // The watchdog counts from the loop's last beat, which on a loaded machine can come a while
   // before the request arrives: the lower bound only rules out a kill that ignores the timeout.

@@ -225,7 +225,7 @@ export function mergeConfig(file: ArbiterConfig | undefined, flags: ArbiterConfi
 }
 
 /** `arbiter <command>` names of the control commands. */
-export const CONTROL_COMMANDS = ['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'reopen'] as const;
+export const CONTROL_COMMANDS = ['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'reopen', 'events', 'top'] as const;
 
 /** One control command. */
 export type ControlCommandName = (typeof CONTROL_COMMANDS)[number];
@@ -240,6 +240,19 @@ export interface ControlArgs {
   json: boolean;
   quick: boolean;
   help: boolean;
+  /** `top`: refresh period, ms (default 1000). */
+  interval: number;
+  /** `top`: no colours (also with `NO_COLOR` set). */
+  noColor: boolean;
+}
+
+/** `top --interval`: `1s`, `500ms`, `2` (seconds); between 100 ms and 1 h. */
+function parseInterval(value: string | undefined): number {
+  if (value === undefined) return 1000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
+  if (!(ms >= 100 && ms <= 3_600_000)) throw new UsageError(`--interval: expected a period between 100ms and 1h, like 1s, 500ms or 2 (seconds), got ${JSON.stringify(value)}`);
+  return Math.round(ms);
 }
 
 /**
@@ -249,7 +262,12 @@ export interface ControlArgs {
 export function parseControlArgs(command: ControlCommandName, argv: readonly string[]): ControlArgs {
   const amounts = command === 'scale' ? argv.filter((a) => /^[+-]\d+$/.test(a)) : [];
   const rest = argv.filter((a) => !amounts.includes(a));
-  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...(command === 'stop' ? { quick: { type: 'boolean' as const } } : {}) } as const;
+  const options = {
+    ...(command === 'top' ? {} : { json: { type: 'boolean' as const } }),
+    help: { type: 'boolean', short: 'h' },
+    ...(command === 'stop' ? { quick: { type: 'boolean' as const } } : {}),
+    ...(command === 'top' ? { interval: { type: 'string' as const }, 'no-color': { type: 'boolean' as const } } : {}),
+  } as const;
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
@@ -271,8 +289,10 @@ export function parseControlArgs(command: ControlCommandName, argv: readonly str
     command,
     target: positionals[0],
     amount,
-    json: parsed.values.json === true,
+    json: (parsed.values as { json?: boolean }).json === true,
     quick: (parsed.values as { quick?: boolean }).quick === true,
     help: parsed.values.help === true,
+    interval: parseInterval((parsed.values as { interval?: string }).interval),
+    noColor: (parsed.values as { 'no-color'?: boolean })['no-color'] === true,
   };
 }

@@ -57,7 +57,9 @@ ${line('scale <n|+k|-k> [target]', 'set the number of workers (1 to 1024), or ch
 ${line('stop [--quick] [target|all]', 'graceful stop (TERM), or quick (QUIT); waits for the master to halt')}
 ${line('upgrade [target]', 'start a new master from the same command (USR2)')}
 ${line('reopen [target|all]', 'reopen log files (USR1)')}
-  target: a master's pid, its --name, or its pidfile. Omitted: for ls and status, the only master
+${line('events [target] [--json]', 'follow lifecycle events live, one line each (JSON lines with --json)')}
+${line('top [target]', 'full-screen live view; --interval 1s, --no-color; keys q, r, +, -')}
+  target: a master's pid, its --name, or its pidfile. Omitted: for ls, status, events and top, the only master
   running; for a command that changes something, the master started from this directory.
   Exit status 0 on success, 1 otherwise.
 `;

@@ -19,12 +19,11 @@ import {
 } from './args.js';
 import { formatList, formatStatus, formatTargets } from './format.js';
 import { helpText } from './help.js';
+import type { Output } from './output.js';
+import { followEvents } from './events.js';
+import { runTop } from './top.js';
 
-/** Where the command writes (tests pass their own). */
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
+export type { Output } from './output.js';
 
 const stdio: Output = {
   out: (text) => void process.stdout.write(`${text}\n`),
@@ -135,7 +134,7 @@ const FOR_ALL: ReadonlySet<ControlCommandName> = new Set(['reload', 'stop', 'reo
  * current directory — never another app's master because it happens to be the only one running.
  */
 async function implicitTarget(command: ControlCommandName): Promise<MasterEntry> {
-  if (command === 'status') return findMaster(undefined);
+  if (command === 'status' || command === 'events' || command === 'top') return findMaster(undefined);
   const all = await listMasters();
   if (all.length === 0) return findMaster(undefined); // "no arbiter master is running (…)"
   const cwd = process.cwd();
@@ -181,6 +180,8 @@ async function runOne(args: ControlArgs, path: string, who: string): Promise<{ d
     case 'reopen':
       return { data: await controlRequest(path, 'reopen', {}, TIMEOUT), text: `${who}: reopening log files` };
     case 'ls':
+    case 'events':
+    case 'top':
       throw new Error('unreachable');
   }
 }
@@ -217,6 +218,8 @@ async function control(args: ControlArgs, io: Output): Promise<number> {
     return results.every((r) => r.ok) ? 0 : 1;
   }
   const { path, summary } = args.target === undefined ? await implicitTarget(args.command) : await findMaster(args.target);
+  if (args.command === 'events') return followEvents(path, args.json, io);
+  if (args.command === 'top') return runTop(path, args, io);
   const { data, text } = await runOne(args, path, masterName(summary));
   print(data, text);
   return 0;

@@ -6,7 +6,18 @@ import { ArbiterError } from '../errors.js';
 import { isAlive } from '../master/pidfile.js';
 import type { MasterSummary } from '../master/stats.js';
 import { controlDir, currentUid } from './paths.js';
-import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, type ControlClient, type ControlCommand, type ControlCommands, type ControlResponse } from './protocol.js';
+import type { LiveEvent } from './feed.js';
+import {
+  CONTROL_PROTOCOL,
+  encodeFrame,
+  FrameDecoder,
+  type ControlClient,
+  type ControlCommand,
+  type ControlCommands,
+  type ControlResponse,
+  type SubscribeArgs,
+  type SubscribeResult,
+} from './protocol.js';
 
 /** An `ARBITER_ERR_CONTROL` error. */
 function controlError(message: string, cause?: unknown): ArbiterError {
@@ -119,6 +130,72 @@ export function controlRequest<C extends ControlCommand>(
     socket.on('error', (err) => finish(connectError(err, socketPath)));
     socket.on('close', () => finish(controlError(`the master at ${socketPath} closed the connection without answering \`${command}\``)));
   });
+}
+
+/** A subscription to a master's events ({@link controlSubscribe}). */
+export interface Subscription {
+  /** Resolves with the master's answer once subscribed; rejects when it could not subscribe. */
+  readonly ready: Promise<SubscribeResult>;
+  /** Resolves when the master ends the feed (it halted) or {@link Subscription.close} was called; rejects on a broken connection. */
+  readonly ended: Promise<void>;
+  /** Stops following. */
+  close(): void;
+}
+
+/**
+ * Follows the lifecycle events of the master at `socketPath` (`subscribe`): `onEvent` is called
+ * once per event, in order, until the master halts (then `ended` resolves) or `close()`.
+ */
+export function controlSubscribe(socketPath: string, args: SubscribeArgs, onEvent: (e: LiveEvent) => void): Subscription {
+  const socket = net.connect(socketPath);
+  const decoder = new FrameDecoder();
+  let subscribed = false;
+  let closing = false;
+  let resolveReady!: (r: SubscribeResult) => void;
+  let rejectReady!: (err: Error) => void;
+  let resolveEnded!: () => void;
+  let rejectEnded!: (err: Error) => void;
+  const ready = new Promise<SubscribeResult>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
+  const ended = new Promise<void>((res, rej) => ((resolveEnded = res), (rejectEnded = rej)));
+  ended.catch(() => {}); // a caller may only await `ready`
+  const fail = (err: Error): void => {
+    if (!subscribed) rejectReady(err);
+    rejectEnded(err);
+    socket.destroy();
+  };
+  const client: ControlClient = { pid: process.pid, ...(process.geteuid ? { uid: process.geteuid() } : {}) };
+  socket.once('connect', () => socket.write(encodeFrame({ v: CONTROL_PROTOCOL, id: 1, command: 'subscribe', args, client })));
+  socket.on('data', (chunk: Buffer) => {
+    let messages: unknown[];
+    try {
+      messages = decoder.push(chunk);
+    } catch (err) {
+      return fail(controlError(`bad frame from ${socketPath}: ${(err as Error).message}`));
+    }
+    for (const m of messages as (ControlResponse | { id: number; status: 'event'; data: LiveEvent })[]) {
+      if (m.status === 'event') {
+        if (subscribed && !closing) onEvent(m.data);
+      } else if (m.status === 'ok' && !subscribed) {
+        subscribed = true;
+        resolveReady(m.data as SubscribeResult);
+      } else if (m.status === 'error') {
+        return fail(controlError(String(m.error)));
+      }
+    }
+  });
+  socket.on('error', (err) => fail(subscribed ? controlError(`lost the master at ${socketPath}: ${err.message}`, err) : connectError(err, socketPath)));
+  socket.on('close', () => {
+    if (!subscribed) rejectReady(controlError(`the master at ${socketPath} closed the connection without answering \`subscribe\``));
+    resolveEnded();
+  });
+  return {
+    ready,
+    ended,
+    close: () => {
+      closing = true;
+      socket.destroy();
+    },
+  };
 }
 
 /** A running master found through its control socket. */

@@ -65,7 +65,7 @@ function integerArg(command: string, name: string, value: unknown): number {
 }
 
 /** One function per command (gunicorn's handlers), each a call a library user could make. */
-export const HANDLERS: { [C in ControlCommand]: Handler<C> } = {
+export const HANDLERS: { [C in Exclude<ControlCommand, 'subscribe'>]: Handler<C> } = {
   info: (s, _args, note) => {
     note('info', 'debug'); // every `arbiter ls` asks every master: not worth an info line
     return s.target.summary();

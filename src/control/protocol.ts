@@ -1,5 +1,6 @@
 import type { ReloadSuccess } from '../events.js';
 import type { ArbiterStats, MasterSummary } from '../master/stats.js';
+import type { LiveEvent } from './feed.js';
 
 /**
  * The control protocol (gunicorn 25's control socket, `gunicornc`): over a unix stream socket,
@@ -55,6 +56,30 @@ export interface StopResult {
   status: number;
 }
 
+/** Arguments of `subscribe`. */
+export interface SubscribeArgs {
+  /** Replay this many of the most recent events first (at most `FEED_BACKLOG`, 50); default 0. */
+  backlog?: number;
+}
+
+/** Answer of `subscribe`; then one `{ v, id, status: 'event', data: LiveEvent }` frame per event. */
+export interface SubscribeResult {
+  /** The master subscribed to (an `arbiter ls` row). */
+  master: MasterSummary;
+}
+
+/** A frame pushed on a subscribed connection: one lifecycle event. */
+export interface ControlEventFrame {
+  /** Protocol version of the master. */
+  v: number;
+  /** The `id` of the `subscribe` request. */
+  id: number;
+  /** Tells an event from an answer. */
+  status: 'event';
+  /** The event. */
+  data: LiveEvent;
+}
+
 /** One command: the shape of its arguments and of its answer's data. */
 export interface CommandSpec<A, D> {
   /** The request's `args`. */
@@ -79,6 +104,12 @@ export interface ControlCommands {
   upgrade: CommandSpec<Record<string, never>, Record<string, never>>;
   /** `arbiter reopen`: `reopenLogs()` (USR1). */
   reopen: CommandSpec<Record<string, never>, Record<string, never>>;
+  /**
+   * `arbiter events` / `arbiter top`: answered at once, then the connection carries one
+   * {@link ControlEventFrame} per lifecycle event until the client closes it or the master halts
+   * (after the `halt` event, the master ends the connection). Requests on a subscribed connection are refused.
+   */
+  subscribe: CommandSpec<SubscribeArgs, SubscribeResult>;
 }
 
 /** A command name. */

@@ -6,6 +6,7 @@ import type { OperatorLog } from '../log.js';
 import { whenOldMasterGone } from '../master/listeners.js';
 import { trace } from '../trace.js';
 import { connectable, controlRequest } from './client.js';
+import { FEED_BACKLOG, type LiveFeed } from './feed.js';
 import { HANDLERS, type ControlEvents, type ControlTarget, type Handler, type Note } from './handlers.js';
 import { controlDir, currentUid, defaultControlPath, ensurePrivateDir } from './paths.js';
 import { CONTROL_PROTOCOL, encodeFrame, FrameDecoder, MAX_REQUEST, type ControlCommand, type ControlCommands, type ControlRequest } from './protocol.js';
@@ -16,6 +17,10 @@ export const MAX_CONTROL_CONNECTIONS = 32;
 export const CONTROL_IDLE_TIMEOUT = 10_000;
 /** Requests in flight on one connection at most (each `status` samples every worker). */
 const MAX_IN_FLIGHT = 8;
+/** Subscribed connections (`arbiter events`, `arbiter top`) at most, so that some always remain for other commands. */
+export const MAX_SUBSCRIBERS = 16;
+/** Bytes of events queued for a subscriber that does not read before it is dropped. */
+const MAX_QUEUED = 1 << 20;
 /** After refusing a connection, how long its peer has to read the answer before the connection is destroyed. */
 const LINGER = 1000;
 
@@ -31,6 +36,8 @@ interface Connection {
   readonly idle: NodeJS.Timeout;
   /** Refused: whatever else arrives is ignored. */
   refused: boolean;
+  /** Set on a subscribed connection: stops its events. */
+  unsubscribe?: () => void;
 }
 
 /**
@@ -86,12 +93,18 @@ export class ControlServer {
   readonly #waiting = new Set<(err: Error) => void>();
   #closed = false;
   readonly #backstop = (): void => this.#unlink();
+  readonly #feed: LiveFeed | undefined;
+  #subscribers = 0;
 
-  /** @param target - the `Arbiter`; @param events - its internal event bus; @param log - operator log */
-  constructor(target: ControlTarget, events: ControlEvents, log: OperatorLog) {
+  /**
+   * @param target - the `Arbiter`; @param events - its internal event bus; @param log - operator log;
+   * @param feed - the lifecycle events `subscribe` pushes (without it, `subscribe` is refused)
+   */
+  constructor(target: ControlTarget, events: ControlEvents, log: OperatorLog, feed?: LiveFeed) {
     this.target = target;
     this.events = events;
     this.#log = log;
+    this.#feed = feed;
     // The file goes at once (a new master started by USR2 renames its own into place when we
     // are gone: the master hands over only after this), connected clients keep their
     // connection; answers waiting for the halt go out first (they settle now, reply on the
@@ -292,6 +305,11 @@ export class ControlServer {
     socket.on('close', () => {
       clearTimeout(conn.idle);
       this.#connections.delete(socket);
+      if (conn.unsubscribe) {
+        conn.unsubscribe();
+        conn.unsubscribe = undefined;
+        this.#subscribers--;
+      }
     });
     socket.on('data', (chunk: Buffer) => {
       if (conn.refused) return;
@@ -351,19 +369,23 @@ export class ControlServer {
       return this.#refuse(conn, id, error);
     }
     const command = req.command;
-    if (typeof command !== 'string' || !Object.hasOwn(HANDLERS, command)) {
-      return this.#refuse(conn, id, `unknown command ${JSON.stringify(command)?.slice(0, 100)}; known: ${Object.keys(HANDLERS).join(', ')}`);
+    if (typeof command !== 'string' || (!Object.hasOwn(HANDLERS, command) && command !== 'subscribe')) {
+      return this.#refuse(conn, id, `unknown command ${JSON.stringify(command)?.slice(0, 100)}; known: ${[...Object.keys(HANDLERS), 'subscribe'].join(', ')}`);
     }
+    if (conn.unsubscribe) return this.#refuse(conn, id, 'a subscribed connection carries events only: send other commands on another connection');
     if (conn.inFlight >= MAX_IN_FLIGHT) return this.#refuse(conn, id, `too many requests in flight on one connection (at most ${MAX_IN_FLIGHT})`);
     const args = (typeof req.args === 'object' && req.args !== null ? req.args : {}) as never;
     trace.master('control: %s %o', command, args);
     const client = describeClient(req.client);
-    const note: Note = (action, level = 'info') =>
+    const note: Note = (action, level = 'info') => {
       this.#log.write(level, `Control: ${action} (${client.text})`, { control: command, clientPid: client.pid, clientUid: client.uid });
+      if (level !== 'debug') this.#feed?.publish({ type: 'control', action, client: client.text });
+    };
+    if (command === 'subscribe') return this.#subscribe(conn, id, args as { backlog?: unknown }, note);
     conn.inFlight++;
     void (async () => {
       try {
-        const data = await (HANDLERS[command as ControlCommand] as Handler<ControlCommand>)(this, args, note);
+        const data = await (HANDLERS[command as Exclude<ControlCommand, 'subscribe'>] as Handler<ControlCommand>)(this, args, note);
         this.#reply(conn, { id, status: 'ok', data });
       } catch (err) {
         this.#reply(conn, { id, status: 'error', error: err instanceof Error ? err.message : String(err) });
@@ -371,6 +393,31 @@ export class ControlServer {
         conn.inFlight--;
       }
     })();
+  }
+
+  /**
+   * `subscribe`: answers with the master's summary, then pushes one event frame per lifecycle
+   * event (after the last `backlog` ones). The connection counts as busy from then on (never
+   * closed as idle); a subscriber that stops reading is dropped once {@link MAX_QUEUED} bytes wait.
+   */
+  #subscribe(conn: Connection, id: number, args: { backlog?: unknown }, note: Note): void {
+    const feed = this.#feed;
+    if (!feed) return this.#refuse(conn, id, 'this master has no event feed');
+    if (this.#subscribers >= MAX_SUBSCRIBERS) return this.#refuse(conn, id, `too many subscribers (${MAX_SUBSCRIBERS} connections already follow this master's events)`);
+    const backlog = typeof args.backlog === 'number' && Number.isSafeInteger(args.backlog) ? Math.min(Math.max(args.backlog, 0), FEED_BACKLOG) : 0;
+    note('subscribe', 'debug');
+    conn.inFlight++;
+    this.#subscribers++;
+    this.#reply(conn, { id, status: 'ok', data: { master: this.target.summary() } });
+    const socket = conn.socket;
+    conn.unsubscribe = feed.subscribe((data) => {
+      if (!socket.writable) return;
+      if (socket.writableLength > MAX_QUEUED) {
+        this.#log.warning(`Control: dropping an event subscriber that does not read (${socket.writableLength} bytes queued)`);
+        return void socket.destroy();
+      }
+      socket.write(encodeFrame({ v: CONTROL_PROTOCOL, id, status: 'event', data }));
+    }, backlog);
   }
 
   #reply(conn: Connection, body: { id: number } & ({ status: 'ok'; data: unknown } | { status: 'error'; error: string })): void {

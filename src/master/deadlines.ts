@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config.js';
-import type { ReloadFailure, TimeoutDetail } from '../events.js';
+import type { CutRequest, ReloadFailure, TimeoutDetail } from '../events.js';
 import type { OperatorLog } from '../log.js';
 import { ABORT_GRACE, type WatchdogReport } from '../protocol.js';
 import { trace } from '../trace.js';
@@ -48,15 +48,41 @@ export function isHung(vitals: { heartbeatAge: number } | undefined, timeout: nu
   return !vitals || (timeout > 0 && vitals.heartbeatAge >= Math.max(1000, timeout / 2));
 }
 
-/** The `WORKER TIMEOUT` line, with the stalled thread's JavaScript stack when the watchdog took it. */
-export function timeoutMessage(pid: number, stall: Stall | undefined): string {
+/** Requests listed on the `WORKER TIMEOUT` lines at most (the `worker_timeout` event and JSON logs have them all). */
+export const LISTED_REQUESTS = 10;
+
+/** One request of a `WORKER TIMEOUT`: `GET /orders/42 (31012 ms, x-request-id 7f3a)`. */
+export function requestLine(r: CutRequest): string {
+  return `${r.method} ${r.path} (${r.ageMs} ms${r.requestId !== undefined ? `, x-request-id ${r.requestId}` : ''})`;
+}
+
+/**
+ * The `WORKER TIMEOUT` line, then the requests the stalled thread had in flight and its JavaScript
+ * stack when the watchdog took them. `withRequests: false` leaves the requests out (JSON logs carry them as a field).
+ */
+export function timeoutMessage(pid: number, stall: Stall | undefined, withRequests = true): string {
   const thread = stall && stall.slot > 0 ? ` (serving thread ${stall.slot})` : '';
+  let requests = '';
+  if (withRequests && stall?.requests) {
+    const all = stall.requests;
+    const more = all.length - Math.min(all.length, LISTED_REQUESTS) + (stall.more ?? 0);
+    requests =
+      all.length === 0 && !more
+        ? `\nNo request in flight${thread}`
+        : `\nRequests in flight${thread}:` + all.slice(0, LISTED_REQUESTS).map((r) => `\n  ${requestLine(r)}`).join('') + (more > 0 ? `\n  … and ${more} more` : '');
+  }
   const detail = stall?.stack
     ? `\nJavaScript stack of the stalled thread${thread}:\n${stall.stack}`
     : stall?.noStack
       ? `\nNo JavaScript stack${thread}: ${stall.noStack}`
       : '';
-  return `WORKER TIMEOUT (pid:${pid})${detail}`;
+  return `WORKER TIMEOUT (pid:${pid})${requests}${detail}`;
+}
+
+/** A request from a watchdog's report, checked field by field (the report comes from another process). */
+function cutRequest(r: CutRequest): CutRequest {
+  const out = { method: String(r.method), path: String(r.path), ageMs: Number(r.ageMs) || 0 };
+  return typeof r.requestId === 'string' ? { ...out, requestId: r.requestId } : out;
 }
 
 /**
@@ -95,8 +121,23 @@ export class Deadlines {
     if (!transition(w, 'timed_out')) return;
     const host = this.#host;
     w.reason = 'timeout';
-    host.log.critical(timeoutMessage(w.pid, stall), { worker: w.pid, reason: 'timeout', noStack: stall?.noStack });
-    host.emit('worker_timeout', snapshot(w), { timeout: host.config().timeout, kind, ...(stall?.stack ? { stack: stall.stack } : {}) });
+    const json = host.config().logFormat === 'json';
+    // Before the worker serves, its loop runs the entry script or load(): no request to name.
+    const requests = kind === 'heartbeat' ? stall?.requests?.map(cutRequest) : undefined;
+    host.log.critical(timeoutMessage(w.pid, stall, !json && kind === 'heartbeat'), {
+      worker: w.pid,
+      reason: 'timeout',
+      noStack: stall?.noStack,
+      requests,
+      moreRequests: (requests && stall?.more) || undefined,
+    });
+    host.emit('worker_timeout', snapshot(w), {
+      timeout: host.config().timeout,
+      kind,
+      ...(stall?.stack ? { stack: stall.stack } : {}),
+      ...(requests ? { requests } : {}),
+      ...(requests && stall?.more ? { moreRequests: stall.more } : {}),
+    });
     // Its replacement does not wait for what follows: a timed-out worker no longer counts.
     if (stall?.stack && stall.slot === 0) {
       // The main thread was running JavaScript after `timeout` ms without a beat: a loop that never

@@ -2,8 +2,10 @@ import http from 'node:http';
 import { parseBind } from '../config.js';
 import type { OperatorLog } from '../log.js';
 import { trace } from '../trace.js';
+import type { LiveEvent, LiveFeed } from '../control/feed.js';
 import type { MasterEventSource } from './bus.js';
 import { lowPortAdvice, notASocket } from './bind-errors.js';
+import { DASHBOARD_HTML } from './dashboard.js';
 import { BIND_RETRY_DELAY, BIND_TRIES, removeStaleUnixSocket } from './listeners.js';
 import { APP_METRICS_DEADLINE, PROMETHEUS_CONTENT_TYPE, type MetricsPage } from './metrics.js';
 import type { SupervisorView } from './stats.js';
@@ -34,7 +36,14 @@ export interface StatusServerOptions {
   log: OperatorLog;
   /** This master was started by USR2: the old master holds the address until it exits, so binding waits for it. */
   upgraded: boolean;
+  /** The lifecycle events `/events` streams (without it, `/events` is 404). */
+  feed?: LiveFeed;
 }
+
+/** `/events` streams open at once at most (each holds a connection of the 128 the server accepts). */
+export const MAX_EVENT_STREAMS = 32;
+/** A comment line on an idle `/events` stream this often (ms), so that proxies keep it open; no timer runs without a stream. */
+const SSE_PING = 25_000;
 
 type Route = (s: StatusServer, req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
@@ -50,6 +59,10 @@ function scrapeDeadline(req: http.IncomingMessage): number {
 
 /** Path -> handler (GET and HEAD only; HEAD gets the same status and headers, no body). */
 const ROUTES: Readonly<Record<string, Route>> = {
+  '/': (_s, _req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'" }).end(DASHBOARD_HTML);
+  },
+  '/events': (s, req, res) => s.stream(req, res),
   '/healthz': (_s, _req, res) => text(res, 200, 'ok\n'),
   '/readyz': (s, _req, res) => {
     const why = s.notReady();
@@ -67,8 +80,8 @@ const ROUTES: Readonly<Record<string, Route>> = {
 };
 
 /**
- * The `statusBind` server: read-only HTTP in the master, for probes and scrapers — `/healthz`,
- * `/readyz`, `/status`, `/metrics`. It accepts no command (anything but GET and HEAD gets 405) and
+ * The `statusBind` server: read-only HTTP in the master, for probes, scrapers and people — `/healthz`,
+ * `/readyz`, `/status`, `/metrics`, the dashboard page `/` and its event stream `/events`. It accepts no command (anything but GET and HEAD gets 405) and
  * runs from the moment the loop runs (`ready`) until the master halts (`exit`). Nothing runs
  * between requests.
  */
@@ -77,6 +90,7 @@ export class StatusServer {
   readonly options: StatusServerOptions;
   readonly #server: http.Server;
   #closed = false;
+  #streams = 0;
 
   /** Creates the server; it listens once the master's loop runs and closes when the master halts. */
   static attach(events: MasterEventSource, options: StatusServerOptions): StatusServer {
@@ -111,6 +125,37 @@ export class StatusServer {
     return ready ? undefined : 'no worker ready';
   }
 
+  /**
+   * `GET /events`: server-sent events, one `data:` line (a {@link LiveEvent}) per lifecycle event,
+   * its `seq` as the event id. `?backlog=N` replays the last N first (at most 50); a reconnecting
+   * browser's `Last-Event-ID` skips what it has seen. The stream ends when the master halts.
+   */
+  stream(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const feed = this.options.feed;
+    if (!feed) return text(res, 404, 'Not Found: no event feed in this master\n');
+    if (this.#streams >= MAX_EVENT_STREAMS) return text(res, 503, `Service Unavailable: ${MAX_EVENT_STREAMS} event streams are open\n`, { 'retry-after': '10' });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    if (req.method === 'HEAD') return void res.end();
+    this.#streams++;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const backlog = Math.min(Math.max(Number(url.searchParams.get('backlog')) || 0, 0), 50);
+    const seen = Number(req.headers['last-event-id']) || 0;
+    res.write('retry: 2000\n\n');
+    const send = (e: LiveEvent): void => {
+      if (e.seq <= seen || res.destroyed) return;
+      if (res.writableLength > 1 << 20) return void res.destroy(); // a reader that does not read
+      res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
+      if (e.type === 'halt') res.end();
+    };
+    const unsubscribe = feed.subscribe(send, backlog || (seen ? 50 : 0));
+    const ping = setInterval(() => res.write(': ping\n\n'), SSE_PING).unref();
+    res.on('close', () => {
+      this.#streams--;
+      clearInterval(ping);
+      unsubscribe();
+    });
+  }
+
   /** Stops listening and drops open connections (keep-alive scrapers included). */
   close(): void {
     if (this.#closed) return;
@@ -123,7 +168,7 @@ export class StatusServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'Method Not Allowed: this server is read-only\n', { allow: 'GET, HEAD' });
     const path = (req.url ?? '/').split('?')[0]!;
     const route = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
-    if (!route) return text(res, 404, 'Not Found: try /healthz, /readyz, /status or /metrics\n');
+    if (!route) return text(res, 404, 'Not Found: try / (the dashboard), /events, /healthz, /readyz, /status or /metrics\n');
     Promise.resolve()
       .then(() => route(this, req, res))
       .catch((err: unknown) => {

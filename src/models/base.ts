@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import type { ResolvedConfig, WorkerHooks } from '../config.js';
 import type { OperatorLog } from '../log.js';
+import type { RequestLike } from '../worker/inflight.js';
 
 /** A seat in the master's balance table (see {@link AcceptBalance}). */
 export interface BalanceSeat {
@@ -34,16 +35,21 @@ export interface InheritedSockets {
   fds: readonly (readonly number[])[];
   /** The shared block of heartbeat and request counters: slot 0 is the process's main thread, slot i the i-th serving thread. */
   beats: SharedArrayBuffer;
+  /** The in-flight request table (one region per slot, as `beats`); absent from an older runtime. */
+  requests?: SharedArrayBuffer;
   /** Seats in the master's balance table, one per serving thread (empty without a table). */
   balance: readonly BalanceSeat[];
 }
 
 /** Request counters a worker model keeps up to date (they feed `arbiter status` and the metrics). */
 export interface RequestCounters {
-  /** A request started. */
-  started(): void;
-  /** A request finished. */
-  finished(): void;
+  /**
+   * A request started; given the request, it is listed in the in-flight table that a
+   * `WORKER TIMEOUT` reads. Returns its entry there (−1: none).
+   */
+  started(req?: RequestLike): number | void;
+  /** A request finished (`entry`: what `started` returned). */
+  finished(entry?: number): void;
 }
 
 /** Everything a worker model is constructed with. Built by the worker runtime, never by users. */
@@ -251,18 +257,22 @@ export abstract class WorkerClass<H = unknown> {
     this.#retire(reason);
   }
 
-  /** Counts one request in flight (shown by `arbiter status`); pair it with {@link WorkerClass.requestDone}. */
-  protected requestStarted(): void {
-    this.#counters?.started();
+  /**
+   * Counts one request in flight (shown by `arbiter status`); pair it with {@link WorkerClass.requestDone}.
+   * Given the request (`method`, `url`, `headers`), it is also listed in the in-flight table a
+   * `WORKER TIMEOUT` reports; pass what this returns to `requestDone`.
+   */
+  protected requestStarted(req?: RequestLike): number {
+    return this.#counters?.started(req) ?? -1;
   }
 
   /**
    * Counts one finished request; when `maxRequests` is reached the worker logs
    * "Autorestarting worker after current request." and starts a graceful drain.
    */
-  protected requestDone(): void {
+  protected requestDone(entry?: number): void {
     this.requests += 1;
-    this.#counters?.finished();
+    this.#counters?.finished(entry);
     if (this.maxRequests > 0 && this.requests === this.maxRequests) {
       this.log.info('Autorestarting worker after current request.');
       this.retire('max_requests');

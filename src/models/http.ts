@@ -12,6 +12,10 @@ import { checkRequestListener } from './handler.js';
 import { createModelServer, goAway, rawSocket } from './servers.js';
 import { overloadShedder, type Shedder } from './shed.js';
 
+/** Where a response keeps its entry in the in-flight request table (src/worker/inflight.ts). */
+const ENTRY = Symbol('arbiter.inflight');
+type Tracked = http.ServerResponse & { [ENTRY]?: number };
+
 /** How an HTTP worker model serves; the only thing `async` and `sync` differ in. */
 export interface HttpServingPolicy {
   /** Connections served at once; more wait (paused) until one closes. */
@@ -139,7 +143,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       }
       if (postRequest) worker.hook('postRequest', req, this);
       if (access) access.finished(req, this);
-      worker.requestDone();
+      worker.requestDone((this as Tracked)[ENTRY]);
       if (policy.heartbeat === 'idle' && inflight === 0) worker.notify();
       if (draining) closeIfIdle(socket);
     }
@@ -147,7 +151,7 @@ export abstract class HttpWorker extends WorkerClass<http.RequestListener> {
       screenForwarded(req, forwarded);
       const st = conns.get(rawSocket(req.socket));
       inflight += 1;
-      this.requestStarted();
+      (res as Tracked)[ENTRY] = this.requestStarted(req);
       if (st) {
         st.inflight += 1;
         st.current = req;

@@ -41,6 +41,7 @@ export class ThreadedWorker extends WorkerClass<RequestListener | undefined> {
         index: i + 1,
         fds: [...(inherited.fds[i] ?? [])],
         beats: inherited.beats,
+        requests: inherited.requests,
         balance: inherited.balance[i],
         heartbeatInterval: this.heartbeatInterval,
         maxRequests: perThread,

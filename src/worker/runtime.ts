@@ -183,7 +183,7 @@ export async function runWorker(app: { load(): unknown }, config: ResolvedConfig
         send({ cmd: 'retiring', reason });
         controller.abort();
       },
-      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.buffer, balance } : undefined,
+      inherited: Model.inThreads ? { fds: fdGroups, beats: watchdog.buffer, requests: watchdog.requests, balance } : undefined,
       balance: balance[0] && !Model.inThreads ? new AcceptBalancer(balance[0]) : undefined,
       acceptStopped: () => send({ cmd: 'accept_stopped' }),
       appServers,

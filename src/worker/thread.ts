@@ -23,6 +23,8 @@ export interface ThreadData {
   /** This thread's own copies of the listener fds. */
   fds: number[];
   beats: SharedArrayBuffer;
+  /** The in-flight request table (this thread writes its own region). */
+  requests?: SharedArrayBuffer;
   /** This thread's seat in the balance table (the process's fds are the thread's too). */
   balance: BalanceSeat | undefined;
   heartbeatInterval: number;
@@ -48,7 +50,7 @@ export function isArbiterThread(): boolean {
 export async function runThread(app: { load(): unknown }, config: ResolvedConfig): Promise<never> {
   const data = workerData as ThreadData;
   const port = parentPort!;
-  const vitals = loopVitals(data.beats, data.index);
+  const vitals = loopVitals(data.beats, data.index, data.requests);
   startLoopSampler(loopFields(data.beats), data.index); // this thread's ELU, loop delay, heap
   const notify = vitals.notify;
   notify();

@@ -1,4 +1,5 @@
 import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { ENTRIES, inflightBuffer, InflightWriter, readInflight, type RequestLike, TEXT_BYTES } from './inflight.js';
 import { CAPTURE_DEADLINE, captureStack, MAX_FRAMES, servingThreadName } from './stack.js';
 import { LOOP_FIELDS, loopFieldsOffset, QUEUE_BUCKETS, QUEUE_FIELD, SAMPLE_PERIOD, SHED_FIELD, SHED_REASONS, WINDOW } from './loop-sampler.js';
 
@@ -11,7 +12,8 @@ import { LOOP_FIELDS, loopFieldsOffset, QUEUE_BUCKETS, QUEUE_FIELD, SAMPLE_PERIO
  *    per stall), so the master learns of a hang within `timeout + 2*check` without polling
  *    (`bootTimeout` for the main thread until the worker is ready: module loading and `load()` may block the loop);
  *  - takes the JavaScript stack of a stalled loop first ({@link captureStack}, at most
- *    {@link CAPTURE_DEADLINE} ms) and puts it in the report;
+ *    {@link CAPTURE_DEADLINE} ms) and puts it in the report, with the requests that loop has in
+ *    flight (read from the shared table of src/worker/inflight.ts: {@link readInflight});
  *  - when the master aborts the worker after a timeout (`abort`), SIGKILLs its own process unless
  *    the main thread's SIGABRT handler starts within the given grace (a loop that returned runs it;
  *    a spinning one never will, so it dies at once instead of a second later);
@@ -35,7 +37,7 @@ const THREAD_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const net = require('node:net');
-const { buffer, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
+const { buffer, requests: requestTable, fd, slots, timeout, bootTimeout, check, masterPid, bornAt, maxMemory } = workerData;
 const mem = new Int32Array(buffer, 0, 3 * slots + ${FLAGS});
 const fields = new Float64Array(buffer, Math.ceil((4 * (3 * slots + ${FLAGS})) / 8) * 8, ${LOOP_FIELDS} * slots);
 const SERVING = 3 * slots;
@@ -46,6 +48,7 @@ const die = () => process.kill(process.pid, 'SIGKILL');
 const orphaned = () => (Atomics.load(mem, SERVING) === 1 ? setTimeout(die, ${ORPHAN_GRACE}) : die());
 const captureStack = ${captureStack.toString()};
 const threadName = ${servingThreadName.toString()};
+const readInflight = ${readInflight.toString()};
 const channel = new net.Socket({ fd, readable: true, writable: true });
 channel.on('end', orphaned);
 channel.on('error', orphaned);
@@ -135,9 +138,13 @@ channel.on('data', (chunk) => {
   }
 });
 const stalled = (slot, ms) => {
+  // The requests first: read while the loop is still stuck on them (a capture may take 150 ms).
+  let inflight;
+  try { inflight = readInflight(requestTable, slot, Date.now(), ${ENTRIES}, ${TEXT_BYTES}); } catch (err) { inflight = { requests: [], more: 0 }; }
+  const { requests, more } = inflight;
   captureStack(require('node:inspector'), slot, ${CAPTURE_DEADLINE}, ${MAX_FRAMES}, threadName(slot)).then(
-    ({ stack, noStack, idle, ms: captureMs }) => send({ t: 'stalled', slot, ms, stack, noStack, idle, captureMs }),
-    (err) => send({ t: 'stalled', slot, ms, noStack: String(err) }),
+    ({ stack, noStack, idle, ms: captureMs }) => send({ t: 'stalled', slot, ms, stack, noStack, idle, captureMs, requests, more }),
+    (err) => send({ t: 'stalled', slot, ms, noStack: String(err), requests, more }),
   );
 };
 let memoryStep = maxMemory;
@@ -194,24 +201,32 @@ function slotsOf(buffer: SharedArrayBuffer): number {
 export interface LoopVitals {
   /** Proves this loop is alive: one atomic add, callable from any hot path. */
   notify(): void;
-  /** A request started on this loop. */
-  started(): void;
-  /** A request finished on this loop. */
-  finished(): void;
+  /** A request started on this loop; with the request, it goes into the in-flight table too (the entry is returned, −1 for none). */
+  started(req?: RequestLike): number;
+  /** A request finished on this loop (`entry`: what {@link LoopVitals.started} returned). */
+  finished(entry?: number): void;
 }
 
-/** The counters of heartbeat slot `slot` in a block made by {@link vitalsBuffer}. */
-export function loopVitals(buffer: SharedArrayBuffer, slot: number): LoopVitals {
+/**
+ * The counters of heartbeat slot `slot` in a block made by {@link vitalsBuffer}, and its region of
+ * the in-flight request table `requests` (made by {@link inflightBuffer}) when there is one.
+ */
+export function loopVitals(buffer: SharedArrayBuffer, slot: number, requests?: SharedArrayBuffer): LoopVitals {
   const slots = slotsOf(buffer);
   const mem = new Int32Array(buffer, 0, 3 * slots + FLAGS);
   const done = slots + slot;
   const inflight = 2 * slots + slot;
+  const table = requests ? new InflightWriter(requests, slot) : undefined;
   return {
     notify: () => void Atomics.add(mem, slot, 1),
-    started: () => void Atomics.add(mem, inflight, 1),
-    finished: () => {
+    started: (req) => {
+      Atomics.add(mem, inflight, 1);
+      return table && req ? table.begin(req) : -1;
+    },
+    finished: (entry) => {
       Atomics.sub(mem, inflight, 1);
       Atomics.add(mem, done, 1);
+      if (table && entry !== undefined) table.end(entry);
     },
   };
 }
@@ -222,6 +237,8 @@ export interface Watchdog {
   readonly main: LoopVitals;
   /** The shared block, for serving threads ({@link loopVitals} with their own slot). */
   readonly buffer: SharedArrayBuffer;
+  /** The in-flight request table, for serving threads (their own region of it). */
+  readonly requests: SharedArrayBuffer;
   /** The interval (ms) at which healthy code should beat; 0 when `timeout` is 0. */
   readonly interval: number;
   /** The worker is ready and serves: `timeout` applies from now on (`bootTimeout` before), the serving threads' slots are watched, and an orphan gets {@link ORPHAN_GRACE} ms to exit. */
@@ -245,13 +262,15 @@ export function heartbeatPeriod(timeout: number): number {
  */
 export function startWatchdog(options: { fd: number; timeout: number; bootTimeout: number; masterPid: number; slots: number; maxMemory: number }): Watchdog {
   const buffer = vitalsBuffer(options.slots);
+  const requests = inflightBuffer(options.slots);
   const interval = heartbeatPeriod(options.timeout);
-  const main = loopVitals(buffer, 0);
+  const main = loopVitals(buffer, 0, requests);
   main.notify();
   const thread = new Worker(THREAD_SOURCE, {
     eval: true,
     workerData: {
       buffer,
+      requests,
       fd: options.fd,
       slots: options.slots,
       timeout: options.timeout,
@@ -278,5 +297,5 @@ export function startWatchdog(options: { fd: number; timeout: number; bootTimeou
     main.notify(); // the loop is free right now: a long load() must not count against `timeout`
     serving();
   };
-  return { interval, buffer, main, markServing, markAborting: flag(1) };
+  return { interval, buffer, requests, main, markServing, markAborting: flag(1) };
 }

@@ -63,6 +63,8 @@ const ROUTES: Readonly<Record<string, Route>> = {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'" }).end(DASHBOARD_HTML);
   },
   '/events': (s, req, res) => s.stream(req, res),
+  // what a browser asks for beside the dashboard: nothing (no 404 in its console)
+  '/favicon.ico': (_s, _req, res) => void res.writeHead(204, { 'cache-control': 'max-age=86400' }).end(),
   '/healthz': (_s, _req, res) => text(res, 200, 'ok\n'),
   '/readyz': (s, _req, res) => {
     const why = s.notReady();

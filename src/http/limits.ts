@@ -84,13 +84,18 @@ export function refuseOverLimits(req: IncomingMessage, res: ServerResponse, l: R
 /**
  * The answer to a head the parser refused for its size (`HPE_HEADER_OVERFLOW`), or `undefined`
  * for other parser errors: 400 when the bytes it was reading hold no end of line yet (the request
- * line itself is too long), else 431.
+ * line itself is too long), else 431 (too many fields when the bytes hold more lines than allowed).
  */
 export function overflowAnswer(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: object, l: RequestLimits, log: OperatorLog): string | undefined {
   if (err.code !== 'HPE_HEADER_OVERFLOW') return undefined;
   const packet = err.rawPacket;
   const lineLimit = l.limitRequestLine || MAX_REQUEST_LINE;
-  const r = packet && !packet.includes(10) ? lineTooLarge(packet.length, lineLimit) : headersTooLarge('limit request headers fields size');
+  // Node ≥ 25 also refuses a head with more fields than maxHeadersCount this way: count them
+  const fields = packet ? packet.toString('latin1').split('\n').length - 3 : 0; // request line, fields, end of head
+  const r =
+    packet && !packet.includes(10)
+      ? lineTooLarge(packet.length, lineLimit)
+      : headersTooLarge(fields > l.limitRequestFields ? 'limit request headers fields' : 'limit request headers fields size');
   log.warning(`Invalid request from ip=${(socket as { remoteAddress?: string }).remoteAddress ?? '?'}: ${r.message}`);
   return answer(r);
 }

@@ -168,7 +168,6 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
       // worker the master gives the socket; elsewhere (--check-config) nothing is bound.
       const capture = captureAppListen(config?.backlog ?? DEFAULTS.backlog);
       const before = busyResources();
-      const timersBefore = pendingTimers();
       const ns = await importApp(file);
       const missingWhy = missingExportMessage(file, ns, exportName, shown);
       const missing = missingWhy !== undefined;
@@ -185,11 +184,11 @@ export function moduleApp(specifier: string, config?: ArbiterConfig): Applicatio
           capture.nothingToServe = () => Object.assign(why, { message: `${why.message}; nor did the module call listen()` });
         }
         await settleTurns();
-        // Work that ran while the module was imported may be over already (a fast file read)
-        // with only a timer left before the listen(): while timers are pending, look again for a
-        // short grace; with none, nothing can come.
-        const graceEnd = Date.now() + TIMER_GRACE;
-        while (capture.requested === 0 && busyResources() <= before && pendingTimers() > timersBefore && Date.now() < graceEnd) {
+        // Some work is invisible to getActiveResourcesInfo() (on Node 26 an fs.promises read is),
+        // and work that was visible may be over with only a timer left before the listen(): look
+        // again for a short grace before concluding that nothing will listen.
+        const graceEnd = Date.now() + NOTHING_GRACE;
+        while (capture.requested === 0 && busyResources() <= before && Date.now() < graceEnd) {
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
         if (capture.requested > 0 || busyResources() > before) return ownServers(capture);
@@ -217,13 +216,8 @@ function busyResources(): number {
   return process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'Immediate').length;
 }
 
-/** How long a module that exported nothing and has only timers pending is watched for a listen() (ms). */
-const TIMER_GRACE = 1000;
-
-/** Timers and immediates pending (one of them may go on to listen()). */
-function pendingTimers(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
-}
+/** How long a module that exported nothing and seems idle is watched for a listen() or new work (ms). */
+const NOTHING_GRACE = 1000;
 
 /** Two turns of the event loop: continuations of what the module started (a promise chain, a setImmediate) run. */
 function settleTurns(): Promise<void> {

@@ -89,6 +89,14 @@ for (const [file, body] of [
   });
 }
 
+test('an app that exports nothing and listens once a file read is over (no timer, no socket before it): served', async (t) => {
+  const port = await freePort();
+  const m = serve(t, ['-w', '1', app('read-then-listen.mjs')], { APP_PORT: String(port) });
+  await m.until(1);
+  assert.match((await request(port, '/')).body, /^read \d+ null\n$/);
+  await stopCleanly(m, [port]);
+});
+
 test('a NestJS-style app (nothing exported, listens after an async bootstrap, two servers): ready once both listen', async (t) => {
   const [port, admin] = [await freePort(), await freePort()];
   const m = serve(t, ['-w', '2', app('nest-style.mjs')], { APP_PORT: String(port), ADMIN_PORT: String(admin) });

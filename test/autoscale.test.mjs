@@ -136,3 +136,99 @@ test('CLI -w MIN:MAX', () => {
   assert.equal(parseWorkersFlag('auto'), 'auto');
   assert.equal(parseWorkersFlag('2:'), '2:');
 });
+
+// ---- real masters --------------------------------------------------------------------------
+
+const { freePort, Master, request, waitFor } = await import('./helpers.mjs');
+
+/** `clients` loops of requests to `path` until `stop()`; resolves once every loop has ended. */
+function load(port, path, clients) {
+  let running = true;
+  const loops = Array.from({ length: clients }, async () => {
+    while (running) await request(port, path).catch(() => {});
+  });
+  return { stop: () => ((running = false), Promise.all(loops)) };
+}
+
+/** The target after each `nworkers_changed` so far, and their reasons. */
+const changes = (m) => m.all('nworkers_changed').map((e) => ({ n: e.args[0], old: e.args[1], reason: e.args[2] }));
+
+test('CPU-bound load: -w 1:3 rises to 3 and no further, falls back to 1 after scaleDownAfter, without oscillating', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: { min: 1, max: 3 }, scaleDownAfter: 4000, timeout: 60_000 }, { stdio: ['ipc'] });
+  await m.ready(1);
+  const idle = await m.stats();
+  assert.deepEqual([idle.min, idle.max, idle.target], [1, 3, 1]);
+
+  const cpu = load(port, '/block?ms=50', 6); // each request spins the worker's loop for 50 ms
+  try {
+    await waitFor(() => changes(m).some((c) => c.n === 3), `the count to reach 3:\n${m.stderr}`, 90_000, 100);
+    await m.ready(3);
+    // held at max: another up window (settle + 3 s) passes without a change
+    const atMax = changes(m).length;
+    await m.waitForLog(/Autoscale: 2 -> 3 workers/);
+    await new Promise((r) => setTimeout(r, 8000)); // an observation period with the load on, not a wait for an event
+    assert.equal(changes(m).length, atMax, 'nothing past max');
+  } finally {
+    await cpu.stop();
+  }
+  await waitFor(() => changes(m).at(-1)?.n === 1, `the count to fall back to 1:\n${m.stderr}`, 90_000, 100);
+  const all = changes(m);
+  assert.deepEqual(all.map((c) => [c.old, c.n]), [[1, 2], [2, 3], [3, 2], [2, 1]], 'one step at a time, no oscillation');
+  for (const c of all.slice(0, 2)) assert.ok(c.reason === 'saturation' || c.reason === 'backlog', c.reason);
+  for (const c of all.slice(2)) assert.equal(c.reason, 'idle');
+  assert.match(m.stderr, /Autoscale: 1 -> 2 workers \((saturation \d+% >= 75% for [\d.]+s|\d+ connections? waiting in the accept queue for [\d.]+s)\)/);
+  assert.match(m.stderr, /Autoscale: 2 -> 1 workers \(saturation \d+% <= 25% for [\d.]+s\)/);
+  assert.ok(Math.max(...all.map((c) => c.n)) <= 3);
+  const s = await m.stats();
+  assert.equal(s.target, 1);
+  await waitFor(() => m.readyWorkers().length === 1, 'one worker left', 30_000);
+});
+
+test('I/O-bound load: sync workers waiting on I/O scale up on the backlog (their loops idle), then back down', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workerClass: 'sync', workers: { min: 1, max: 3 }, scaleDownAfter: 3000, timeout: 60_000 }, { stdio: ['ipc'] });
+  await m.ready(1);
+  const io = load(port, '/slow?ms=400', 5); // one connection at a time per worker: the rest wait in the accept queue
+  try {
+    await waitFor(() => changes(m).some((c) => c.n === 3), `the count to reach 3:\n${m.stderr}`, 90_000, 100);
+    await m.ready(3);
+    const busy = await m.stats();
+    assert.ok(busy.saturation === null || busy.saturation < 0.75, `the loops wait on I/O: saturation ${busy.saturation}`);
+  } finally {
+    await io.stop();
+  }
+  await waitFor(() => changes(m).at(-1)?.n === 1, `the count to fall back to 1:\n${m.stderr}`, 90_000, 100);
+  const all = changes(m);
+  assert.deepEqual(all.map((c) => [c.old, c.n, c.reason]), [[1, 2, 'backlog'], [2, 3, 'backlog'], [3, 2, 'idle'], [2, 1, 'idle']]);
+  assert.match(m.stderr, /Autoscale: 1 -> 2 workers \(\d+ connections? waiting in the accept queue for [\d.]+s\)/);
+});
+
+test('CLI: -w 1:2 shows min/max in status; scale and TTIN are clamped to the bounds; a bad range exits 1 naming it', async (t) => {
+  const { cli, json, runtimeDir, serve, APP } = await import('./cli-helpers.mjs');
+  const env = { XDG_RUNTIME_DIR: runtimeDir(t) };
+  const m = serve(t, ['-w', '1:2', '--scale-down-after', '1h', '-b', `127.0.0.1:${await freePort()}`, APP], env);
+  await m.until(1);
+  const status = await json(['status'], env);
+  assert.deepEqual([status.target, status.min, status.max], [1, 1, 2]);
+  assert.match((await cli(['status'], { env })).stdout, /^workers 1\/1 ready \(adaptive 1:2\)  generation 0/m);
+  const r = await cli(['scale', '5'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1 -> 2 workers/);
+  await m.waitForLog(/Scale to 5 workers clamped to 2: adaptive workers stay within 1:2/);
+  await m.until(2);
+  process.kill(m.pid, 'SIGTTIN');
+  await m.waitForLog(/Scale to 3 workers clamped to 2/);
+  assert.equal((await json(['status'], env)).target, 2);
+
+  for (const [args, re] of [
+    [['-w', '3:2', APP], /^arbiter: -w\/--workers 3:2: Expected `workers\.max` to be at least workers\.min \(3\), got 2 \(number\)$/],
+    [['-w', '0:2', APP], /^arbiter: -w\/--workers 0:2: Expected `workers\.min` to be a positive integer, got 0 \(number\)$/],
+    [['--scale-up-at', '2', APP], /^arbiter: --scale-up-at 2: Expected `scaleUpAt` to be a number from 0 to 1, got 2 \(number\)$/],
+    [['--scale-down-at', '0.8', APP], /^arbiter: .*Expected `scaleDownAt` to be below scaleUpAt \(0\.75\)/],
+  ]) {
+    const bad = await cli(args, { env });
+    assert.equal(bad.code, 1, args.join(' '));
+    assert.match(bad.stderr.trim(), re);
+  }
+});

@@ -94,7 +94,15 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * TTIN and TTOU are clamped to the bounds.
    * @default $WEB_CONCURRENCY or 1
    */
-  workers?: number | 'auto' | { min: number; max: number | 'auto' };
+  workers?:
+    | number
+    | 'auto'
+    | {
+        /** Fewest workers (the count the master starts with), at least 1. */
+        min: number;
+        /** Most workers, at least `min`, at most 1024; `'auto'`: the CPU budget, as `workers: 'auto'`. */
+        max: number | 'auto';
+      };
   /** Adaptive workers: the `saturation` (0–1) at or above which, held for 3 s, a worker is added. @default 0.75 */
   scaleUpAt?: number;
   /** Adaptive workers: the `saturation` (0–1, below `scaleUpAt`) at or below which, held for `scaleDownAfter`, a worker is removed. @default 0.25 */
@@ -336,7 +344,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
  * The options that are durations: milliseconds, or strings with a unit ({@link Duration}). In a
  * config file a bare number below 1000 for one of them is refused (see `bareMilliseconds` in config.ts).
  */
-export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay', 'restartWindow', 'scaleDownAfter'] as const satisfies readonly (keyof BaseConfig)[];
+export const DURATION_OPTIONS = ['scaleDownAfter', 'timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
 
 /** The name of a duration option. */
 export type DurationOption = (typeof DURATION_OPTIONS)[number];

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CGROUP_ROOT_ENV } from '../cpus.js';
-import type { WorkerRange } from '../config.js';
+import { MAX_WORKERS, type WorkerRange } from '../config.js';
+import { ArbiterError } from '../errors.js';
 import { trace } from '../trace.js';
 import type { OperatorLog } from '../log.js';
 import { readBacklog } from './backlog.js';
@@ -140,4 +141,17 @@ export function settledPool(workers: Iterable<PoolWorker>, target: number, gener
 /** `n` clamped to the adaptive bounds (`range` undefined: unchanged). */
 export function clampToRange(n: number, range: WorkerRange | undefined): number {
   return range ? Math.min(range.max, Math.max(range.min, n)) : n;
+}
+
+/** `scale(n)`'s argument: a positive integer up to {@link MAX_WORKERS}, or `ARBITER_ERR_CONFIG`. */
+export function checkScale(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get a positive integer, got ${String(n)}`);
+  if (n > MAX_WORKERS) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get at most ${MAX_WORKERS} (the limit on workers per master), got ${n}`);
+}
+
+/** A manual `scale(n)` with adaptive workers: clamped to the bounds, and logged when it was. */
+export function clampScale(n: number, range: WorkerRange | undefined, log: OperatorLog): number {
+  const clamped = clampToRange(n, range);
+  if (clamped !== n) log.info(`Scale to ${n} workers clamped to ${clamped}: adaptive workers stay within ${range!.min}:${range!.max}`);
+  return clamped;
 }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { MAX_WORKERS, workerRange, type ResolvedConfig } from '../config.js';
+import { workerRange, type ResolvedConfig } from '../config.js';
 import type { Emit } from './bus.js';
 import { ArbiterError } from '../errors.js';
 import type { ExitReason, ReloadFailure, ScaleChangeReason, WorkerInfo } from '../events.js';
@@ -28,7 +28,7 @@ import { announceGeneration, manageWorkers, retire, type ManageHost } from './ma
 import { spawnWorker, type SpawnHost } from './worker-spawn.js';
 import { bindAtStart, FirstSpawnHold, NO_ENTRY_SCRIPT, PID1_WARNING, startupFacts, startupLines, type Bound } from './startup.js';
 import { stopStep, stopWorkers, type Phase } from './shutdown.js';
-import { Autoscaler, clampToRange, policyOf, settledPool } from './autoscale.js';
+import { Autoscaler, checkScale, clampScale, clampToRange, policyOf, settledPool } from './autoscale.js';
 
 export type { Emit } from './bus.js';
 
@@ -128,14 +128,8 @@ export class Supervisor {
       opened: (added) => this.#opened(added),
       scale: (n) => this.scale(clampToRange(workerRange(this.#config) ? this.target : n, workerRange(this.#config)), 'reload'), // adaptive: the count stays, within the new bounds
     });
-    this.#autoscale = new Autoscaler({
-      log: this.log,
-      policy: () => policyOf(workerRange(this.#config), this.#config),
-      view: () => this.inspect(),
-      settled: () => settledPool(this.#workers.values(), this.target, this.#gen.current),
-      active: () => this.#phase === 'running' && !this.#gen.probing,
-      scale: (n, reason) => this.scale(n, reason),
-    });
+    const [policy, settled] = [() => policyOf(workerRange(this.#config), this.#config), () => settledPool(this.#workers.values(), this.target, this.#gen.current)];
+    this.#autoscale = new Autoscaler({ log: this.log, policy, settled, view: () => this.inspect(), active: () => this.#phase === 'running' && !this.#gen.probing, scale: (n, reason) => this.scale(n, reason) });
     this.#deadlines = new Deadlines({ ...core, bootFailed: (w) => this.#bootFailed(w) });
     this.#appBinds = new AppBinds(config.backlog, this.log, (l) => this.#opened([l]));
     const listenHost = {
@@ -270,13 +264,9 @@ export class Supervisor {
 
   /** Changes the target number of workers (at least 1; adaptive workers: clamped to [min, max], logged). */
   scale(n: number, reason: ScaleChangeReason = 'manual'): void {
-    if (!Number.isInteger(n) || n < 1) {
-      throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get a positive integer, got ${String(n)}`);
-    }
-    if (n > MAX_WORKERS) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get at most ${MAX_WORKERS} (the limit on workers per master), got ${n}`);
+    checkScale(n);
     if (this.#phase !== 'running') return;
-    const range = workerRange(this.#config);
-    if (clampToRange(n, range) !== n) this.log.info(`Scale to ${n} workers clamped to ${(n = clampToRange(n, range))}: adaptive workers stay within ${range!.min}:${range!.max}`);
+    n = clampScale(n, workerRange(this.#config), this.log);
     if (n === this.target) return;
     const previous = this.target;
     this.target = n;

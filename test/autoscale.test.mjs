@@ -232,3 +232,33 @@ test('CLI: -w 1:2 shows min/max in status; scale and TTIN are clamped to the bou
     assert.match(bad.stderr.trim(), re);
   }
 });
+
+test('memory guard: under load, no worker is added while the cgroup headroom is below 1.5 × the median RSS (said once); added once it is not', async (t) => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
+  if (own === undefined) return t.skip('no cgroup v2 line in /proc/self/cgroup');
+  const root = mkdtempSync(join(tmpdir(), 'arbiter-cgroup-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, own);
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'memory.current'), String(1000 * 2 ** 20));
+  writeFileSync(join(dir, 'memory.max'), String(1010 * 2 ** 20)); // 10 MiB of headroom: less than any worker's RSS
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: { min: 1, max: 2 }, scaleDownAfter: 60_000, timeout: 60_000 }, { stdio: ['ipc'], env: { ARBITER_CGROUP_ROOT: root } });
+  await m.ready(1);
+  const cpu = load(port, '/block?ms=50', 4);
+  try {
+    await m.waitForLog(/Not adding a worker \((saturation \d+% >= 75%|\d+ connections? waiting in the accept queue) for [\d.]+s\): the cgroup's memory headroom 10\.0 MiB is below 1\.5 × the median worker RSS [\d.]+ MiB/, 60_000);
+    await new Promise((r) => setTimeout(r, 4000)); // an observation period with the load on
+    assert.deepEqual(changes(m), [], 'no worker added');
+    assert.equal(m.stderr.match(/Not adding a worker/g).length, 1, 'said once per episode');
+    writeFileSync(join(dir, 'memory.max'), 'max\n'); // unlimited: the guard is skipped
+    await waitFor(() => changes(m).length === 1, `a worker added:\n${m.stderr}`, 60_000, 100);
+    assert.deepEqual(changes(m).map((c) => [c.old, c.n]), [[1, 2]]);
+  } finally {
+    await cpu.stop();
+  }
+});

@@ -159,6 +159,7 @@ test('CPU-bound load: -w 1:3 rises to 3 and no further, falls back to 1 after sc
   await m.ready(1);
   const idle = await m.stats();
   assert.deepEqual([idle.min, idle.max, idle.target], [1, 3, 1]);
+  assert.match(m.stderr, /\[INFO\] Adaptive workers: 1 to 3 \(one more at saturation >= 75% for 3s or a backlog for 2s, one less at <= 25% for 4s\)\n/);
 
   const cpu = load(port, '/block?ms=50', 6); // each request spins the worker's loop for 50 ms
   try {

@@ -25,7 +25,7 @@ export interface AutoscaleHost {
   view(): SupervisorView;
   /** The pool matches the target (no worker booting, none retiring for a scale change). */
   settled(): boolean;
-  /** Whether decisions may be acted on now (running, no reload under way). */
+  /** Whether decisions may be acted on now: running, no reload's config being read, not after WINCH (target 0: the operator retired every worker). */
   active(): boolean;
   /** Sets the target, logging and emitting `nworkers_changed(n, old, reason)`. */
   scale(n: number, reason: ScaleReason): void;

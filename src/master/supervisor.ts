@@ -129,7 +129,7 @@ export class Supervisor {
       scale: (n) => this.scale(clampToRange(workerRange(this.#config) ? this.target : n, workerRange(this.#config)), 'reload'), // adaptive: the count stays, within the new bounds
     });
     const [policy, settled] = [() => policyOf(workerRange(this.#config), this.#config), () => settledPool(this.#workers.values(), this.target, this.#gen.current)];
-    this.#autoscale = new Autoscaler({ log: this.log, policy, settled, view: () => this.inspect(), active: () => this.#phase === 'running' && !this.#gen.probing, scale: (n, reason) => this.scale(n, reason) });
+    this.#autoscale = new Autoscaler({ log: this.log, policy, settled, view: () => this.inspect(), active: () => this.#phase === 'running' && !this.#gen.probing && this.target > 0, scale: (n, reason) => this.scale(n, reason) });
     this.#deadlines = new Deadlines({ ...core, bootFailed: (w) => this.#bootFailed(w) });
     this.#appBinds = new AppBinds(config.backlog, this.log, (l) => this.#opened([l]));
     const listenHost = {

@@ -263,3 +263,16 @@ test('memory guard: under load, no worker is added while the cgroup headroom is 
     await cpu.stop();
   }
 });
+
+test('a reload keeps the adaptive bounds and the count set (TTIN up to max, then HUP)', async (t) => {
+  const port = await freePort();
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: { min: 2, max: 3 }, scaleDownAfter: '1h', timeout: 60_000 }, { stdio: ['ipc'] });
+  await m.ready(2);
+  m.signal('SIGTTIN');
+  await waitFor(() => m.readyWorkers().length === 3, '3 ready workers', 30_000);
+  m.signal('SIGHUP');
+  await m.waitForEvents('reloaded', 1, () => true, 60_000);
+  const s = await m.stats();
+  assert.deepEqual([s.target, s.min, s.max, s.generation], [3, 2, 3, 1]);
+  assert.deepEqual(changes(m).map((c) => [c.old, c.n, c.reason]), [[2, 3, 'manual']], 'the reload did not reset the count to min');
+});

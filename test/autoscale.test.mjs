@@ -154,8 +154,8 @@ function load(port, path, clients) {
 const changes = (m) => m.all('nworkers_changed').map((e) => ({ n: e.args[0], old: e.args[1], reason: e.args[2] }));
 
 test('CPU-bound load: -w 1:3 rises to 3 and no further, falls back to 1 after scaleDownAfter, without oscillating', async (t) => {
-  const port = await freePort();
-  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: { min: 1, max: 3 }, scaleDownAfter: 4000, timeout: 60_000 }, { stdio: ['ipc'] });
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const m = Master.start(t, 'app.mjs', { bind: `127.0.0.1:${port}`, workers: { min: 1, max: 3 }, scaleDownAfter: 4000, timeout: 60_000, statusBind: `127.0.0.1:${statusPort}` }, { stdio: ['ipc'] });
   await m.ready(1);
   const idle = await m.stats();
   assert.deepEqual([idle.min, idle.max, idle.target], [1, 3, 1]);
@@ -184,6 +184,9 @@ test('CPU-bound load: -w 1:3 rises to 3 and no further, falls back to 1 after sc
   const s = await m.stats();
   assert.equal(s.target, 1);
   await waitFor(() => m.readyWorkers().length === 1, 'one worker left', 30_000);
+  const metrics = (await request(statusPort, '/metrics')).body;
+  assert.match(metrics, /^arbiter_scale_events_total\{direction="up"\} 2$/m);
+  assert.match(metrics, /^arbiter_scale_events_total\{direction="down"\} 2$/m);
 });
 
 test('I/O-bound load: sync workers waiting on I/O scale up on the backlog (their loops idle), then back down', async (t) => {

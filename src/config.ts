@@ -7,6 +7,7 @@ import { ArbiterError, configError } from './errors.js';
 import { checkBindList, checkStatusBind } from './config/bind.js';
 import { MAX_WORKERS } from './config/checks.js';
 import { OPTIONS } from './config/options.js';
+import { checkThresholds, type RangeValue, type WorkerRange } from './config/adaptive.js';
 import { closestName } from './config/suggest.js';
 import { loadTls, type TlsConfig } from './tls.js';
 import { DURATION_OPTIONS, type DurationOption, type ResolvedConfig, type WorkerClassCheck } from './config/types.js';
@@ -15,6 +16,7 @@ export type { BaseConfig, DurationOption, ResolvedConfig, StaticDefaults, Worker
 export { DURATION_OPTIONS } from './config/types.js';
 export { DEFAULTS } from './config/options.js';
 export { MAX_WORKERS } from './config/checks.js';
+export type { WorkerRange } from './config/adaptive.js';
 export { parseBind, type BindAddress } from './config/bind.js';
 
 const KNOWN = Object.keys(OPTIONS);
@@ -46,10 +48,14 @@ export function resolveConfig(input: unknown, checkWorkerClass: WorkerClassCheck
   // Only against a `bind` given: the default one may go unused (an app that listens itself, systemd's sockets).
   if (typeof out.statusBind === 'string' && given.bind !== undefined) checkStatusBind(out.statusBind, out.bind as string[]);
   loadTls(out as unknown as TlsConfig); // a missing or bad certificate too
-  const budget = typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
+  checkThresholds(out.scaleUpAt as number, out.scaleDownAt as number);
+  const range = typeof out.workers === 'object' && 'range' in (out.workers as object) ? (out.workers as RangeValue).range : undefined;
+  const budget = !range && typeof out.workers === 'object' ? (out.workers as CpuBudget) : undefined;
   if (budget) out.workers = Math.min(budget.count, MAX_WORKERS);
+  if (range) out.workers = range.min;
   const config = Object.freeze(out) as unknown as ResolvedConfig;
   if (budget) AUTO_WORKERS.set(config, budget);
+  if (range) WORKER_RANGES.set(config, range);
   return config;
 }
 
@@ -66,6 +72,21 @@ export function bareMilliseconds(config: unknown): { option: DurationOption; val
     const value = given[option];
     return typeof value === 'number' && value > 0 && value < 1000 ? [{ option, value }] : [];
   });
+}
+
+/** `workers: { min, max }`, per resolved config. */
+const WORKER_RANGES = new WeakMap<object, WorkerRange>();
+
+/** The bounds of adaptive workers when `config` came from `workers: { min, max }`; `undefined` for a fixed number. */
+export function workerRange(config: object): WorkerRange | undefined {
+  return WORKER_RANGES.get(config);
+}
+
+/** `to` (a config derived from `from`) keeps `from`'s adaptive bounds; returns `to`. */
+export function keepRange<C extends object>(from: object, to: C): C {
+  const range = WORKER_RANGES.get(from);
+  if (range) WORKER_RANGES.set(to, range);
+  return to;
 }
 
 /** How `workers: 'auto'` was resolved, per resolved config (for the master's log line). */

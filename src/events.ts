@@ -35,6 +35,17 @@ export type ExitReason =
   /** exited with status 0 although nobody asked it to */
   | 'exit';
 
+/**
+ * Why the target worker count changed (`nworkers_changed`'s third argument):
+ * - `manual`: `scale()`, TTIN/TTOU, `arbiter scale`
+ * - `reload`: a reload's config has another `workers`
+ * - `stop_workers`: WINCH retired every worker (target 0)
+ * - `saturation`, `backlog`: adaptive workers added one (saturation at or above `scaleUpAt` for
+ *   3 s; connections waiting in the accept queues for 2 s)
+ * - `idle`: adaptive workers removed one (saturation at or below `scaleDownAt` for `scaleDownAfter`)
+ */
+export type ScaleChangeReason = 'manual' | 'reload' | 'stop_workers' | 'saturation' | 'backlog' | 'idle';
+
 /** What the master knows about one worker. Objects handed to listeners are read-only snapshots. */
 export interface WorkerInfo {
   /** Process id; `0` in `pre_fork`, before the process exists. */
@@ -170,8 +181,11 @@ export interface ArbiterEvents {
    * also logged (`Generation 2 ready (4 workers)`).
    */
   generation_ready: (detail: GenerationReady) => void;
-  /** The target worker count changed (`nworkers_changed`). */
-  nworkers_changed: (next: number, previous: number) => void;
+  /**
+   * The target worker count changed (`nworkers_changed`), and why (see {@link ScaleChangeReason};
+   * a listener written for `(next, previous)` keeps working).
+   */
+  nworkers_changed: (next: number, previous: number, reason: ScaleChangeReason) => void;
   /** HUP / `reload()` (`on_reload`). */
   reload: () => void;
   /**

@@ -19,7 +19,7 @@ export {
 } from './config.js';
 export type { Duration, DurationUnit, Size, SizeUnit } from './units.js';
 export type { ArbiterStats, MasterSummary, WorkerStats } from './master/stats.js';
-export type { ArbiterEvents, CutRequest, ExitReason, GenerationReady, ReloadFailure, ReloadSuccess, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
+export type { ArbiterEvents, CutRequest, ExitReason, GenerationReady, ReloadFailure, ReloadSuccess, ScaleChangeReason, TimeoutDetail, WorkerExit, WorkerInfo, WorkerState } from './events.js';
 export { WorkerClass, type AcceptBalance, type BalanceSeat, type InheritedSockets, type OwnServers, type RequestCounters, type WorkerClassConstructor, type WorkerInit } from './models/base.js';
 export type { RequestLike } from './worker/inflight.js';
 export { HttpWorker, type HttpServingPolicy } from './models/http.js';

@@ -17,7 +17,7 @@ test('reload(), scale(n), stop(), workers and numWorkers from inside the master'
   assert.equal(result.scaleError, 'ARBITER_ERR_CONFIG');
   assert.equal(result.status, 0);
   assert.deepEqual(result.sizes, [0]);
-  assert.deepEqual(result.events, [['nworkers_changed', 3, 1], ['reload'], ['nworkers_changed', 1, 3], ['exit', 0]]);
+  assert.deepEqual(result.events, [['nworkers_changed', 3, 1, 'manual'], ['reload'], ['nworkers_changed', 1, 3, 'reload'], ['exit', 0]]);
   assert.equal((await m.exited).code, 0);
   assert.equal(await canConnect(port), false);
 });

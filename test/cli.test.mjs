@@ -26,7 +26,7 @@ test('ls and status: JSON fields and tables, for a master started by the command
   assert.deepEqual({ ...ls[0], uptime: 0 }, { pid: m.pid, name: 'web', binds: [`http://127.0.0.1:${port}`], workers: 2, ready: 2, generation: 0, uptime: 0, cwd: process.cwd() });
 
   const status = await json(['status'], env);
-  assert.deepEqual(Object.keys(status), ['pid', 'version', 'name', 'binds', 'workerClass', 'target', 'ready', 'generation', 'uptime', 'reloads', 'restarts', 'saturation', 'backlog', 'workers']);
+  assert.deepEqual(Object.keys(status), ['pid', 'version', 'name', 'binds', 'workerClass', 'target', 'min', 'max', 'ready', 'generation', 'uptime', 'reloads', 'restarts', 'saturation', 'backlog', 'workers']);
   assert.equal(status.pid, m.pid);
   assert.equal(status.workers.length, 2);
   for (const w of status.workers) {

@@ -57,7 +57,7 @@ test('TTIN adds a worker; TTOU retires the oldest and never goes below 1', async
   await m.ready(2);
   m.signal('SIGTTIN');
   const changed = await m.nextEvent('nworkers_changed');
-  assert.deepEqual(changed.args, [3, 2]);
+  assert.deepEqual(changed.args, [3, 2, 'manual']);
   await waitFor(() => m.readyWorkers().length === 3, '3 ready workers');
   await m.waitForLog(/Handling signal: ttin/);
 
@@ -73,7 +73,7 @@ test('TTIN adds a worker; TTOU retires the oldest and never goes below 1', async
   m.signal('SIGTTOU'); // already at 1: ignored
   await m.waitForLog(/(Handling signal: ttou[\s\S]*){3}/);
   await waitFor(() => m.workers().length === 1, 'one worker left');
-  assert.deepEqual(m.all('nworkers_changed').map((e) => e.args), [[3, 2], [2, 3], [1, 2]]);
+  assert.deepEqual(m.all('nworkers_changed').map((e) => e.args), [[3, 2, 'manual'], [2, 3, 'manual'], [1, 2, 'manual']]);
   assert.equal((await request(port, '/')).body, 'ok');
 });
 

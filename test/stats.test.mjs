@@ -6,7 +6,7 @@ import { freePort, Master, request, waitFor } from './helpers.mjs';
 /** Starts app.mjs with an IPC channel through which the test asks the master for stats(). */
 const start = (t, config, options = {}) => Master.start(t, 'app.mjs', config, { ...options, stdio: ['ipc'] });
 
-const MASTER_KEYS = ['backlog', 'binds', 'generation', 'name', 'pid', 'ready', 'reloads', 'restarts', 'saturation', 'target', 'uptime', 'version', 'workerClass', 'workers'];
+const MASTER_KEYS = ['backlog', 'binds', 'generation', 'max', 'min', 'name', 'pid', 'ready', 'reloads', 'restarts', 'saturation', 'target', 'uptime', 'version', 'workerClass', 'workers'];
 const WORKER_KEYS = ['cpu', 'elu', 'generation', 'heapLimit', 'heapUsed', 'heartbeatAge', 'inflight', 'loopDelayP99', 'pid', 'reqRate', 'requests', 'rss', 'slot', 'state', 'uptime'];
 
 test('stats(): the master and one line per worker, with figures from the watchdog', async (t) => {
@@ -22,6 +22,7 @@ test('stats(): the master and one line per worker, with figures from the watchdo
   assert.deepEqual(s.binds, [`http://127.0.0.1:${port}`]);
   assert.equal(s.workerClass, 'async');
   assert.equal(s.target, 2);
+  assert.deepEqual([s.min, s.max], [null, null], 'a fixed number: no bounds');
   assert.equal(s.ready, 2);
   assert.equal(s.generation, 0);
   assert.ok(s.uptime > 0 && s.uptime < 60_000, `uptime ${s.uptime}`);

@@ -46,6 +46,7 @@ const SPEC_NAMES = [
   'arbiter_saturation',
   'arbiter_listen_backlog',
   'arbiter_shed_total',
+  'arbiter_scale_events_total',
 ];
 
 test('statusBind is validated like an address', () => {

@@ -285,7 +285,7 @@ test('HUP re-reads the config: a changed bind opens the new listener and closes 
   assert.ok(failed.every((r) => r.error === 'ECONNREFUSED' || r.error === 'ECONNRESET'), JSON.stringify(tally(failed.map((r) => r.error))));
   assert.ok(results.filter((r) => r.ok).length >= 100);
   assert.equal((await request(portB, '/')).body, 'ok');
-  assert.deepEqual(m.all('nworkers_changed').map((e) => e.args), [[2, 1]]);
+  assert.deepEqual(m.all('nworkers_changed').map((e) => e.args), [[2, 1, 'reload']]);
 });
 
 test('HUP with an invalid config keeps everything as it was', async (t) => {

@@ -9,6 +9,7 @@ import { bareMilliseconds, resolveConfig } from '../config.js';
 import { checkBindList } from '../config/bind.js';
 import { OPTIONS } from '../config/options.js';
 import { closestName } from '../config/suggest.js';
+import { parseWorkersFlag } from '../config/adaptive.js';
 import { ArbiterError, configError } from '../errors.js';
 import { checkWorkerClass } from '../models/registry.js';
 import { parseDuration, parseSize } from '../units.js';
@@ -72,7 +73,9 @@ function convert(name: string, flag: OptionFlag, raw: string | string[]): unknow
       case 'id':
         return /^\d+$/.test(text) ? Number(text) : text;
       case 'workers':
-        return INTEGER.test(text) ? Number(text) : text;
+        return parseWorkersFlag(text);
+      case 'number':
+        return /^\d*\.?\d+$/.test(text) ? Number(text) : text;
       case 'duration': {
         const ms = parseDuration(text, 's'); // a bare number is seconds, as in gunicorn
         if (ms === undefined) throw configError(flagName(name), 'a duration such as 30 (seconds), 30s, 500ms or 2m', text);

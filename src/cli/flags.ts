@@ -11,7 +11,7 @@ export type Section = 'Serving' | 'Workers' | 'Timeouts' | 'Process' | 'Logging'
 /** The options that have a flag, by section of the help, in the order it lists them. */
 const SECTIONS: Readonly<Record<Section, readonly (keyof ResolvedConfig)[]>> = {
   Serving: ['bind', 'backlog', 'certfile', 'keyfile', 'caCerts', 'certReqs', 'http2', 'limitRequestLine', 'limitRequestFields', 'limitRequestFieldSize', 'forwardedAllowIps', 'proxyProtocol'],
-  Workers: ['workers', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
+  Workers: ['workers', 'scaleUpAt', 'scaleDownAt', 'scaleDownAfter', 'workerClass', 'threads', 'workerConnections', 'maxRequests', 'maxRequestsJitter', 'maxWorkerMemory', 'spareWorkers'],
   Timeouts: ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay'],
   Process: ['pidfile', 'procName', 'env', 'user', 'group', 'umask', 'controlSocket', 'statusBind', 'reload', 'reloadExtraFiles'],
   Logging: ['logLevel', 'logFormat', 'accesslog', 'accessLogFormat'],

@@ -73,7 +73,7 @@ export function formatTargets(masters: readonly MasterSummary[]): string {
 export function formatStatus(s: ArbiterStats): string {
   const head = [
     `master ${s.pid}${s.name ? ` [${s.name}]` : ''}  arbiter ${s.version}  ${s.workerClass}  ${s.binds.join(' ') || '(not listening)'}`,
-    `workers ${s.ready}/${s.target} ready  generation ${s.generation}  up ${formatDuration(s.uptime)}  ${plural(s.reloads, 'reload')}  ${plural(s.restarts, 'restart')}`,
+    `workers ${s.ready}/${s.target} ready${s.min !== null && s.max !== null ? ` (adaptive ${s.min}:${s.max})` : ''}  generation ${s.generation}  up ${formatDuration(s.uptime)}  ${plural(s.reloads, 'reload')}  ${plural(s.restarts, 'restart')}`,
     `saturation ${formatRatio(s.saturation)}  backlog ${s.backlog ?? '-'}`,
   ];
   const rows = s.workers.map((w) => [

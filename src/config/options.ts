@@ -14,12 +14,13 @@ import { parseForwardedAllowIps } from '../http/forwarded.js';
 import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from '../http/limits.js';
 import { checkGroup, checkUmask, checkUser } from '../users.js';
 import { parseBind, type BindAddress } from './bind.js';
+import { ratio, workerRange } from './adaptive.js';
 import { duration, integer, MIN_WORKER_MEMORY, oneOf, optionalPath, positiveDuration, positiveIntegerOr, size, threadCount, workerCount } from './checks.js';
 import { defaultBind, defaultWorkers } from './env.js';
 import type { ResolvedConfig, StaticDefaults, WorkerClassCheck } from './types.js';
 
 /** How a flag's text becomes an option value (cli/args.ts). */
-export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'env' | 'id' | 'boolean';
+export type FlagKind = 'string' | 'list' | 'int' | 'duration' | 'size' | 'workers' | 'number' | 'env' | 'id' | 'boolean';
 
 /** The command-line flag that sets an option (gunicorn's name where gunicorn has the option, SPEC §9). */
 export interface FlagSpec {
@@ -107,11 +108,23 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
   workers: {
     check: (v, { env }) => {
       if (v === 'auto') return cpuBudget(env); // a CpuBudget: resolveConfig keeps how it was decided
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return workerRange(v, env); // adaptive: resolveConfig keeps the range
       if (v !== undefined) return workerCount('workers', positiveIntegerOr('workers', v, '"auto"'));
       return defaultWorkers(env);
     },
-    flag: { name: 'workers', short: 'w', kind: 'workers', value: 'N|auto', gunicorn: '-w/--workers', help: 'worker processes; auto = one per CPU the process may use', shownDefault: '$WEB_CONCURRENCY or 1' },
+    flag: { name: 'workers', short: 'w', kind: 'workers', value: 'N|auto|MIN:MAX', gunicorn: '-w/--workers', help: 'worker processes; auto = one per CPU the process may use; MIN:MAX (2:8, 1:auto) = adaptive, scaled on saturation', shownDefault: '$WEB_CONCURRENCY or 1' },
   },
+  scaleUpAt: {
+    default: 0.75,
+    check: (v, { name }) => ratio(name, v),
+    flag: { name: 'scale-up-at', kind: 'number', value: 'RATIO', help: 'adaptive workers: add one when saturation stays at or above this for 3 s' },
+  },
+  scaleDownAt: {
+    default: 0.25,
+    check: (v, { name }) => ratio(name, v),
+    flag: { name: 'scale-down-at', kind: 'number', value: 'RATIO', help: 'adaptive workers: remove one when saturation stays at or below this for --scale-down-after' },
+  },
+  scaleDownAfter: { default: 30_000, unit: 'ms', check: (v, { name }) => positiveDuration(name, v), flag: { name: 'scale-down-after', kind: 'duration', value: 'DURATION', help: 'adaptive workers: how long saturation must stay low before one is removed' } },
   workerClass: {
     default: 'async',
     check: (v, { checkWorkerClass }) => checkWorkerClass(v),

@@ -85,9 +85,30 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
    * quota (a container's or pod's CPU limit), rounded down, at least 1, else
    * `os.availableParallelism()`. Resolved when the config is read (and again on reload); the
    * master logs how it decided. At most {@link MAX_WORKERS} (1024).
+   *
+   * `{ min, max }`: adaptive workers (`max` may be `'auto'`, the CPU budget). The master starts
+   * `min` workers, adds one when `saturation` stays at or above {@link BaseConfig.scaleUpAt} for
+   * 3 s or connections wait in the accept queues for 2 s, and removes one when it stays at or below
+   * {@link BaseConfig.scaleDownAt} for {@link BaseConfig.scaleDownAfter}; never beyond the bounds,
+   * never up while the cgroup's memory headroom is below 1.5× the median worker RSS. `scale()`,
+   * TTIN and TTOU are clamped to the bounds.
    * @default $WEB_CONCURRENCY or 1
    */
-  workers?: number | 'auto';
+  workers?:
+    | number
+    | 'auto'
+    | {
+        /** Fewest workers (the count the master starts with), at least 1. */
+        min: number;
+        /** Most workers, at least `min`, at most 1024; `'auto'`: the CPU budget, as `workers: 'auto'`. */
+        max: number | 'auto';
+      };
+  /** Adaptive workers: the `saturation` (0–1) at or above which, held for 3 s, a worker is added. @default 0.75 */
+  scaleUpAt?: number;
+  /** Adaptive workers: the `saturation` (0–1, below `scaleUpAt`) at or below which, held for `scaleDownAfter`, a worker is removed. @default 0.25 */
+  scaleDownAt?: number;
+  /** Adaptive workers: how long (milliseconds, or `'30s'`) saturation must stay low before a worker is removed. @default 30000 */
+  scaleDownAfter?: Duration;
   /**
    * Worker model: `'async'` (the event loop serves many connections), `'sync'` (gunicorn's model:
    * one request at a time per worker), `'threaded'`, or a `WorkerClass` subclass.
@@ -323,7 +344,7 @@ export interface BaseConfig<W = unknown> extends WorkerHooks<W> {
  * The options that are durations: milliseconds, or strings with a unit ({@link Duration}). In a
  * config file a bare number below 1000 for one of them is refused (see `bareMilliseconds` in config.ts).
  */
-export const DURATION_OPTIONS = ['timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
+export const DURATION_OPTIONS = ['scaleDownAfter', 'timeout', 'gracefulTimeout', 'bootTimeout', 'keepAlive', 'maxQueueTime', 'maxEventLoopDelay', 'restartWindow'] as const satisfies readonly (keyof BaseConfig)[];
 
 /** The name of a duration option. */
 export type DurationOption = (typeof DURATION_OPTIONS)[number];
@@ -350,6 +371,8 @@ export interface ResolvedConfig<W = unknown>
   maxEventLoopDelay: number;
   /** Milliseconds, see {@link BaseConfig.restartWindow}. */
   restartWindow: number;
+  /** Milliseconds, see {@link BaseConfig.scaleDownAfter}. */
+  scaleDownAfter: number;
   /** Bytes, see {@link BaseConfig.maxWorkerMemory}. */
   maxWorkerMemory: number;
   /** See {@link BaseConfig.pidfile}; `null` when none. */
@@ -380,5 +403,5 @@ export interface ResolvedConfig<W = unknown>
 
 /** The option defaults that do not depend on the environment (`bind` and `workers` do: `PORT`, `WEB_CONCURRENCY`). */
 export type StaticDefaults = Readonly<
-  Pick<ResolvedConfig, 'backlog' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxQueueTime' | 'maxEventLoopDelay' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
+  Pick<ResolvedConfig, 'backlog' | 'scaleUpAt' | 'scaleDownAt' | 'scaleDownAfter' | 'workerClass' | 'threads' | 'workerConnections' | 'timeout' | 'gracefulTimeout' | 'bootTimeout' | 'spareWorkers' | 'keepAlive' | 'maxQueueTime' | 'maxEventLoopDelay' | 'maxRequests' | 'maxRequestsJitter' | 'pidfile' | 'procName' | 'logLevel' | 'maxWorkerMemory' | 'maxRestarts' | 'restartWindow' | 'user' | 'group' | 'umask' | 'logFormat' | 'statusBind' | 'controlSocket' | 'reload' | 'reloadExtraFiles' | 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'http2' | 'accesslog' | 'accessLogFormat' | 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'proxyProtocol'>
 >;

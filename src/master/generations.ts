@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config.js';
+import { keepRange, workerRange, type ResolvedConfig } from '../config.js';
 import type { ReloadFailure } from '../events.js';
 import type { MasterListener } from './listeners.js';
 import type { MasterConfig } from './probe.js';
@@ -57,7 +57,8 @@ export function reloadFailedMessage(reason: ReloadFailure['reason'], error: stri
 /** The options a reload applies from the freshly read config (the others need a restart), on top of `current`. */
 export function reloadedConfig(current: ResolvedConfig, fresh: MasterConfig): ResolvedConfig {
   const { bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory } = fresh;
-  return Object.freeze({ ...current, bind, backlog, workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory });
+  const range = workerRange(current); // adaptive bounds stay as the master started with them (they take a restart)
+  return keepRange(current, Object.freeze({ ...current, bind, backlog, workers: range ? current.workers : workers, threads, timeout, gracefulTimeout, bootTimeout, spareWorkers, env, procName, maxWorkerMemory }));
 }
 
 /**

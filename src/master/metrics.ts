@@ -43,6 +43,7 @@ export const METRIC_NAMES = [
   'arbiter_listen_backlog',
   'arbiter_shed_total',
   'arbiter_request_queue_seconds',
+  'arbiter_scale_events_total',
 ] as const;
 
 function escapeLabel(v: string): string {
@@ -185,7 +186,11 @@ export class MetricsPage {
 
     return (
       family('arbiter_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n])) +
-      family('arbiter_workers_target', 'gauge', 'Target number of workers (changes with TTIN/TTOU/scale(), resets on reload).', [[undefined, view.target]]) +
+      family('arbiter_workers_target', 'gauge', 'Target number of workers (changes with TTIN/TTOU/scale() and adaptive workers, resets on reload).', [[undefined, view.target]]) +
+      family('arbiter_scale_events_total', 'counter', 'Workers added (up) and removed (down) by adaptive workers.', [
+        [{ direction: 'up' }, counts.scaleEvents.up],
+        [{ direction: 'down' }, counts.scaleEvents.down],
+      ]) +
       family('arbiter_worker_spawns_total', 'counter', 'Worker processes spawned.', [[undefined, counts.spawns]]) +
       family('arbiter_worker_exits_total', 'counter', 'Workers gone, by reason.', [...reasons].map((reason) => [{ reason }, counts.exits[reason as ExitReason] ?? 0])) +
       family('arbiter_worker_timeouts_total', 'counter', 'Workers aborted for missing their heartbeat or boot deadline.', [[undefined, counts.timeouts]]) +

@@ -1,4 +1,5 @@
-import { autoWorkers, type ResolvedConfig } from '../config.js';
+import { autoWorkers, workerRange, type ResolvedConfig } from '../config.js';
+import { policyOf } from './autoscale.js';
 import { modelName, modelWarnings } from '../models/registry.js';
 import type { LogFields, OperatorLog } from '../log.js';
 import type { AppBinds } from './app-binds.js';
@@ -30,6 +31,8 @@ export interface StartupFacts {
   readonly workerClass: string;
   /** `workers: 'auto'`: how many, and how that was counted. */
   readonly auto: { readonly count: number; readonly how: string } | undefined;
+  /** Adaptive workers: the bounds and thresholds (optional: absent for a fixed number). */
+  readonly adaptive?: { readonly min: number; readonly max: number; readonly scaleUpAt: number; readonly scaleDownAt: number; readonly scaleDownAfter: number } | undefined;
   /** Who the workers run as (`user`/`group`), if not as the master. */
   readonly identity: string | undefined;
   /** The worker model's warnings about the config. */
@@ -44,6 +47,11 @@ export function startupLines(f: StartupFacts): StartupLine[] {
   }
   lines.push({ level: 'info', message: `Using worker: ${f.workerClass}`, fields: { workerClass: f.workerClass } });
   if (f.auto) lines.push({ level: 'info', message: `Using ${f.auto.count} worker${f.auto.count === 1 ? '' : 's'} (workers: 'auto': ${f.auto.how})`, fields: { workers: f.auto.count } });
+  if (f.adaptive) {
+    const a = f.adaptive;
+    const pct = (r: number): string => `${Math.round(r * 100)}%`;
+    lines.push({ level: 'info', message: `Adaptive workers: ${a.min} to ${a.max} (one more at saturation >= ${pct(a.scaleUpAt)} for 3s or a backlog for 2s, one less at <= ${pct(a.scaleDownAt)} for ${a.scaleDownAfter / 1000}s)`, fields: { min: a.min, max: a.max } });
+  }
   if (f.identity) lines.push({ level: 'info', message: `Workers run as ${f.identity}` });
   for (const warning of f.warnings) lines.push({ level: 'warning', message: warning });
   return lines;
@@ -51,7 +59,7 @@ export function startupLines(f: StartupFacts): StartupLine[] {
 
 /** {@link StartupFacts} of a config. */
 export function startupFacts(config: ResolvedConfig, identity: WorkerIdentity, nothingBound: boolean): StartupFacts {
-  return { nothingBound, bind: config.bind, workerClass: modelName(config.workerClass), auto: autoWorkers(config), identity: identity.description, warnings: modelWarnings(config) };
+  return { nothingBound, bind: config.bind, workerClass: modelName(config.workerClass), auto: autoWorkers(config), adaptive: policyOf(workerRange(config), config), identity: identity.description, warnings: modelWarnings(config) };
 }
 
 /** What binding at start needs from the supervisor. */

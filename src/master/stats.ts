@@ -78,8 +78,12 @@ export interface ArbiterStats {
   binds: string[];
   /** The worker model (`'async'`, `'sync'`, `'threaded'`, or a custom class's name). */
   workerClass: string;
-  /** Target number of workers (changes with `scale()` / TTIN / TTOU, resets on reload). */
+  /** Target number of workers (changes with `scale()` / TTIN / TTOU and adaptive workers; resets on reload to a fixed `workers`). */
   target: number;
+  /** Adaptive workers (`workers: { min, max }`): the fewest the master runs; `null` for a fixed number. */
+  min: number | null;
+  /** Adaptive workers: the most the master runs; `null` for a fixed number. */
+  max: number | null;
   /** Workers that are ready and accept connections now (of any generation, so during a reload it can exceed `target`). */
   ready: number;
   /** The current generation (what new workers are spawned for); every reload moves it on. */
@@ -134,6 +138,8 @@ export interface SupervisorView {
   readonly generation: number;
   /** Target number of workers. */
   readonly target: number;
+  /** Adaptive workers' bounds; `null` for a fixed number. */
+  readonly range: { readonly min: number; readonly max: number } | null;
   /** Listener URLs. */
   readonly binds: string[];
   /** The listening sockets (URL and the master's fd), for the accept queues ({@link readBacklog}). */
@@ -251,6 +257,8 @@ export async function collectStats(view: SupervisorView, tally: Tally, startedAt
     binds: m.binds,
     workerClass: view.workerClass,
     target: m.workers,
+    min: view.range?.min ?? null,
+    max: view.range?.max ?? null,
     ready: m.ready,
     generation: m.generation,
     uptime: m.uptime,

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { MAX_WORKERS, type ResolvedConfig } from '../config.js';
+import { workerRange, type ResolvedConfig } from '../config.js';
 import type { Emit } from './bus.js';
 import { ArbiterError } from '../errors.js';
-import type { ExitReason, ReloadFailure, WorkerInfo } from '../events.js';
+import type { ExitReason, ReloadFailure, ScaleChangeReason, WorkerInfo } from '../events.js';
 import { OperatorLog } from '../log.js';
 import { WORKER_BOOT_ERROR } from '../protocol.js';
 import { VERSION } from '../version.js';
@@ -28,6 +28,7 @@ import { announceGeneration, manageWorkers, retire, type ManageHost } from './ma
 import { spawnWorker, type SpawnHost } from './worker-spawn.js';
 import { bindAtStart, FirstSpawnHold, NO_ENTRY_SCRIPT, PID1_WARNING, startupFacts, startupLines, type Bound } from './startup.js';
 import { stopStep, stopWorkers, type Phase } from './shutdown.js';
+import { Autoscaler, checkScale, clampScale, clampToRange, policyOf, settledPool } from './autoscale.js';
 
 export type { Emit } from './bus.js';
 
@@ -87,6 +88,8 @@ export class Supervisor {
   /** What managing the workers (manage.ts) and starting one (worker-spawn.ts) read and call. */
   readonly #manage: ManageHost;
   readonly #spawner: SpawnHost;
+  /** Adaptive workers (`workers: { min, max }`): samples the pool once a second while on (see autoscale.ts). */
+  readonly #autoscale: Autoscaler;
   readonly done: Promise<number>;
 
   /**
@@ -123,8 +126,10 @@ export class Supervisor {
       },
       rebinds: () => !this.#fixedListeners && !this.#bindOnDemand,
       opened: (added) => this.#opened(added),
-      scale: (n) => this.scale(n),
+      scale: (n) => this.scale(clampToRange(workerRange(this.#config) ? this.target : n, workerRange(this.#config)), 'reload'), // adaptive: the count stays, within the new bounds
     });
+    const [policy, settled] = [() => policyOf(workerRange(this.#config), this.#config), () => settledPool(this.#workers.values(), this.target, this.#gen.current)];
+    this.#autoscale = new Autoscaler({ log: this.log, policy, settled, view: () => this.inspect(), active: () => this.#phase === 'running' && !this.#gen.probing && this.target > 0, scale: (n, reason) => this.scale(n, reason) });
     this.#deadlines = new Deadlines({ ...core, bootFailed: (w) => this.#bootFailed(w) });
     this.#appBinds = new AppBinds(config.backlog, this.log, (l) => this.#opened([l]));
     const listenHost = {
@@ -204,6 +209,7 @@ export class Supervisor {
     for (const { level, message, fields } of startupLines(startupFacts(config, this.#identity, nothingBound))) this.log[level](message, fields);
     if (config.procName) setProcessTitle(`arbiter: master [${config.procName}]`, this.log);
     this.#phase = 'running';
+    this.#autoscale.update();
     if (config.reload) this.#fileWatch = watchForReload(config, this.log, () => this.reload());
     this.#emit('ready', this.#listeners.map((l) => announcedUrl(l.url, listenerScheme(config))));
     if (this.#hold.pending) await this.#hold.wait(); // the loop does not turn meanwhile: nothing is spawned
@@ -232,6 +238,7 @@ export class Supervisor {
     return {
       generation: this.#gen.current,
       target: this.target,
+      range: workerRange(this.#config) ?? null,
       binds: [...this.#listeners.map((l) => (this.#config.certfile !== null ? announcedUrl(l.url, 'https') : l.url)), ...this.#appBinds.listeners.map((l) => l.url)],
       listeners: [...this.#listeners, ...this.#appBinds.listeners],
       procName: this.#config.procName,
@@ -255,16 +262,15 @@ export class Supervisor {
     this.#reloads.start();
   }
 
-  /** Changes the target number of workers (at least 1). */
-  scale(n: number): void {
-    if (!Number.isInteger(n) || n < 1) {
-      throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get a positive integer, got ${String(n)}`);
-    }
-    if (n > MAX_WORKERS) throw new ArbiterError('ARBITER_ERR_CONFIG', `Expected \`scale(n)\` to get at most ${MAX_WORKERS} (the limit on workers per master), got ${n}`);
-    if (this.#phase !== 'running' || n === this.target) return;
+  /** Changes the target number of workers (at least 1; adaptive workers: clamped to [min, max], logged). */
+  scale(n: number, reason: ScaleChangeReason = 'manual'): void {
+    checkScale(n);
+    if (this.#phase !== 'running') return;
+    n = clampScale(n, workerRange(this.#config), this.log);
+    if (n === this.target) return;
     const previous = this.target;
     this.target = n;
-    this.#emit('nworkers_changed', n, previous);
+    this.#emit('nworkers_changed', n, previous, reason);
     this.wakeup();
   }
 
@@ -284,6 +290,7 @@ export class Supervisor {
     if (step === 'none') return this.done;
     const escalate = step === 'escalate';
     this.#phase = 'stopping';
+    this.#autoscale.stop();
     this.#fileWatch?.close();
     this.#haltReason ??= reason;
     if (!escalate) {
@@ -316,7 +323,7 @@ export class Supervisor {
     this.log.info('graceful stop of workers');
     const previous = this.target;
     this.target = 0;
-    if (previous !== 0) this.#emit('nworkers_changed', 0, previous);
+    if (previous !== 0) this.#emit('nworkers_changed', 0, previous, 'stop_workers');
     this.wakeup();
   }
 
@@ -388,6 +395,7 @@ export class Supervisor {
     if (this.#phase === 'halted') return;
     this.#phase = 'halted';
     if (this.#timer) clearTimeout(this.#timer);
+    this.#autoscale.stop();
     this.#fileWatch?.close();
     this.#closeListeners();
     this.#balance?.close();

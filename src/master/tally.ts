@@ -23,6 +23,8 @@ export interface TallyCounts {
   readonly restarts: number;
   /** Reloads: `started` (HUP / `reload()` acted on), `succeeded` (`reloaded`), `failed` (`reload_failed`). */
   readonly reloads: { readonly started: number; readonly succeeded: number; readonly failed: number };
+  /** Adaptive workers' decisions: workers added (`up`) and removed (`down`); manual changes do not count. */
+  readonly scaleEvents: { readonly up: number; readonly down: number };
 }
 
 /**
@@ -35,6 +37,7 @@ export class Tally {
   #restarts = 0;
   readonly #exits: Partial<Record<ExitReason, number>> = {};
   readonly #reloads = { started: 0, succeeded: 0, failed: 0 };
+  readonly #scale = { up: 0, down: 0 };
 
   /** @param events - the master's event source; subscribed for the master's whole life */
   constructor(events: EventSource) {
@@ -47,6 +50,9 @@ export class Tally {
     events.on('reload', () => void this.#reloads.started++);
     events.on('reloaded', () => void this.#reloads.succeeded++);
     events.on('reload_failed', () => void this.#reloads.failed++);
+    events.on('nworkers_changed', (next, previous, reason) => {
+      if (reason === 'saturation' || reason === 'backlog' || reason === 'idle') this.#scale[next > previous ? 'up' : 'down']++;
+    });
   }
 
   /** A copy of the counters now. */
@@ -57,6 +63,7 @@ export class Tally {
       timeouts: this.#timeouts,
       restarts: this.#restarts,
       reloads: { ...this.#reloads },
+      scaleEvents: { ...this.#scale },
     };
   }
 }

@@ -1,7 +1,7 @@
 // Type tests (run by `npm test` through `tsc -p test/types`): every `@ts-expect-error` line
 // must be an error, so this file fails to compile if the event map stops checking anything.
 import http from 'node:http';
-import { Arbiter, Application, ArbiterError, WorkerClass, type ArbiterStats, type ExitReason, type MasterSummary, type WorkerExit, type WorkerInfo, type WorkerStats } from 'arbiter';
+import { Arbiter, Application, ArbiterError, WorkerClass, type ArbiterStats, type ExitReason, type MasterSummary, type ScaleChangeReason, type WorkerExit, type WorkerInfo, type WorkerStats } from 'arbiter';
 
 const arbiter = new Arbiter({ config: { workers: 2, workerClass: 'async' }, load: () => (_req: http.IncomingMessage, res: http.ServerResponse) => res.end() });
 
@@ -15,6 +15,9 @@ arbiter.on('worker_exit', (w, exit) => {
 });
 arbiter.on('child_exit', (_w: WorkerInfo, _e: WorkerExit) => {});
 arbiter.on('nworkers_changed', (next: number, previous: number) => void (next + previous));
+arbiter.on('nworkers_changed', (_next, _previous, reason: ScaleChangeReason) => void (reason === 'saturation' || reason === 'idle'));
+// @ts-expect-error a reason is one of ScaleChangeReason
+arbiter.on('nworkers_changed', (_next, _previous, reason) => void (reason === 'bored'));
 arbiter.on('ready', (addresses: string[]) => void addresses);
 arbiter.on('worker_timeout', (_w, detail) => void detail.timeout);
 arbiter.on('worker_timeout', (_w, detail) => {

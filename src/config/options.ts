@@ -81,6 +81,10 @@ const bounded = (name: string, v: unknown, min: number, max: number, unit: strin
   return n;
 };
 const ms: Check = (v, { name }) => duration(name, v);
+const bool: Check = (v, { name }) => {
+  if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
+  return v;
+};
 
 /** A hook: a function, or nothing. */
 const hook: OptionSpec<undefined> = {
@@ -275,10 +279,7 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
   },
   proxyProtocol: {
     default: false,
-    check: (v, { name }) => {
-      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
-      return v;
-    },
+    check: bool,
     flag: { name: 'proxy-protocol', kind: 'boolean', value: '', gunicorn: '--proxy-protocol', help: 'every connection starts with a PROXY v1/v2 header: the app sees the client\'s address' },
   },
   certfile: { default: null, check: (v, { name }) => optionalPath(name, v), flag: { name: 'certfile', kind: 'string', value: 'FILE', gunicorn: '--certfile', help: 'serve HTTPS with this PEM certificate (chain); re-read on reload' } },
@@ -287,18 +288,12 @@ export const OPTIONS: { readonly [K in keyof ResolvedConfig]-?: OptionSpec<Resol
   certReqs: { default: 'none', check: (v) => checkCertReqs(v), flag: { name: 'cert-reqs', kind: 'string', value: 'REQS', gunicorn: '--cert-reqs', help: 'client certificates: none, optional or required (or 0, 1, 2)' } },
   http2: {
     default: false,
-    check: (v, { name }) => {
-      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
-      return v;
-    },
+    check: bool,
     flag: { name: 'http2', kind: 'boolean', value: '', help: 'serve HTTP/2 on the TLS binds, HTTP/1.1 to clients that do not offer it (ALPN)' },
   },
   reload: {
     default: false,
-    check: (v, { name }) => {
-      if (typeof v !== 'boolean') throw configError(name, 'true or false', v);
-      return v;
-    },
+    check: bool,
     flag: { name: 'reload', kind: 'boolean', value: '', gunicorn: '--reload', help: 'development: reload (as HUP, with rollback) when a file of the app changes' },
   },
   reloadExtraFiles: {
